@@ -1,0 +1,113 @@
+"""The FILM network: features -> bidirectional flows -> warp to time t -> fusion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .config import FILMConfig, get_config
+from .feature_extractor import FeatureExtractor
+from .flow_estimator import PyramidFlowEstimator, flow_pyramid_synthesis
+from .fusion import Fusion
+from .ops import image_pyramid, warp
+
+
+@dataclass
+class Encoded:
+    """One frame's image and feature pyramids; reusable for both pairs a video frame belongs to."""
+
+    images: list[torch.Tensor]
+    features: list[torch.Tensor]
+
+
+@dataclass
+class PairFlows:
+    """Flows of one pair, independent of t: residual pyramids and accumulated flows (fusion levels)."""
+
+    forward_residual: list[torch.Tensor]
+    backward_residual: list[torch.Tensor]
+    forward: list[torch.Tensor]
+    backward: list[torch.Tensor]
+
+
+class FILM(nn.Module):
+    """Frame Interpolation for Large Motion.
+
+    `model(x0, x1, time=None)` takes NCHW float RGB in [0, 1] (H, W >= config.min_size) and returns a dict
+    with `image` (unclipped), `x0_warped`, `x1_warped` and the flow pyramids (finest first, channels dx, dy).
+    """
+
+    def __init__(self, config: FILMConfig | str = "film_net"):
+        super().__init__()
+        self.config = get_config(config) if isinstance(config, str) else config
+        self.extract = FeatureExtractor(self.config)
+        self.predict_flow = PyramidFlowEstimator(self.config)
+        self.fuse = Fusion(self.config)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise InputError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        m = self.config.min_size
+        if x.shape[-2] < m or x.shape[-1] < m:
+            raise InputError(
+                f"input is {x.shape[-1]}x{x.shape[-2]} (WxH); FILM with {self.config.pyramid_levels} pyramid "
+                f"levels needs at least {m}x{m}. Pad or upscale the frames."
+            )
+
+    def encode(self, x: torch.Tensor) -> Encoded:
+        self.check_input(x)
+        images = image_pyramid(x, self.config.pyramid_levels)
+        return Encoded(images, self.extract(images))
+
+    def estimate_flows(self, e0: Encoded, e1: Encoded) -> PairFlows:
+        fwd_res = self.predict_flow(e0.features, e1.features)
+        bwd_res = self.predict_flow(e1.features, e0.features)
+        n = self.config.fusion_pyramid_levels
+        return PairFlows(
+            fwd_res, bwd_res, flow_pyramid_synthesis(fwd_res)[:n], flow_pyramid_synthesis(bwd_res)[:n]
+        )
+
+    def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, time: torch.Tensor) -> dict:
+        """Warp both inputs to `time` (B,) and fuse. Flows are scaled as in the released graph."""
+        t = time.reshape(-1, 1, 1, 1).to(flows.forward[0].dtype)
+        aligned, warped0, warped1 = [], None, None
+        for level in range(self.config.fusion_pyramid_levels):
+            bwd_t = t * flows.backward[level]
+            fwd_t = (1 - t) * flows.forward[level]
+            side0 = warp(torch.cat([e0.images[level], e0.features[level]], dim=1), bwd_t)
+            side1 = warp(torch.cat([e1.images[level], e1.features[level]], dim=1), fwd_t)
+            if level == 0:
+                warped0, warped1 = side0[:, :3], side1[:, :3]
+            aligned.append(torch.cat([side0, side1, bwd_t.to(side0.dtype), fwd_t.to(side0.dtype)], dim=1))
+        return {"image": self.fuse(aligned), "x0_warped": warped0, "x1_warped": warped1}
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor | float | None = None) -> dict:
+        if x0.shape != x1.shape:
+            raise InputError(f"x0 and x1 differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
+        time = _as_time(time, x0)
+        e0, e1 = self.encode(x0), self.encode(x1)
+        flows = self.estimate_flows(e0, e1)
+        out = self.synthesize(e0, e1, flows, time)
+        out.update(
+            forward_flow_pyramid=flows.forward,
+            backward_flow_pyramid=flows.backward,
+            forward_residual_flow_pyramid=flows.forward_residual,
+            backward_residual_flow_pyramid=flows.backward_residual,
+        )
+        return out
+
+
+def _as_time(time, x: torch.Tensor) -> torch.Tensor:
+    b = x.shape[0]
+    if time is None:
+        time = 0.5
+    time = torch.as_tensor(time, dtype=torch.float32, device=x.device)
+    if time.ndim == 2 and time.shape[1] == 1:
+        time = time[:, 0]
+    if time.ndim == 0:
+        time = time.expand(b)
+    if time.shape != (b,):
+        raise InputError(f"time must be a scalar, (B,) or (B, 1) with B={b}; got shape {tuple(time.shape)}")
+    return time

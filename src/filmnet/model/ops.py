@@ -1,0 +1,72 @@
+"""Low-level ops with TF-faithful numerics: padded conv, warp, pyramids, resizes."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv2d(nn.Sequential):
+    """A conv with TF 'same' padding and an optional LeakyReLU(0.2).
+
+    Subclasses Sequential so the weight key is `<name>.0.weight`, matching the dajes v1.0.2+ layout.
+    Even kernels are padded bottom/right only, as TF does.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, activation: bool = True):
+        padding = kernel_size // 2 if kernel_size % 2 else 0
+        super().__init__(nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding))
+        self.activation = activation
+        self.even = kernel_size % 2 == 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.even:
+            k = self[0].kernel_size[0] - 1
+            x = F.pad(x, (0, k, 0, k))
+        x = self[0](x)
+        return F.leaky_relu(x, 0.2) if self.activation else x
+
+
+def avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pool, stride 2, 'valid' (floor)."""
+    return F.avg_pool2d(x, 2, 2)
+
+
+def image_pyramid(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    pyramid = [image]
+    for _ in range(levels - 1):
+        pyramid.append(avg_pool(pyramid[-1]))
+    return pyramid
+
+
+def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Flow to a finer level: x2 first, then half-pixel bilinear resize to the exact size."""
+    flow = 2 * flow
+    if tuple(flow.shape[-2:]) == tuple(size):
+        return flow
+    return F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+
+
+def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF2 half-pixel nearest neighbour (torch 'nearest-exact')."""
+    return F.interpolate(x, size=size, mode="nearest-exact")
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], coordinates clamped to the edges.
+
+    flow is (B, 2, H, W) with channels (dx, dy). The clamp is explicit, so no backend needs
+    padding_mode='border'. Sampling runs in float32 whatever the input dtype.
+    """
+    b, _, h, w = image.shape
+    dtype = image.dtype
+    flow = flow.float()
+    ys = torch.arange(h, device=flow.device, dtype=torch.float32).view(1, h, 1)
+    xs = torch.arange(w, device=flow.device, dtype=torch.float32).view(1, 1, w)
+    x = (xs + flow[:, 0]).clamp(0, w - 1)
+    y = (ys + flow[:, 1]).clamp(0, h - 1)
+    gx = x * (2.0 / max(w - 1, 1)) - 1.0
+    gy = y * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1)
+    out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.to(dtype)
