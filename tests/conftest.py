@@ -9,7 +9,8 @@ SHARED = Path(os.environ.get("FILMNET_SHARED", ROOT.parent / "shared"))
 FIXTURES = SHARED / "fixtures" / "official_film"
 DATA = SHARED / "data"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tests are small; one thread avoids OpenMP stalls when the other core is busy.
+torch.set_num_threads(int(os.environ.get("FILMNET_TEST_THREADS", "1")))
 
 
 def need_shared(path: Path) -> Path:

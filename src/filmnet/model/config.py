@@ -74,3 +74,5 @@ def get_config(name: str) -> FILMConfig:
 register_config("film_net", FILMConfig())
 # The golden-fixture model: same structure, tiny widths (../shared/fixtures/official_film/tiny).
 register_config("film_tiny", FILMConfig(filters=4, flow_filters=(4, 4, 8, 8)))
+# CPU-friendly variant shipped as the default model: same design, 7 levels, a quarter of the channels.
+register_config("film_lite", FILMConfig(filters=16, flow_filters=(16, 32, 64, 96)))

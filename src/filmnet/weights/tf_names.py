@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,7 +14,14 @@ _FLOW = re.compile(r"predict_flow/flow_predictor_(\d+|shared)/conv_(\d+)/(kernel
 _FUSE = re.compile(r"fusion/conv2d(?:_(\d+))?/(kernel|bias)$")
 
 
-def tf_name_to_key(name: str, config: FILMConfig) -> str:
+class LayerCounts(NamedTuple):
+    """The two config numbers the name mapping needs, for callers that have no full FILMConfig."""
+
+    specialized_levels: int
+    fusion_pyramid_levels: int
+
+
+def tf_name_to_key(name: str, config: FILMConfig | LayerCounts) -> str:
     """Map e.g. `predict_flow/flow_predictor_0/conv_4/kernel` to `predict_flow._predictors.2._convs.4.0.weight`."""
     name = name.removesuffix(":0")
     if m := _FEAT.search(name):

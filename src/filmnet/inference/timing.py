@@ -1,0 +1,127 @@
+"""Exact output timing for video retiming: rates as `Fraction`s, output frame times, and their (pair, t).
+
+Pure and torch-free. `plan_retime` turns `--multi/--exp/--fps/--slowmo` into a `RetimePlan`; `schedule_pair`
+lists the output frames that fall between two input frames and where each sits between them (t in [0, 1)).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..errors import InputError
+
+
+def parse_rate(value: str | int | float | Fraction) -> Fraction:
+    """A frame rate as an exact fraction: `"24000/1001"`, `"25"`, `"29.97"` (decimal as written), 60, ...
+
+    Args:
+        value: a rational string, a decimal string or a number.
+    Returns:
+        A positive `Fraction`.
+    """
+    try:
+        rate = Fraction(value) if not isinstance(value, float) else Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"cannot read frame rate {value!r}; use e.g. 60, 29.97 or 30000/1001") from None
+    if rate <= 0:
+        raise InputError(f"frame rate must be positive, got {value!r}")
+    return rate
+
+
+def format_number(value: Fraction | float, digits: int = 3) -> str:
+    """`60` -> "60", `60000/1001` -> "59.94", `24000/1001` -> "23.976": rounded, trailing zeros dropped."""
+    text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(frozen=True)
+class RetimePlan:
+    """How to retime: sample the source every 1/sample_rate s, write at output_rate, stretch duration by stretch.
+
+    `factor` is the frame-count multiplier used in default names (`{stem}_{factor}X_{fps}fps`).
+    """
+
+    sample_rate: Fraction
+    output_rate: Fraction
+    stretch: Fraction
+    factor: Fraction
+
+    @property
+    def label(self) -> str:
+        return f"{format_number(self.factor, 2)}X_{format_number(self.output_rate)}fps"
+
+
+def plan_retime(
+    input_rate: Fraction,
+    *,
+    multi: int | None = None,
+    exp: int | None = None,
+    fps: str | Fraction | None = None,
+    slowmo: int | None = None,
+) -> RetimePlan:
+    """Exactly one of multi (N x frames and fps), exp (multi = 2**exp), fps (exact target) or slowmo (N x duration).
+
+    Args:
+        input_rate: the input's (average) frame rate.
+    Returns:
+        The `RetimePlan`; all rates exact.
+    """
+    given = [name for name, v in (("multi", multi), ("exp", exp), ("fps", fps), ("slowmo", slowmo)) if v is not None]
+    if len(given) != 1:
+        raise InputError(f"give exactly one of --multi, --exp, --fps, --slowmo (got {', '.join(given) or 'none'})")
+    if exp is not None:
+        if not 0 <= int(exp) <= 8:
+            raise InputError(f"--exp must be in 0..8, got {exp}")
+        multi = 2 ** int(exp)
+    if multi is not None:
+        _check_factor("--multi", multi)
+        return RetimePlan(input_rate * multi, input_rate * multi, Fraction(1), Fraction(multi))
+    if slowmo is not None:
+        _check_factor("--slowmo", slowmo)
+        return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
+    target = parse_rate(fps)
+    return RetimePlan(target, target, Fraction(1), target / input_rate)
+
+
+def _check_factor(flag: str, n: int) -> None:
+    if int(n) != n or not 1 <= n <= 256:
+        raise InputError(f"{flag} must be an integer in 1..256, got {n}")
+
+
+@dataclass(frozen=True)
+class OutputFrame:
+    """Output frame `index` at source time `time` (s), sitting at `t` in [0, 1) between its two input frames."""
+
+    index: int
+    time: Fraction
+    t: Fraction
+
+
+def first_index_at_or_after(start: Fraction, rate: Fraction, time: Fraction) -> int:
+    """Smallest k with start + k / rate >= time (k >= 0)."""
+    return max(0, math.ceil((time - start) * rate))
+
+
+def schedule_pair(start: Fraction, rate: Fraction, time0: Fraction, time1: Fraction) -> Iterator[OutputFrame]:
+    """Output frames with source time in [time0, time1), sampling `start + k / rate`.
+
+    Args:
+        start: source time of output frame 0 (the first input frame's time).
+        rate: sample rate in the source clock (`RetimePlan.sample_rate`).
+        time0, time1: times of two consecutive input frames, time0 < time1 (time1 may be the stream end).
+    Returns:
+        `OutputFrame`s in order; t = (time - time0) / (time1 - time0), exactly 0 when a frame lands on time0.
+    """
+    if time1 <= time0:
+        raise ValueError(f"input times must increase: {time0} then {time1}")
+    k = first_index_at_or_after(start, rate, time0)
+    while (time := start + Fraction(k) / rate) < time1:
+        yield OutputFrame(k, time, (time - time0) / (time1 - time0))
+        k += 1
+
+
+def count_frames(start: Fraction, rate: Fraction, end: Fraction) -> int:
+    """Number of output frames with source time in [start, end)."""
+    return first_index_at_or_after(start, rate, end)

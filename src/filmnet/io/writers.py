@@ -1,0 +1,214 @@
+"""Streaming frame writers chosen by the output path: `.mp4`/`.mkv`/`.mov` (H.264), `.gif`, or a folder of PNGs.
+
+Frames are (H, W, 3) float32 in [0, 1] (or uint8). Every writer builds its output beside the target under a
+temporary name and moves it into place with `os.replace` only when the `with` block ends without error, so a
+failed run leaves nothing behind and never a half-written file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .images import set_default_permissions, to_float_image, to_uint8, write_image
+
+VIDEO_FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
+FRAME_NAME = re.compile(r"^\d{6}\.png$")
+
+
+def parse_fps(fps: float | str | Fraction) -> Fraction:
+    """Parse a frame rate such as 30, 29.97 or "30000/1001" into an exact positive Fraction."""
+    try:
+        rate = Fraction(str(fps).strip()) if isinstance(fps, str) else Fraction(fps)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise InputError(f"invalid frame rate {fps!r}; use a number such as 30 or 30000/1001") from None
+    if rate <= 0 or rate > 1000:
+        raise InputError(f"frame rate must be in (0, 1000], got {fps}")
+    return rate.limit_denominator(1_000_000)
+
+
+def _as_uint8(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.dtype == np.uint8 and frame.ndim == 3 else to_uint8(to_float_image(frame))
+
+
+class FrameWriter:
+    """Base class: `with writer: writer.write(frame)`; commits on success, removes everything on error."""
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.count = 0
+        self._size: tuple[int, int] | None = None
+        self._tmp: Path | None = None
+        check_output(self.path, overwrite=overwrite)
+
+    def __enter__(self) -> "FrameWriter":
+        self._tmp = self._open_tmp()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            if self.count == 0:
+                raise InputError(f"no frames were written to {self.path}")
+            self._finish()
+            set_default_permissions(self._tmp)
+            _replace(self._tmp, self.path)
+        except BaseException:
+            self._discard()
+            raise
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) frame; all frames must have the first frame's size."""
+        frame = _as_uint8(frame)
+        if self._size is None:
+            self._size = frame.shape[:2]
+        elif frame.shape[:2] != self._size:
+            raise InputError(f"frame {self.count} is {frame.shape[1]}x{frame.shape[0]}, expected "
+                             f"{self._size[1]}x{self._size[0]} (WxH)")
+        self._write(frame)
+        self.count += 1
+
+    def _discard(self) -> None:
+        try:
+            self._finish()
+        except Exception:  # the original error matters, not a failure to flush a broken file
+            pass
+        if self._tmp is not None:
+            if self._tmp.is_dir():
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            else:
+                self._tmp.unlink(missing_ok=True)
+
+    def _open_tmp(self) -> Path:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        os.close(fd)
+        return Path(tmp)
+
+    def _write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flush and close the temporary output (called once on success, maybe again on error)."""
+
+
+class FolderWriter(FrameWriter):
+    """PNG frames `000000.png`, `000001.png`, ... in a folder."""
+
+    def _open_tmp(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part"))
+
+    def _write(self, frame: np.ndarray) -> None:
+        write_image(self._tmp / f"{self.count:06d}.png", frame)
+
+
+class VideoWriter(FrameWriter):
+    """H.264 (libx264, yuv420p, CRF 18) via PyAV. Odd sizes are padded to even by repeating the last row/column."""
+
+    def __init__(self, path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False,
+                 crf: int = 18):
+        super().__init__(path, overwrite=overwrite)
+        self.fps = parse_fps(fps)
+        self.crf = crf
+        self._container = None
+        self._stream = None
+
+    def _write(self, frame: np.ndarray) -> None:
+        import av
+
+        h, w = frame.shape[:2]
+        frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        if self._container is None:
+            self._container = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
+            self._stream = self._container.add_stream("libx264", rate=self.fps)
+            self._stream.width, self._stream.height = frame.shape[1], frame.shape[0]
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": str(self.crf)}
+        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        self._container.mux(self._stream.encode(video_frame))
+
+    def _finish(self) -> None:
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            container.mux(self._stream.encode(None))
+        finally:
+            container.close()
+
+
+class GifWriter(FrameWriter):
+    """Animated GIF that loops forever (Pillow, adaptive palette per frame).
+
+    GIF encoding needs every frame at the end, so frames are kept as palette images (1 byte per pixel);
+    use mp4 or a folder for long sequences.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False):
+        super().__init__(path, overwrite=overwrite)
+        self.fps = parse_fps(fps)
+        self._frames: list = []
+
+    def _write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        self._frames.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.MEDIANCUT))
+
+    def _finish(self) -> None:
+        frames, self._frames = self._frames, []
+        if not frames:
+            return
+        duration_ms = max(20, round(1000 / float(self.fps)))  # browsers treat < 20 ms as 100 ms
+        frames[0].save(self._tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                       duration=duration_ms, disposal=1, optimize=False)
+
+
+def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False) -> FrameWriter:
+    """Pick a writer from the path: `.mp4`/`.mkv`/`.mov` video, `.gif`, or (no suffix) a PNG folder."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_FORMATS:
+        return VideoWriter(path, fps, overwrite=overwrite)
+    if suffix == ".gif":
+        return GifWriter(path, fps, overwrite=overwrite)
+    if suffix == "" or path.is_dir():
+        return FolderWriter(path, overwrite=overwrite)
+    raise InputError(f"unsupported output {path}: use a .mp4, .mkv, .mov or .gif file, or a folder name")
+
+
+def check_output(path: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output that is an input, sits in a missing folder, or exists (unless `overwrite`).
+
+    An existing folder is replaced only if it holds nothing but our `NNNNNN.png` frames.
+    """
+    resolved = path.resolve()
+    for src in inputs:
+        if Path(src).resolve() == resolved:
+            raise InputError(f"output {path} is also an input; choose another output path")
+    if not path.parent.is_dir():
+        raise InputError(f"output folder {path.parent} does not exist")
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not overwrite:
+        raise InputError(f"output {path} already exists; pass --force to overwrite it")
+    if path.is_dir() and not all(FRAME_NAME.match(p.name) and p.is_file() for p in path.iterdir()):
+        raise InputError(f"refusing to overwrite folder {path}: it holds files other than NNNNNN.png frames")
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Move `tmp` onto `target`; an existing target folder is swapped out first, then deleted."""
+    if not target.is_dir() or target.is_symlink():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+    os.replace(target, old / "x")
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
