@@ -128,7 +128,7 @@ def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
     ops = {
         2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
         5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-        7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1),
+        7: lambda a: np.rot90(a, -1)[::-1], 8: lambda a: np.rot90(a, 1),
     }
     op = ops.get(orientation)
     return np.ascontiguousarray(op(image)) if op else image

@@ -34,6 +34,8 @@ def read_header(path: Path) -> dict | None:
         raw = f.read(n)
     if not raw.startswith(b"{"):
         return None
+    if len(raw) < n:
+        raise WeightsError(f"{path}: truncated safetensors file (header cut short); download or convert it again")
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -65,7 +67,10 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
 def _data_end(header: dict, path: Path) -> int:
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (KeyError, TypeError, IndexError, ValueError):
+        raise WeightsError(f"{path}: malformed safetensors header") from None
     return 8 + n + max(ends, default=0)
 
 
@@ -92,6 +97,8 @@ def save_model(model: nn.Module, path: str | Path, *, metadata: dict[str, str] |
     from safetensors.torch import save_file
 
     path = Path(path)
+    if not isinstance(getattr(model, "config", None), FILMConfig):
+        raise WeightsError(f"save_model needs a FILM model (with a FILMConfig `config`), got {type(model).__name__}")
     extra = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
         raise WeightsError("metadata keys and values must be strings")

@@ -124,7 +124,5 @@ def savedmodel_state_dict(
         specialized_levels if specialized_levels is not None else inferred.specialized_levels,
         fusion_pyramid_levels if fusion_pyramid_levels is not None else inferred.fusion_pyramid_levels,
     )
-    state = {}
-    for name, value in model.items():
-        state[tf_name_to_key(name, counts)] = torch.from_numpy(np.ascontiguousarray(tf_to_torch_array(name, value)))
-    return state
+    return {tf_name_to_key(n, counts): torch.from_numpy(np.ascontiguousarray(tf_to_torch_array(n, v)))
+            for n, v in model.items()}

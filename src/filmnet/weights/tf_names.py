@@ -31,12 +31,16 @@ def tf_name_to_key(name: str, config: FILMConfig | LayerCounts) -> str:
         p, k, kind = m[1], int(m[2]), m[3]
         if p == "shared":
             return f"predict_flow._predictor._convs.{k}.0.{_param(kind)}"
+        if int(p) >= config.specialized_levels:
+            raise WeightsError(f"{name}: predictor {p} does not exist with specialized_levels={config.specialized_levels}")
         return f"predict_flow._predictors.{config.specialized_levels - 1 - int(p)}._convs.{k}.0.{_param(kind)}"
     if m := _FUSE.search(name):
         idx, kind = int(m[1] or 0), m[2]
         n_blocks = config.fusion_pyramid_levels - 1
         if idx == 3 * n_blocks:
             return f"fuse.output_conv.{_param(kind)}"
+        if idx > 3 * n_blocks:
+            raise WeightsError(f"{name}: no such fusion conv with fusion_pyramid_levels={config.fusion_pyramid_levels}")
         return f"fuse.convs.{n_blocks - 1 - idx // 3}.{idx % 3}.0.{_param(kind)}"
     raise WeightsError(f"unrecognised FILM variable name {name!r}")
 

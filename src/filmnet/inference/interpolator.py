@@ -1,0 +1,246 @@
+"""Interpolator: device, precision, padding, crop and clip around the FILM model, for pairs and sequences.
+
+Frames go in as HxWx3 arrays (uint8, uint16 or float in [0, 1]) or (3, H, W)/(1, 3, H, W) tensors and come out
+as HxWx3 float32 in [0, 1]. Inputs are zero-padded (centred) to a multiple of 64 like the official tools and
+cropped back. `--exp` follows the official recursive midpoints (film_spec.md §4.3); `--multi` uses t = k/N
+directly, as the released graph allows (§1.2), computing each pair's features and flows once.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import ContextManager, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..model import FILM, Encoded
+from .padding import Padder
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_supports_bf16() -> bool:
+    """True if this CPU has native bf16 math (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    caps = getattr(torch.cpu, "get_capabilities", None)
+    if caps is not None:
+        info = caps()
+        return bool(info.get("avx512_bf16") or info.get("amx_bf16"))
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Map "auto" to fp16 on CUDA, bf16 on a bf16-capable CPU, else fp32; validate the others."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and cpu_supports_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def autocast_context(device: torch.device, precision: str) -> ContextManager:
+    """torch.autocast for bf16/fp16 on `device`; a no-op for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda requested but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def _load_weights(weights: str | os.PathLike | nn.Module | None, device: torch.device) -> nn.Module:
+    if isinstance(weights, nn.Module):
+        return weights.to(device)
+    from ..weights import load_model  # lazy: weights is a sibling package that may pull in heavy readers
+
+    return load_model(weights, device=device) if weights is not None else load_model(device=device)
+
+
+class Interpolator:
+    """Runs FILM on frames: padding, precision, device and clipping.
+
+    Args:
+      weights: None (bundled default weights), a weights file/folder path, or a FILM module (used as is,
+        moved to `device`).
+      device: "cpu", "cuda", "cuda:N" or a torch.device.
+      precision: "fp32", "bf16", "fp16" or "auto" (see `resolve_precision`).
+    """
+
+    def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
+                 precision: str = "fp32"):
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model: FILM = _load_weights(weights, self.device).eval()
+        self.channels_last = self.precision != "fp32" or self.device.type == "cuda"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.align = max(64, self.model.config.min_size)
+
+    def autocast(self) -> ContextManager:
+        """Context manager for the model's mixed precision on this device (no-op for fp32)."""
+        return autocast_context(self.device, self.precision)
+
+    def to_tensor(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """HxWx3 array (uint8/uint16/float) or (3,H,W)/(1,3,H,W) tensor -> (1, 3, H, W) float32 on device."""
+        if isinstance(frame, torch.Tensor):
+            x = frame if frame.ndim == 4 else frame.unsqueeze(0)
+            if x.ndim != 4 or x.shape[:2] != (1, 3):
+                raise InputError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(frame.shape)}")
+            if not x.is_floating_point():
+                x = x.float() / (65535.0 if x.dtype == torch.uint16 else 255.0)
+            return x.to(self.device, torch.float32)
+        from ..io.images import to_float_image
+
+        array = to_float_image(frame)
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).unsqueeze(0).to(self.device)
+
+    @staticmethod
+    def to_numpy(x: torch.Tensor) -> np.ndarray:
+        """(1, 3, H, W) or (3, H, W) tensor -> HxWx3 float32 numpy array clipped to [0, 1]."""
+        x = x.detach()
+        x = x[0] if x.ndim == 4 else x
+        return x.float().clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
+
+    def interpolate(self, frame0: np.ndarray | torch.Tensor, frame1: np.ndarray | torch.Tensor,
+                    t: float = 0.5) -> np.ndarray:
+        """The frame at time `t` in [0, 1] between two frames of the same size.
+
+        Returns:
+          (H, W, 3) float32 in [0, 1].
+        """
+        x0, x1 = self.to_tensor(frame0), self.to_tensor(frame1)
+        _check_same_size(x0, x1, 1)
+        padder = Padder(x0.shape[-2], x0.shape[-1], self.align)
+        e0, e1 = self._encode(padder.pad(x0)), self._encode(padder.pad(x1))
+        return self.to_numpy(padder.unpad(self._synthesize(e0, e1, self._flows(e0, e1), _check_t(t))))
+
+    def sequence(self, frames: Iterable, *, exp: int | None = None, multi: int | None = None,
+                 progress: bool = False) -> list[np.ndarray]:
+        """All frames of `iter_sequence` as a list (inputs included, in time order)."""
+        return list(self.iter_sequence(frames, exp=exp, multi=multi, progress=progress))
+
+    def iter_sequence(self, frames: Iterable, *, exp: int | None = None, multi: int | None = None,
+                      progress: bool = False) -> Iterator[np.ndarray]:
+        """Yield n inputs with new frames between each consecutive pair, one frame at a time.
+
+        Args:
+          frames: iterable of n >= 2 frames of one size (read lazily if it is a generator).
+          exp: T recursive midpoint levels, (n-1)*2^T + 1 frames (official `times_to_interpolate`).
+          multi: N, giving N-1 frames at t = k/N per pair, (n-1)*N + 1 frames.
+          progress: show a tqdm bar counting new frames.
+        Yields:
+          (H, W, 3) float32 frames in [0, 1].
+        """
+        per_pair = _new_frames_per_pair(exp, multi)  # validate now, not at the first next()
+        total = (len(frames) - 1) * per_pair if hasattr(frames, "__len__") else None
+        return self._iter_with_progress(iter(frames), exp, multi, total, progress)
+
+    def _iter_with_progress(self, frames: Iterator, exp: int | None, multi: int | None, total: int | None,
+                            progress: bool) -> Iterator[np.ndarray]:
+        bar = _progress_bar(total, progress)
+        try:
+            yield from self._iter_pairs(frames, exp, multi, bar)
+        finally:
+            bar.close()
+
+    def _iter_pairs(self, frames: Iterator, exp: int | None, multi: int | None, bar) -> Iterator[np.ndarray]:
+        first = next(frames, None)
+        if first is None:
+            raise InputError("need at least 2 frames, got 0")
+        x0 = self.to_tensor(first)
+        padder = Padder(x0.shape[-2], x0.shape[-1], self.align)
+        e0, count = self._encode(padder.pad(x0)), 1
+        yield self.to_numpy(x0)
+        for frame in frames:
+            x1 = self.to_tensor(frame)
+            count += 1
+            _check_same_size(x0, x1, count - 1)
+            e1 = self._encode(padder.pad(x1))
+            if exp is not None:
+                new = self._recurse(e0, e1, exp, padder)
+            else:
+                flows = self._flows(e0, e1)
+                new = (padder.unpad(self._synthesize(e0, e1, flows, k / multi)) for k in range(1, multi))
+            for y in new:
+                bar.update(1)
+                yield self.to_numpy(y)
+            yield self.to_numpy(x1)
+            e0 = e1
+        if count < 2:
+            raise InputError(f"need at least 2 frames, got {count}")
+
+    def _recurse(self, e0: Encoded, e1: Encoded, depth: int, padder: Padder) -> Iterator[torch.Tensor]:
+        """Official recursive midpoints: the unclipped mid frame is cropped, re-padded and reused as an input."""
+        if depth == 0:
+            return
+        mid = padder.unpad(self._synthesize(e0, e1, self._flows(e0, e1), 0.5))
+        e_mid = self._encode(padder.pad(mid))
+        yield from self._recurse(e0, e_mid, depth - 1, padder)
+        yield mid
+        yield from self._recurse(e_mid, e1, depth - 1, padder)
+
+    @torch.inference_mode()
+    def _encode(self, x: torch.Tensor) -> Encoded:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            return self.model.encode(x)
+
+    @torch.inference_mode()
+    def _flows(self, e0: Encoded, e1: Encoded):
+        with self.autocast():
+            return self.model.estimate_flows(e0, e1)
+
+    @torch.inference_mode()
+    def _synthesize(self, e0: Encoded, e1: Encoded, flows, t: float) -> torch.Tensor:
+        time = torch.full((1,), float(t), device=self.device)
+        with self.autocast():
+            image = self.model.synthesize(e0, e1, flows, time)["image"]
+        return image.float()
+
+
+def _check_t(t: float) -> float:
+    t = float(t)
+    if not 0.0 <= t <= 1.0:
+        raise InputError(f"t must be in [0, 1], got {t}")
+    return t
+
+
+def _check_same_size(x0: torch.Tensor, x1: torch.Tensor, index: int) -> None:
+    if x0.shape != x1.shape:
+        (h0, w0), (h1, w1) = x0.shape[-2:], x1.shape[-2:]
+        raise InputError(f"frame {index} is {w1}x{h1} but frame 0 is {w0}x{h0} (WxH); "
+                         "resize the frames to one size (CLI: --resize)")
+
+
+def _new_frames_per_pair(exp: int | None, multi: int | None) -> int:
+    if (exp is None) == (multi is None):
+        raise InputError("give exactly one of exp (recursive midpoints) or multi (frames per pair)")
+    if exp is not None:
+        if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp <= 16:
+            raise InputError(f"exp must be an integer in [0, 16], got {exp!r}")
+        return 2**exp - 1
+    if isinstance(multi, bool) or not isinstance(multi, int) or not 1 <= multi <= 1024:
+        raise InputError(f"multi must be an integer in [1, 1024], got {multi!r}")
+    return multi - 1
+
+
+def _progress_bar(total: int | None, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="frame", desc="interpolating", leave=False)

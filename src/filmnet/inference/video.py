@@ -1,0 +1,408 @@
+"""Video retiming (`filmnet video`): decode -> exact output times -> FILM at each t -> encode, streamed and resumable.
+
+Each output frame sits at its true source time (`timing.py`); FILM synthesises it at that t directly, reusing each
+input frame's feature pyramid for both pairs it belongs to. Pairs across a scene cut are held (the earlier frame
+repeats). Work is cut into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in
+`.{name}.filmnet-work/` with a manifest, so `resume=True` skips finished segments; the final file is then encoded
+in one pass with the audio and moved into place atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..io import video as vio
+from .interpolator import Interpolator
+from .padding import Padder
+from .timing import RetimePlan, count_frames, plan_retime, schedule_pair
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 4096 * 2304
+VIDEO_SUFFIXES = tuple(vio.DEFAULT_CODECS)
+WORK_VERSION = 1
+
+
+@dataclass
+class RetimeResult:
+    """What `retime` wrote, with counts and notes to show the user (audio dropped, frames padded, ...)."""
+
+    output: Path
+    input_frames: int
+    output_frames: int
+    output_rate: Fraction
+    scene_cuts: int = 0
+    duplicates_dropped: int = 0
+    segments_reused: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def retime(
+    src: str | os.PathLike,
+    dst: str | os.PathLike | None = None,
+    *,
+    interpolator: Interpolator,
+    multi: int | None = None,
+    exp: int | None = None,
+    fps: str | Fraction | None = None,
+    slowmo: int | None = None,
+    scene_threshold: float | None = None,
+    dedupe: bool = False,
+    codec: str | None = None,
+    crf: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    keep_audio: bool = False,
+    progress: bool = False,
+    segment_frames: int = 64,
+    max_pixels: int = MAX_PIXELS,
+) -> RetimeResult:
+    """Retime the video `src` into `dst` (a video file or, without a suffix, a folder of 000000.png frames).
+
+    Args:
+        interpolator: the FILM runner (device, precision).
+        multi / exp / fps / slowmo: exactly one; see `timing.plan_retime`.
+        dst: default `{stem}_{N}X_{fps}fps.{ext}` beside `src`.
+        scene_threshold: scene-cut threshold (`filmnet.scenes`); pairs across a cut are held, never blended.
+        dedupe: drop near-duplicate input frames first (their timestamps are kept, so timing stays exact).
+        resume: reuse finished segments of an interrupted run with the same inputs and options.
+        segment_frames: input frames per resumable segment.
+    Returns:
+        A `RetimeResult`.
+    """
+    info = vio.probe_video(src)
+    _check_size(info, max_pixels)
+    plan = plan_retime(info.rate, multi=multi, exp=exp, fps=fps, slowmo=slowmo)
+    out = default_output(info.path, plan) if dst is None else Path(dst)
+    vio_check_output(out, info.path, force)
+    work = out.parent / f".{out.name}.filmnet-work"
+    key = _job_key(info, plan, interpolator, scene_threshold, dedupe, segment_frames)
+    result = RetimeResult(out, 0, 0, plan.output_rate)
+    done = _open_work(work, key, resume, result)
+    result.segments_reused = len(done)
+    job = _Job(info, plan, interpolator, scene_threshold, dedupe, segment_frames, work, key, done, result)
+    job.run(progress)
+    _assemble(job, out, codec, crf, keep_audio)
+    shutil.rmtree(work, ignore_errors=True)
+    for note in result.notes:
+        log.warning(note)
+    return result
+
+
+def default_output(src: Path, plan: RetimePlan) -> Path:
+    """`{stem}_{N}X_{fps}fps{ext}` beside `src`; non-video-container inputs (e.g. .avi) become .mp4."""
+    suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
+    return src.with_name(f"{src.stem}_{plan.label}{suffix}")
+
+
+def vio_check_output(out: Path, src: Path, force: bool) -> None:
+    from ..io.writers import check_output
+
+    if out.suffix and out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"unsupported output type '{out.suffix}'; use {', '.join(VIDEO_SUFFIXES)} or a folder")
+    check_output(out, overwrite=force, inputs=(src,))
+
+
+def _check_size(info: vio.VideoInfo, max_pixels: int) -> None:
+    if info.width * info.height > max_pixels:
+        raise InputError(
+            f"{info.path.name} is {info.width}x{info.height}, above the {max_pixels / 1e6:.1f} MP this path handles "
+            "in memory; downscale it first (tiled inference with --max-memory is not available yet)"
+        )
+
+
+def _job_key(info, plan, interpolator, scene_threshold, dedupe, segment_frames) -> str:
+    stat = info.path.stat()
+    digest = hashlib.sha256()
+    for tensor in interpolator.model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    job = dict(v=WORK_VERSION, src=str(info.path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
+               plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
+               dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
+               device=str(interpolator.device))
+    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
+
+
+def _open_work(work: Path, key: str, resume: bool, result: RetimeResult) -> dict[int, int]:
+    """Finished segments {index: frame count} from a matching manifest, else a fresh work folder."""
+    manifest = work / "manifest.json"
+    if resume and manifest.is_file():
+        data = json.loads(manifest.read_text())
+        if data.get("key") == key:
+            return {int(k): int(v) for k, v in data["segments"].items()}
+        result.notes.append("--resume: the unfinished job used other inputs or options; starting over")
+    elif resume:
+        result.notes.append("--resume: no unfinished job found; starting from the beginning")
+    elif work.exists():
+        result.notes.append(f"discarding unfinished work in {work.name} (pass --resume to continue it)")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    _write_json(manifest, {"key": key, "segments": {}})
+    return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+class _Model:
+    """FILM on RGB(A) uint8/uint16 frames: pads once per video, keeps tensors on the interpolator's device."""
+
+    def __init__(self, interpolator: Interpolator, height: int, width: int):
+        self.interp = interpolator
+        self.padder = Padder(height, width, interpolator.align)
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray):
+        x = self.padder.pad(self.interp.to_tensor(image[..., :3]))
+        with self.interp.autocast():
+            return self.interp.model.encode(x)
+
+    @torch.inference_mode()
+    def flows(self, e0, e1):
+        with self.interp.autocast():
+            return self.interp.model.estimate_flows(e0, e1)
+
+    @torch.inference_mode()
+    def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
+        time = torch.full((1,), float(t), device=self.interp.device)
+        with self.interp.autocast():
+            y = self.interp.model.synthesize(e0, e1, flows, time)["image"]
+        rgb = self.interp.to_numpy(self.padder.unpad(y.float()))
+        scale = 65535.0 if like.dtype == np.uint16 else 255.0
+        return (rgb * scale + 0.5).astype(like.dtype)
+
+
+@dataclass
+class _Pair:
+    """Two consecutive kept input frames; `right` is None for the held tail after the last frame."""
+
+    index: int
+    left: vio.DecodedFrame
+    right: vio.DecodedFrame | None
+    end: Fraction
+
+
+class _Job:
+    """Runs the unfinished segments of one retime job into the work folder."""
+
+    def __init__(self, info, plan, interpolator, scene_threshold, dedupe, segment_frames, work, key, done, result):
+        self.info, self.plan, self.dedupe, self.work, self.key = info, plan, dedupe, work, key
+        self.seg_len, self.done, self.result = max(1, int(segment_frames)), done, result
+        self.model = _Model(interpolator, info.height, info.width)
+        self.scenes = _SceneCheck(scene_threshold)
+        self.start: Fraction | None = None
+        self.encoded: dict[int, object] = {}
+        self.segments = 0
+
+    def run(self, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        total = None
+        if self.info.frames:
+            total = count_frames(Fraction(0), self.plan.sample_rate, Fraction(self.info.frames) / self.info.rate)
+        with tqdm(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
+            writer, seg = None, -1
+            for pair in self._pairs():
+                if pair.index // self.seg_len != seg:
+                    self._finish_segment(writer, seg)
+                    seg = pair.index // self.seg_len
+                    writer = None if seg in self.done else self._segment_writer(seg)
+                frames = list(schedule_pair(self.start, self.plan.sample_rate, pair.left.time, pair.end))
+                if writer is None:
+                    bar.update(len(frames))
+                    continue
+                for image in self._render(pair, frames):
+                    writer.write(image)
+                    bar.update(1)
+            self._finish_segment(writer, seg)
+        self.segments = seg + 1
+        self.result.output_frames = sum(self.done.values())
+
+    def _pairs(self) -> Iterator[_Pair]:
+        prev, last, index = None, None, 0
+        for frame in vio.read_frames(self.info):
+            last = frame
+            self.result.input_frames += 1
+            if prev is not None and frame.time <= prev.time:
+                raise InputError(f"{self.info.path.name}: frame {frame.index} is not later than the one before it")
+            if prev is not None and self.dedupe and self.scenes.duplicate(prev, frame):
+                self.result.duplicates_dropped += 1
+                continue
+            if prev is None:
+                self.start = frame.time
+            else:
+                yield _Pair(index, prev, frame, frame.time)
+                index += 1
+            prev = frame
+        if prev is None:
+            raise InputError(f"{self.info.path} has no decodable video frames")
+        yield _Pair(index, prev, None, _end_time(last, self.info.rate))
+
+    def _render(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
+        left = pair.left.image
+        needs_model = pair.right is not None and any(f.t != 0 for f in frames)
+        if needs_model and self.scenes.cut(pair.left, pair.right):
+            self.result.scene_cuts += 1
+            needs_model = False
+        if not needs_model:
+            self.encoded.clear()
+            yield from (left for _ in frames)
+            return
+        e0 = self._encode(pair.index, left)
+        e1 = self._encode(pair.index + 1, pair.right.image)
+        self.encoded = {pair.index + 1: e1}
+        flows = self.model.flows(e0, e1)
+        for f in frames:
+            if f.t == 0:
+                yield left
+            else:
+                image = self.model.frame(e0, e1, flows, f.t, left)
+                yield _with_alpha(image, pair.left.image, pair.right.image, f.t)
+
+    def _encode(self, index: int, image: np.ndarray):
+        if index not in self.encoded:
+            self.encoded[index] = self.model.encode(image)
+        return self.encoded[index]
+
+    def _segment_writer(self, seg: int) -> vio.VideoEncoder:
+        path = self.work / f"segment_{seg:06d}.mkv.part"
+        return vio.lossless_encoder(path, width=self.info.width, height=self.info.height, depth=self.info.depth,
+                                    alpha=self.info.alpha)
+
+    def _finish_segment(self, writer: vio.VideoEncoder | None, seg: int) -> None:
+        if writer is None:
+            return
+        writer.close()
+        part = self.work / f"segment_{seg:06d}.mkv.part"
+        os.replace(part, part.with_suffix(""))
+        self.done[seg] = writer.index
+        _write_json(self.work / "manifest.json", {"key": self.key, "segments": self.done})
+
+
+def _with_alpha(rgb: np.ndarray, left: np.ndarray, right: np.ndarray, t: Fraction) -> np.ndarray:
+    """Alpha is carried from the nearer input frame (FILM synthesises RGB only)."""
+    if left.shape[2] == 3:
+        return rgb
+    alpha = (left if t < Fraction(1, 2) else right)[..., 3:]
+    return np.concatenate([rgb, alpha], axis=2)
+
+
+def _end_time(last: vio.DecodedFrame, rate: Fraction) -> Fraction:
+    """End of the stream: the last frame's time plus its duration (else one nominal frame period)."""
+    return last.time + (last.duration or 1 / rate)
+
+
+class _SceneCheck:
+    """Scene-cut and duplicate tests from `filmnet.scenes`, on thumbnails made once per input frame."""
+
+    def __init__(self, threshold: float | None):
+        from .. import scenes
+
+        self.scenes = scenes
+        self.threshold = scenes.DEFAULT_SCENE_THRESHOLD if threshold is None else float(threshold)
+        self.thumbs: dict[int, np.ndarray] = {}
+
+    def _thumb(self, frame: vio.DecodedFrame) -> np.ndarray:
+        if frame.index not in self.thumbs:
+            image = frame.image[..., :3]
+            if image.dtype == np.uint16:
+                image = image.astype(np.float32) / 65535.0
+            self.thumbs = {k: v for k, v in self.thumbs.items() if k >= frame.index - 1}
+            self.thumbs[frame.index] = self.scenes.thumbnail(image)
+        return self.thumbs[frame.index]
+
+    def cut(self, a: vio.DecodedFrame, b: vio.DecodedFrame) -> bool:
+        return bool(self.scenes.is_scene_cut(self._thumb(a), self._thumb(b), self.threshold))
+
+    def duplicate(self, a: vio.DecodedFrame, b: vio.DecodedFrame) -> bool:
+        return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
+
+
+def _assemble(job: _Job, out: Path, codec: str | None, crf: int | None, keep_audio: bool) -> None:
+    """Encode the finished segments (plus audio) into `out`, atomically."""
+    frames = _segment_frames(job)
+    if not out.suffix:
+        _write_folder(frames, out)
+        if job.info.has_audio:
+            job.result.notes.append("audio dropped: a PNG folder has no audio track")
+        return
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=f".part{out.suffix}")
+    os.close(fd)
+    try:
+        _encode_video(job, frames, Path(tmp), out.suffix.lower(), codec, crf, keep_audio)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _segment_frames(job: _Job) -> Iterator[np.ndarray]:
+    for seg in range(job.segments):
+        if job.done.get(seg):
+            yield from vio.read_segment(job.work / f"segment_{seg:06d}.mkv", job.info.depth, job.info.alpha)
+
+
+def _write_folder(frames: Iterator[np.ndarray], out: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part"))
+    try:
+        for i, image in enumerate(frames):
+            vio.write_png(tmp / f"{i:06d}.png", image)
+        if out.exists():
+            shutil.rmtree(out)  # check_output allowed it: --force and only NNNNNN.png inside
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _encode_video(job: _Job, frames, tmp: Path, suffix: str, codec: str | None, crf: int | None,
+                  keep_audio: bool) -> None:
+    info, plan = job.info, job.plan
+    name = vio.resolve_codec(codec, suffix)
+    fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".gif": "gif"}.get(suffix, "mp4")
+    writer = vio.VideoEncoder(tmp, width=info.width, height=info.height, rate=plan.output_rate, codec=name,
+                              depth=info.depth, alpha=info.alpha, source_pix_fmt=info.pix_fmt, crf=crf,
+                              color=info.color, rotation=vio.first_rotation(info), start=job.start * plan.stretch,
+                              container_format=fmt)
+    with vio.open_input(info.path) as source, writer:
+        _attach_audio(job, writer, source, suffix, keep_audio)
+        if any(writer.pad):
+            job.result.notes.append(f"{info.width}x{info.height} padded to even size for {writer.stream.pix_fmt}")
+        for image in frames:
+            writer.write(image)
+
+
+def _attach_audio(job: _Job, writer: vio.VideoEncoder, source, suffix: str, keep_audio: bool) -> None:
+    notes, stretch = job.result.notes, job.plan.stretch
+    if not source.streams.audio:
+        return
+    if suffix == ".gif":
+        notes.append("audio dropped: GIF has no audio track")
+        return
+    if stretch != 1 and not keep_audio:
+        notes.append(f"audio dropped: slow motion x{stretch} changes the duration (--keep-audio stretches it)")
+        return
+    audio = source.streams.audio[0]
+    copy = stretch == 1 and vio.can_copy_audio(suffix, audio.codec_context.name)
+    if copy:
+        stream = writer.add_audio_stream(template=audio)
+    else:
+        stream = writer.add_audio_stream(codec=vio.AUDIO_ENCODER.get(suffix, "aac"), like=audio)
+        notes.append(f"audio re-encoded to {stream.codec_context.name}"
+                     + (f" and slowed x{stretch} (atempo, pitch kept)" if stretch != 1 else ""))
+    writer.attach_audio(vio.audio_packets(source, stream, copy=copy, tempo=1 / stretch))

@@ -1,0 +1,388 @@
+"""Video I/O with PyAV: probe, decode to HxWxC uint8/uint16 RGB(A) frames with exact times, encode and mux.
+
+Used by `filmnet.inference.video.retime`. Frames are numpy arrays here only: 8-bit sources give uint8, deeper
+sources uint16 (full 16-bit scale); 4 channels when the source has alpha. Times are `Fraction` seconds taken
+from pts x time_base, so variable frame rate input keeps its timing. `av` is imported lazily.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+CODEC_ALIASES = {
+    "h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
+    "x265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "prores": "prores_ks",
+}
+DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
+                  ".webm": "libvpx-vp9", ".gif": "gif"}
+DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
+# Audio codecs each container takes as a stream copy; anything else is re-encoded.
+AUDIO_ENCODER = {".webm": "libopus"}
+SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What retiming needs to know about an input video."""
+
+    path: Path
+    width: int
+    height: int
+    rate: Fraction
+    frames: int | None
+    pix_fmt: str
+    depth: int
+    alpha: bool
+    has_audio: bool
+    rotation: int = 0
+    color: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame: `image` is (H, W, 3|4) uint8/uint16 RGB(A); `time` and `duration` are seconds."""
+
+    index: int
+    time: Fraction
+    duration: Fraction | None
+    image: np.ndarray
+
+
+def open_input(path: Path):
+    """`av.open` for reading; `InputError` when the file is not a readable media file."""
+    import av
+
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not a readable video ({err.__class__.__name__}: {err})") from None
+
+
+def _format_traits(name: str) -> tuple[int, bool, bool, int]:
+    """(bit depth, has alpha, is rgb, chroma subsampling shift sum) of a pixel format."""
+    import av
+
+    fmt = av.VideoFormat(name, 64, 64)
+    comps = fmt.components
+    depth = max(c.bits for c in comps)
+    alpha = any(c.is_alpha for c in comps)
+    sub = 0 if fmt.is_rgb or len(comps) < 3 else (64 // comps[1].width - 1) + (64 // comps[1].height - 1)
+    return depth, alpha, bool(fmt.is_rgb), sub
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read the first video stream's properties; raise `InputError` when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input video {path} does not exist or is not a file")
+    with open_input(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise InputError(f"{path}: cannot tell the frame rate of its video stream")
+        pix_fmt = ctx.pix_fmt or "yuv420p"
+        depth, alpha, _, _ = _format_traits(pix_fmt)
+        color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
+                 "color_primaries": ctx.color_primaries, "color_trc": ctx.color_trc}
+        return VideoInfo(path, ctx.width, ctx.height, Fraction(rate), stream.frames or None, pix_fmt, depth,
+                         alpha, bool(container.streams.audio), 0, color)
+
+
+def _array_format(depth: int, alpha: bool) -> str:
+    if depth > 8:
+        return "rgba64le" if alpha else "rgb48le"
+    return "rgba" if alpha else "rgb24"
+
+
+def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
+    """Decode every frame of `info.path` in presentation order; raise `InputError` on a decode failure."""
+    import av
+
+    fmt = _array_format(info.depth, info.alpha)
+    index = 0
+    with open_input(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield DecodedFrame(index, *_frame_time(frame, index, info.rate), _to_array(frame, fmt))
+                index += 1
+        except av.error.FFmpegError as err:
+            raise InputError(f"{info.path}: decoding failed after {index} frames ({err}); the file may be truncated")
+
+
+def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
+    if frame.pts is None or frame.time_base is None:
+        return Fraction(index) / rate, None
+    tb = Fraction(frame.time_base)
+    duration = frame.duration * tb if frame.duration else None
+    return frame.pts * tb, duration
+
+
+def _to_array(frame, fmt: str) -> np.ndarray:
+    rgb = frame.reformat(format=fmt, src_color_range=frame.color_range or None)
+    return rgb.to_ndarray()
+
+
+def first_rotation(info: VideoInfo) -> int:
+    """Display rotation (degrees) of the first frame; 0 when unknown."""
+    import av
+
+    with open_input(info.path) as container:
+        try:
+            for frame in container.decode(video=0):
+                return int(frame.rotation or 0)
+        except av.error.FFmpegError:
+            return 0
+    return 0
+
+
+def resolve_codec(codec: str | None, suffix: str) -> str:
+    """Encoder name for `--codec` (aliases allowed) or the container's default; `InputError` when unavailable."""
+    import av
+
+    name = CODEC_ALIASES.get((codec or "").lower(), codec) or DEFAULT_CODECS.get(suffix.lower())
+    if name is None:
+        raise InputError(f"no default codec for '{suffix}' outputs; use .mp4, .mkv, .mov, .webm, .gif or a folder")
+    try:
+        av.codec.Codec(name, "w")
+    except Exception:
+        raise InputError(f"encoder {name!r} is not available in this PyAV build") from None
+    return name
+
+
+def choose_pix_fmt(codec: str, depth: int, alpha: bool, is_rgb: bool, subsampling: int) -> str:
+    """The encoder's pixel format closest to the source: keep alpha, then depth, then chroma layout."""
+    import av
+
+    def cost(name: str) -> tuple:
+        d, a, rgb, sub = _format_traits(name)
+        return (alpha and not a, d < min(depth, 10), a and not alpha, abs(d - depth) if d < 16 or depth > 8 else 8,
+                sub > subsampling, rgb != is_rgb, abs(sub - subsampling))
+
+    names = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    names = [n for n in names if not n.startswith(SKIPPED_PIX_FMTS) and "gray" not in n and "j" not in n[:4]]
+    if not names:
+        raise InputError(f"encoder {codec!r} takes no pixel format filmnet can write")
+    return min(names, key=cost)
+
+
+class VideoEncoder:
+    """Encodes RGB(A) numpy frames to a container at a constant `rate`; optional audio is interleaved by time.
+
+    Args:
+        path: output file (written as given; the caller makes it atomic).
+        rate: output frame rate; frame k is stamped start + k / rate.
+        codec: encoder name (see `resolve_codec`); crf: quality for x264/x265/vp9/svtav1.
+        color: colorspace/color_range/color_primaries/color_trc of the source, kept on the output.
+    """
+
+    def __init__(self, path: Path, *, width: int, height: int, rate: Fraction, codec: str, depth: int, alpha: bool,
+                 source_pix_fmt: str = "rgb24", crf: int | None = None, color: dict | None = None,
+                 rotation: int = 0, start: Fraction = Fraction(0), container_format: str | None = None,
+                 pix_fmt: str | None = None):
+        import av
+
+        self.container = av.open(str(path), mode="w", format=container_format)
+        self.rate, self.start, self.color = rate, start, dict(color or {})
+        self.array_format = _array_format(depth, alpha)
+        _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
+        if pix_fmt is None:
+            pix_fmt = "pal8" if codec == "gif" else choose_pix_fmt(codec, depth, alpha, s_rgb, s_sub)
+        subsampled = pix_fmt != "pal8" and _format_traits(pix_fmt)[3] > 0
+        self.pad = (height % 2, width % 2) if subsampled else (0, 0)  # 4:2:0 needs even sizes: repeat the edge
+        stream = self.container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width + self.pad[1], height + self.pad[0]
+        stream.pix_fmt = pix_fmt
+        stream.time_base = stream.codec_context.time_base = 1 / rate
+        crf = DEFAULT_CRF.get(codec) if crf is None else crf
+        if crf is not None and codec in DEFAULT_CRF:
+            stream.options = {"crf": str(crf), **({"b": "0"} if codec == "libvpx-vp9" else {})}
+        self.yuv = pix_fmt != "pal8" and not _format_traits(pix_fmt)[2]
+        for key, value in self.color.items():
+            if value and (self.yuv or key in ("color_primaries", "color_trc")):
+                setattr(stream.codec_context, key, value)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        self.stream, self.index = stream, 0
+        self.audio: Iterator | None = None
+        self.pending_audio = None
+
+    def attach_audio(self, packets: Iterator) -> None:
+        """Packets (already bound to an output stream) to interleave with the video by time."""
+        self.audio = packets
+
+    def add_audio_stream(self, *, template=None, codec: str | None = None, like=None):
+        """A copy of stream `template`, or a `codec` encoder shaped like stream `like`; call before any frame."""
+        import av
+
+        if template is not None:
+            return self.container.add_stream_from_template(template)
+        rates = av.codec.Codec(codec, "w").audio_rates
+        rate = like.rate if not rates or like.rate in rates else 48000
+        stream = self.container.add_stream(codec, rate=rate)
+        stream.layout = "mono" if like.layout.nb_channels == 1 else "stereo"
+        return stream
+
+    def write(self, image: np.ndarray) -> None:
+        import av
+
+        if any(self.pad):
+            image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        if self.stream.pix_fmt == "pal8":
+            frame = _palette_frame(image)
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.array_format)
+        if self.yuv:
+            frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.color.get("colorspace") or None,
+                                   dst_color_range=self.color.get("color_range") or None)
+        frame.pts = self.index + round(self.start * self.rate)
+        frame.time_base = 1 / self.rate
+        self._mux_audio_until(Fraction(frame.pts) / self.rate)
+        self.container.mux(self.stream.encode(frame))
+        self.index += 1
+
+    def _mux_audio_until(self, time: Fraction | None) -> None:
+        while self.audio is not None:
+            packet = self.pending_audio or next(self.audio, None)
+            if packet is None:
+                self.audio = None
+                return
+            if time is not None and packet.pts is not None and packet.pts * Fraction(packet.time_base) > time:
+                self.pending_audio = packet
+                return
+            self.pending_audio = None
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        self.container.mux(self.stream.encode(None))
+        self._mux_audio_until(None)
+        self.container.close()
+
+    def __enter__(self) -> "VideoEncoder":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.container.close()
+
+
+def _palette_frame(image: np.ndarray):
+    """256-colour frame for GIF (Pillow's median-cut palette per frame; alpha and depth dropped)."""
+    import av
+    from PIL import Image
+
+    rgb = image[..., :3] if image.dtype == np.uint8 else (image[..., :3] >> 8).astype(np.uint8)
+    quantized = Image.fromarray(np.ascontiguousarray(rgb)).quantize(256)
+    colors = np.zeros((256, 4), np.uint8)
+    pal = np.asarray(quantized.getpalette()[: 256 * 3], np.uint8).reshape(-1, 3)
+    colors[: len(pal), :3] = pal[:, ::-1]  # FFmpeg's pal8 entries are native-endian ARGB: B, G, R, A in memory
+    colors[:, 3] = 255
+    return av.VideoFrame.from_ndarray((np.asarray(quantized), colors), format="pal8")
+
+
+def audio_packets(container, out_stream, *, copy: bool, tempo: Fraction = Fraction(1)) -> Iterator:
+    """Packets of `container`'s first audio stream for `out_stream`: copied, or decoded -> atempo -> encoded."""
+    source = container.streams.audio[0]
+    if copy:
+        for packet in container.demux(source):
+            if packet.dts is not None:
+                packet.stream = out_stream
+                yield packet
+        return
+    graph = _atempo_graph(source, tempo) if tempo != 1 else None
+    for frame in container.decode(source):
+        for out in _filter(graph, frame):
+            yield from out_stream.encode(out)
+    for out in _filter(graph, None):
+        yield from out_stream.encode(out)
+    yield from out_stream.encode(None)
+
+
+def _filter(graph, frame) -> list:
+    import av
+
+    if graph is None:
+        return [] if frame is None else [frame]
+    graph.push(frame)
+    out = []
+    while True:
+        try:
+            out.append(graph.pull())
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return out
+
+
+def _atempo_graph(source, tempo: Fraction):
+    """atempo chain: each stage takes 0.5..2, so slow-downs by 2**k use k stages."""
+    import av
+
+    graph = av.filter.Graph()
+    node = graph.add_abuffer(template=source)
+    stages, left = [], float(tempo)
+    while left < 0.5:
+        stages.append(0.5)
+        left /= 0.5
+    stages.append(left)
+    for factor in stages:
+        stage = graph.add("atempo", f"{factor:.10f}")
+        node.link_to(stage)
+        node = stage
+    sink = graph.add("abuffersink")
+    node.link_to(sink)
+    graph.configure()
+    return graph
+
+
+def can_copy_audio(container_suffix: str, codec_name: str) -> bool:
+    """Whether a stream copy of `codec_name` audio fits the output container."""
+    if container_suffix == ".webm":
+        return codec_name in ("opus", "vorbis")
+    if container_suffix in (".mp4", ".m4v", ".mov"):
+        return codec_name in ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
+    return container_suffix == ".mkv"
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """One RGB(A) uint8/uint16 frame as a PNG file (16-bit kept), written atomically."""
+    import av
+
+    fmt = _array_format(16 if image.dtype == np.uint16 else 8, image.shape[2] == 4)
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height = image.shape[1], image.shape[0]
+    ctx.pix_fmt = {"rgb48le": "rgb48be", "rgba64le": "rgba64be"}.get(fmt, fmt)
+    ctx.time_base = Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+    data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def lossless_encoder(path: Path, *, width: int, height: int, depth: int, alpha: bool) -> VideoEncoder:
+    """FFV1-in-Matroska writer that stores RGB(A) uint8/uint16 frames bit-exactly (for `read_segment`)."""
+    fmt = {"rgb24": "bgr0", "rgba": "bgra"}.get(_array_format(depth, alpha), _array_format(depth, alpha))
+    return VideoEncoder(path, width=width, height=height, rate=Fraction(25), codec="ffv1", depth=depth, alpha=alpha,
+                        container_format="matroska", pix_fmt=fmt)
+
+
+def read_segment(path: Path, depth: int, alpha: bool) -> Iterator[np.ndarray]:
+    """Frames of a file written by `lossless_encoder`, bit-exact."""
+    fmt = _array_format(depth, alpha)
+    with open_input(path) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format=fmt)

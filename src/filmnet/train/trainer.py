@@ -1,0 +1,496 @@
+"""Training loop (film_spec.md §3): FILM + recipe losses, autocast, DDP via torchrun, exact resume, logging.
+
+`batch_size` is the GLOBAL batch (official: 8 over all GPUs); each of WORLD_SIZE ranks gets batch_size/WORLD_SIZE.
+Only rank 0 writes the run folder: model.safetensors, config.json, log.csv, checkpoints/, tb/ (TensorBoard).
+Resume is exact (same weights as an uninterrupted run) with num_workers=0 and a fixed world size.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from ..errors import FilmError, InputError
+from ..model import FILM, get_config
+from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights, rng_state, save_checkpoint,
+                         save_native_weights, set_rng_state)
+from .config import TrainConfig, load_train_config
+from .losses import build_loss
+from .schedule import staircase_decay
+
+log = logging.getLogger(__name__)
+MAX_CONSECUTIVE_SKIPS = 100
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> DistInfo:
+    """Read torchrun's RANK/WORLD_SIZE/LOCAL_RANK and join the process group (nccl on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = _pick_device(device, local)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank, world, local, dev)
+
+
+def _pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch.device(name)
+    return torch.device("cuda", local_rank) if dev.type == "cuda" and dev.index is None else dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for `precision` on `device`; None means plain fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise InputError("precision fp16 needs CUDA; use bf16 or fp32 on CPU")
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return torch.bfloat16 if amx() else None
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler (reshuffled per epoch, drop_last) that can start part-way into an epoch."""
+
+    def __init__(self, dataset: Dataset, world_size: int, rank: int, seed: int):
+        super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.skip = 0
+
+    def start(self, epoch: int, skip: int) -> None:
+        self.set_epoch(epoch)
+        self.skip = skip
+
+    def __iter__(self):
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return super().__len__() - self.skip
+
+
+class BatchStream:
+    """Endless per-rank batches; `position` (epoch, batches done in it) is saved so resume continues exactly."""
+
+    def __init__(self, dataset: Dataset, cfg: TrainConfig, info: DistInfo, per_rank: int):
+        self.sampler = ResumableSampler(dataset, info.world_size, info.rank, cfg.seed)
+        self.batches_per_epoch = self.sampler.num_samples // per_rank
+        if self.batches_per_epoch == 0:
+            raise InputError(f"the training set has {len(dataset)} items: too few for {info.world_size} rank(s) "
+                             f"x batch {per_rank}")
+        self.dataset, self.cfg, self.per_rank, self.pin = dataset, cfg, per_rank, info.device.type == "cuda"
+        self.epoch, self.batch_in_epoch, self._it = 0, 0, None
+
+    def _loader(self) -> DataLoader:
+        self.sampler.start(self.epoch, self.batch_in_epoch * self.per_rank)
+        gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
+        return DataLoader(self.dataset, batch_size=self.per_rank, sampler=self.sampler, drop_last=True,
+                          num_workers=self.cfg.num_workers, worker_init_fn=_seed_worker_fn(), generator=gen,
+                          pin_memory=self.pin, persistent_workers=False)
+
+    def __next__(self) -> dict[str, Any]:
+        if self._it is None:
+            self._it = iter(self._loader())
+        try:
+            batch = next(self._it)
+        except StopIteration:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self._it = iter(self._loader())
+            batch = next(self._it)
+        self.batch_in_epoch += 1
+        return batch
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+
+    def seek(self, epoch: int, batch_in_epoch: int) -> None:
+        self.epoch, self.batch_in_epoch, self._it = epoch, batch_in_epoch, None
+
+
+def _seed_worker_fn():
+    try:
+        from .data import seed_worker
+    except ImportError:
+        return None
+    return seed_worker
+
+
+def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
+    from .data import build_train_dataset
+
+    if not cfg.data:
+        raise InputError("no training data: set `data` in the config or pass --data DIR")
+    common = dict(crop=cfg.crop, spacings=cfg.spacings, large_motion=cfg.large_motion, holdout=cfg.holdout,
+                  seed=cfg.seed)
+    train_set = build_train_dataset(cfg.data, augment=cfg.augment, split="train", **common)
+    val_set = build_train_dataset(cfg.data, augment=False, split="val", **common) if cfg.holdout > 0 else None
+    return train_set, val_set
+
+
+def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> tuple[torch.Tensor, ...]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x0, x1, y = (batch[k].to(device, non_blocking=True).contiguous(memory_format=fmt) for k in ("x0", "x1", "y"))
+    return x0, x1, y, batch["time"].to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None,
+             channels_last: bool, max_batches: int) -> float:
+    """Mean PSNR (dB) of clipped predictions over up to `max_batches` batches."""
+    was_training, scores = model.training, []
+    model.eval()
+    for batch in itertools.islice(loader, max_batches):
+        x0, x1, y, t = _to_device(batch, device, channels_last)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            pred = model(x0, x1, t)["image"]
+        mse = (pred.float().clamp(0, 1) - y.float()).square().mean(dim=(1, 2, 3))
+        scores.append(-10 * torch.log10(mse.clamp_min(1e-10)))
+    model.train(was_training)
+    return torch.cat(scores).mean().item() if scores else float("nan")
+
+
+class _StopFlag:
+    """Set by SIGINT (Ctrl-C); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested, self._previous = False, None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log.warning("Ctrl-C: saving a checkpoint at the end of this step, then stopping (again to abort)")
+
+
+class RunLogger:
+    """Rank-0 outputs: log.csv rows, TensorBoard scalars and image grids (tb/), and a tqdm bar."""
+
+    FIELDS = ("step", "loss", "l1", "vgg", "style", "grad_norm", "lr", "it_s", "skipped", "val_psnr")
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig, start_step: int):
+        from tqdm.auto import tqdm
+
+        self.csv_path = run_dir / "log.csv"
+        _trim_csv(self.csv_path, start_step)
+        self.tb = _summary_writer(run_dir / "tb")
+        self.bar = tqdm(total=cfg.steps, initial=start_step, unit="step", dynamic_ncols=True)
+        self._last_step, self._last_time = start_step, time.perf_counter()
+
+    def log(self, step: int, means: dict[str, float], lr: float, skipped: int) -> None:
+        now = time.perf_counter()
+        it_s = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        row = {**means, "lr": lr, "it_s": it_s, "skipped": skipped}
+        self._write_row(step, row)
+        for name, value in row.items():
+            self.scalar(f"train/{name}", value, step, csv_row=False)
+        self.bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
+
+    def progress(self, step: int) -> None:
+        self.bar.update(step - self.bar.n)
+
+    def scalar(self, name: str, value: float, step: int, csv_row: bool = True) -> None:
+        if self.tb is not None:
+            self.tb.add_scalar(name, value, step)
+        if csv_row:
+            self._write_row(step, {name.replace("/", "_"): value})
+
+    def images(self, step: int, images: tuple[torch.Tensor, ...]) -> None:
+        """x0 | pred | y | x1 of the first batch item, side by side."""
+        if self.tb is not None:
+            grid = torch.cat([im[0].detach().float().clamp(0, 1).cpu() for im in images], dim=-1)
+            self.tb.add_image("train/x0_pred_y_x1", grid, step)
+
+    def _write_row(self, step: int, row: dict[str, float]) -> None:
+        new = not self.csv_path.exists()
+        with self.csv_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({"step": step, **{k: f"{v:.6g}" for k, v in row.items()}})
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _summary_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("tensorboard is not installed: only log.csv is written")
+        return None
+    return SummaryWriter(str(folder))
+
+
+def _trim_csv(path: Path, last_step: int) -> None:
+    """Drop rows past `last_step` (written after the checkpoint we resume from); a fresh run starts a new log."""
+    if not path.exists():
+        return
+    if last_step == 0:
+        path.unlink()
+        return
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= last_step]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RunLogger.FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """One training run; see the module docstring. Build with a config, then call `run()`."""
+
+    def __init__(self, cfg: TrainConfig, info: DistInfo, train_set: Dataset, val_set: Dataset | None = None):
+        if cfg.batch_size % info.world_size:
+            raise InputError(f"batch_size {cfg.batch_size} (global) must be divisible by {info.world_size} ranks")
+        film_config = get_config(cfg.model)
+        if cfg.crop % film_config.min_size:
+            raise InputError(f"crop {cfg.crop} must be a multiple of {film_config.min_size} for {cfg.model}")
+        self.cfg, self.info, self.run_dir = cfg, info, Path(cfg.out)
+        self.amp = resolve_precision(cfg.precision, info.device)
+        self.per_rank = cfg.batch_size // info.world_size
+        _seed_everything(cfg.seed + info.rank)
+        self.model = self._build_model(film_config)
+        self.loss_fn = build_loss(cfg.loss, cfg.vgg_weights).to(info.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: staircase_decay(step, cfg.lr_decay_steps, cfg.lr_decay_rate))
+        self.scaler = torch.amp.GradScaler(info.device.type, enabled=self.amp == torch.float16)
+        self.stream = BatchStream(train_set, cfg, info, self.per_rank)
+        self.val_loader = (DataLoader(val_set, batch_size=self.per_rank, num_workers=min(cfg.num_workers, 2))
+                           if val_set is not None and info.is_main else None)
+        self.step, self.skipped, self._consecutive_skips = 0, 0, 0
+        self._interval, self._interval_steps = {}, 0
+        rng = self._maybe_resume()
+        self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[info.device.index]
+                                                        if info.device.type == "cuda" else None)
+                    if info.world_size > 1 else self.model)
+        self.logger = RunLogger(self.run_dir, cfg, self.step) if info.is_main else None
+        if rng is not None:
+            set_rng_state(rng)
+
+    def _build_model(self, film_config) -> FILM:
+        model = FILM(film_config)
+        if self.cfg.init_weights and not self._checkpoint_to_resume():
+            model.load_state_dict(load_native_weights(Path(self.cfg.init_weights)))
+        model.to(self.info.device)
+        if self.cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if self.info.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        return model.train()
+
+    def _checkpoint_to_resume(self) -> Path | None:
+        found = list_checkpoints(self.run_dir) if self.cfg.resume else []
+        return found[-1] if found else None
+
+    def _maybe_resume(self) -> dict[str, Any] | None:
+        path = self._checkpoint_to_resume()
+        if path is None:
+            if self.cfg.resume:
+                log.warning("resume requested but %s has no checkpoints: starting from scratch", self.run_dir)
+            return None
+        ckpt = load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.step, self.skipped = ckpt["step"], ckpt["skipped"]
+        self.stream.seek(ckpt["data"]["epoch"], ckpt["data"]["batch_in_epoch"])
+        log.info("resumed from %s at step %d", path, self.step)
+        rngs = ckpt["rng"]
+        if len(rngs) != self.info.world_size:
+            log.warning("checkpoint has %d ranks, this run %d: RNG streams are reseeded", len(rngs), self.info.world_size)
+            return None
+        return rngs[self.info.rank]
+
+    def run(self) -> Path:
+        """Train until cfg.steps (or Ctrl-C), checkpointing on the way; return the run folder."""
+        with _StopFlag() as stop:
+            while self.step < self.cfg.steps:
+                out = self._train_step(next(self.stream))
+                if out is not None:
+                    self._after_step(*out)
+                if self._stop_requested(stop):
+                    break
+            self.save()
+        if self.logger is not None:
+            self.logger.close()
+        return self.run_dir
+
+    def _train_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, tuple] | None:
+        x0, x1, y, t = _to_device(batch, self.info.device, self.cfg.channels_last)
+        with torch.autocast(self.info.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            pred = self.ddp(x0, x1, t)["image"]
+            total, terms = self.loss_fn(pred, y, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)
+        # Gradients are already averaged over ranks, so every rank takes the same skip decision.
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
+        if not torch.isfinite(norm):
+            return self._skip_step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        self._consecutive_skips = 0
+        terms = {"loss": total.detach(), **{k: v.detach() for k, v in terms.items()}}
+        return terms, norm.detach(), (x0[:1], pred[:1].detach(), y[:1], x1[:1])
+
+    def _skip_step(self) -> None:
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)  # records the overflow and skips the update
+            self.scaler.update()
+        self.skipped += 1
+        self._consecutive_skips += 1
+        log.warning("non-finite loss or gradient at step %d: update skipped (%d so far)", self.step, self.skipped)
+        if self._consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+            raise FilmError(f"{MAX_CONSECUTIVE_SKIPS} consecutive non-finite steps: training diverged; "
+                            "lower lr, set grad_clip, or use bf16/fp32")
+        return None
+
+    def _after_step(self, terms: dict[str, torch.Tensor], grad_norm: torch.Tensor, images: tuple) -> None:
+        cfg, step = self.cfg, self.step
+        for name, value in {**terms, "grad_norm": grad_norm}.items():
+            self._interval[name] = self._interval.get(name, 0.0) + value.float()
+        self._interval_steps += 1
+        if step % cfg.log_every == 0:
+            means = self._interval_means()
+            if self.logger is not None:
+                self.logger.log(step, means, self.scheduler.get_last_lr()[0], self.skipped)
+        if self.logger is not None:
+            self.logger.progress(step)
+            if step % cfg.image_every == 0:
+                self.logger.images(step, images)
+            if self.val_loader is not None and step % cfg.val_every == 0:
+                self._validate()
+        if step % cfg.ckpt_every == 0 and step < cfg.steps:
+            self.save()
+
+    def _interval_means(self) -> dict[str, float]:
+        """Means since the last log over all ranks (every rank calls this at the same steps)."""
+        names = sorted(self._interval)
+        packed = torch.stack([self._interval[n] for n in names]) / self._interval_steps
+        if self.info.world_size > 1:
+            dist.all_reduce(packed, op=dist.ReduceOp.SUM)
+            packed /= self.info.world_size
+        self._interval, self._interval_steps = {}, 0
+        return dict(zip(names, packed.tolist()))
+
+    def _validate(self) -> None:
+        state = rng_state()  # a validation set may draw random numbers; keep the training streams untouched
+        psnr = validate(self.model, self.val_loader, self.info.device, self.amp, self.cfg.channels_last,
+                        self.cfg.val_batches)
+        set_rng_state(state)
+        self.logger.scalar("val/psnr", psnr, self.step)
+
+    def _stop_requested(self, stop: _StopFlag) -> bool:
+        if self.info.world_size == 1:
+            return stop.requested
+        flag = torch.tensor([float(stop.requested)], device=self.info.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # all ranks stop after the same step
+        return bool(flag.item())
+
+    def save(self) -> None:
+        """Checkpoint (all ranks contribute RNG states; rank 0 writes) and refresh model.safetensors."""
+        rngs = [rng_state()]
+        if self.info.world_size > 1:
+            rngs = [None] * self.info.world_size
+            dist.all_gather_object(rngs, rng_state())
+        if not self.info.is_main:
+            return
+        payload = {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "step": self.step, "skipped": self.skipped, "data": self.stream.position(), "rng": rngs,
+            "config": self.cfg.to_json(),
+        }
+        save_checkpoint(self.run_dir, self.step, payload, self.cfg.keep_last)
+        with torch.random.fork_rng(devices=[]):  # building the CPU copy must not consume training randomness
+            save_native_weights(self.model, self.run_dir / "model.safetensors")
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(cfg: TrainConfig, *, train_set: Dataset | None = None, val_set: Dataset | None = None) -> Path:
+    """Train FILM as `cfg` says (single process, or one rank under torchrun); return the run folder.
+
+    `train_set`/`val_set` replace the datasets built from `cfg.data` (items: x0, x1, y (3,H,W) in [0,1], time).
+    """
+    info = setup_distributed(cfg.device)
+    try:
+        if train_set is None:
+            train_set, val_set = _build_datasets(cfg)
+        if info.is_main:
+            Path(cfg.out).mkdir(parents=True, exist_ok=True)
+            write_text_atomic(Path(cfg.out) / "config.json", cfg.to_json())
+        start = time.perf_counter()
+        run_dir = Trainer(cfg, info, train_set, val_set).run()
+        log.info("training finished in %.1f s: %s", time.perf_counter() - start, run_dir)
+        return run_dir
+    finally:
+        if info.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def train_from_cli(config_path: str | Path | None = None, **overrides: Any) -> Path:
+    """Entry point for `filmnet train`: config file (optional) + CLI overrides (None = not given)."""
+    return train(load_train_config(config_path, **overrides))

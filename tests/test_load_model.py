@@ -1,0 +1,79 @@
+"""filmnet.load_model on the official-format fixture, the bundled default, and SavedModel refusals."""
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+
+from filmnet.errors import ChecksumError, WeightsError
+from filmnet.model import FILM, get_config
+from filmnet.weights import convert, detect_format, load_model
+from filmnet.weights.tf_names import tf_name_to_key, tf_to_torch_array
+
+TINY = get_config("film_tiny")
+
+
+def _nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a).permute(0, 3, 1, 2)
+
+
+def test_savedmodel_fixture_loads_with_inferred_config(fixtures_dir):
+    folder = fixtures_dir / "tiny" / "saved_model"
+    assert detect_format(folder) == "savedmodel"
+    model = load_model(folder)
+    assert isinstance(model, FILM) and not model.training
+    assert model.config == TINY  # inferred from shapes (pyramid_levels defaults to 7)
+    weights = np.load(fixtures_dir / "tiny" / "weights.npz")
+    state = model.state_dict()
+    for name in weights.files:
+        expected = torch.from_numpy(tf_to_torch_array(name, weights[name]))
+        assert torch.equal(state[tf_name_to_key(name, TINY)], expected), name
+    cases = np.load(fixtures_dir / "tiny" / "cases.npz")
+    with torch.no_grad():
+        out = model(_nchw(cases["case_a/x0"]), _nchw(cases["case_a/x1"]), 0.5)
+    # The model matches TF within 1.2e-5 (film_spec); 1e-4 leaves room for BLAS order.
+    assert torch.allclose(out["image"], _nchw(cases["case_a/image"]), atol=1e-4)
+
+
+def test_savedmodel_index_and_pb_paths(fixtures_dir):
+    folder = fixtures_dir / "tiny" / "saved_model"
+    for path in (folder / "variables" / "variables.index", folder / "saved_model.pb"):
+        assert detect_format(path) == "savedmodel"
+        assert load_model(path, config="film_tiny").config == TINY
+
+
+def test_savedmodel_checksum_mismatch(fixtures_dir, tmp_path):
+    src = fixtures_dir / "tiny" / "saved_model"
+    dst = tmp_path / "saved_model"
+    shutil.copytree(src, dst)
+    data = dst / "variables" / "variables.data-00000-of-00001"
+    data.chmod(0o644)
+    raw = bytearray(data.read_bytes())
+    raw[100] ^= 0xFF  # inside the first kernel
+    data.write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError):
+        load_model(dst)
+    assert load_model(dst, verify_checksums=False).config == TINY
+
+
+def test_convert_savedmodel(fixtures_dir, tmp_path):
+    folder = fixtures_dir / "tiny" / "saved_model"
+    dst = convert(folder, tmp_path / "film_tiny.safetensors")
+    assert detect_format(dst) == "filmnet"
+    a, b = load_model(folder).state_dict(), load_model(dst).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_default_model():
+    asset = resources.files("filmnet") / "assets" / "film_lite.safetensors"
+    if asset.is_file():
+        assert not load_model().training
+        return
+    with pytest.raises(WeightsError) as e:
+        load_model()
+    message = str(e.value)
+    for hint in ("film_lite.safetensors", "pretrained_models/film_net", "saved_model", "filmnet convert", "--weights"):
+        assert hint in message
