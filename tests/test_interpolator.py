@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import Interpolator, Padder, resolve_precision
-from filmnet.inference.interpolator import cpu_supports_bf16
+from filmnet.inference.interpolator import cpu_supports_bf16, use_channels_last
 
 
 def tiny_model(seed: int = 0) -> filmnet.FILM:
@@ -151,6 +151,17 @@ def test_to_tensor_and_to_numpy(interp):
     assert interp.to_numpy(x * 3).max() == 1.0
 
 
+def test_to_tensor_grey_alpha_and_bad_arrays(interp):
+    rgba = np.random.default_rng(4).integers(0, 256, (8, 9, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(interp.to_numpy(interp.to_tensor(rgba)), rgba[..., :3] / np.float32(255))
+    grey = interp.to_numpy(interp.to_tensor(np.full((8, 9), 0.25, np.float32)))
+    assert grey.shape == (8, 9, 3) and np.all(grey == 0.25)
+    assert interp.to_tensor(np.full((8, 9, 3), 7.0)).max() == 1.0  # floats are clipped to [0, 1]
+    for bad in (np.full((8, 9, 3), np.nan), np.zeros((8, 9, 3), np.int32), np.zeros((8, 9, 2))):
+        with pytest.raises(InputError):
+            interp.to_tensor(bad)
+
+
 def test_iter_sequence_streams_from_a_generator(interp):
     inputs = frames(3, 64, 64)
     it = interp.iter_sequence((f for f in inputs), multi=2)
@@ -189,6 +200,8 @@ def test_precision_resolution():
     assert resolve_precision("auto", torch.device("cuda")) == "fp16"
     with pytest.raises(InputError, match="precision"):
         resolve_precision("fp64", cpu)
+    assert use_channels_last(cpu, "bf16") and not use_channels_last(cpu, "fp32")
+    assert not use_channels_last(torch.device("cuda"), "fp16")
 
 
 def test_bf16_is_close_to_fp32():

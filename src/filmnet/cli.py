@@ -82,7 +82,8 @@ def interpolate(
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
     interpolator = Interpolator(weights, device=device, precision=precision.value)
-    frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True)
+    frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
+                                         n_inputs=len(inputs))
     with writer:
         for frame in frames:
             writer.write(frame)

@@ -147,26 +147,34 @@ def _pil_to_float(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.float32) / 255.0
 
 
-def to_float_image(frame: np.ndarray) -> np.ndarray:
-    """Convert an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16/float array to (H, W, 3) float32 in [0, 1].
+def as_rgb_array(frame: np.ndarray) -> np.ndarray:
+    """Validate an (H, W), (H, W, 1/3/4) uint8/uint16/float array and return it as (H, W, 3), dtype kept.
 
-    Floats are taken as already in [0, 1] and clipped; alpha is dropped; grey is replicated.
+    Alpha is dropped and grey replicated; no scaling happens here (see `to_float_image`).
     """
     a = np.asarray(frame)
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
         raise InputError(f"expected an HxW, HxWx3 or HxWx4 image array, got shape {a.shape}")
-    a = np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
+    if a.dtype not in (np.uint8, np.uint16) and not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"unsupported image dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
+
+
+def to_float_image(frame: np.ndarray) -> np.ndarray:
+    """Convert an (H, W), (H, W, 3) or (H, W, 4) uint8/uint16/float array to (H, W, 3) float32 in [0, 1].
+
+    Floats are taken as already in [0, 1] and clipped; alpha is dropped; grey is replicated.
+    """
+    a = as_rgb_array(frame)
     if a.dtype == np.uint8:
         return a.astype(np.float32) / 255.0
     if a.dtype == np.uint16:
         return a.astype(np.float32) / 65535.0
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise InputError("image array contains NaN or infinite values")
-        return np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)
-    raise InputError(f"unsupported image dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+    if not np.isfinite(a).all():
+        raise InputError("image array contains NaN or infinite values")
+    return np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -127,12 +127,23 @@ def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction |
     if frame.pts is None or frame.time_base is None:
         return Fraction(index) / rate, None
     tb = Fraction(frame.time_base)
-    duration = frame.duration * tb if frame.duration else None
-    return frame.pts * tb, duration
+    duration = _snap(frame.duration * tb, rate, tb) if frame.duration else None
+    return _snap(frame.pts * tb, rate, tb), duration
+
+
+def _snap(time: Fraction, rate: Fraction, tb: Fraction) -> Fraction:
+    """Undo the container's rounding (e.g. Matroska's 1 ms): a time within half a tick of the nominal grid is on it."""
+    grid = round(time * rate) / rate
+    return grid if abs(time - grid) <= tb / 2 else time
+
+
+# AVColorSpace -> swscale's coefficient sets; others (unspecified, ...) use swscale's default, BT.601.
+SWS_COLORSPACES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 
 
 def _to_array(frame, fmt: str) -> np.ndarray:
-    rgb = frame.reformat(format=fmt, src_color_range=frame.color_range or None)
+    space = SWS_COLORSPACES.get(frame.colorspace, "default")
+    rgb = frame.reformat(format=fmt, src_colorspace=space, src_color_range=frame.color_range or None)
     return rgb.to_ndarray()
 
 
@@ -246,7 +257,8 @@ class VideoEncoder:
         else:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.array_format)
         if self.yuv:
-            frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.color.get("colorspace") or None,
+            space = SWS_COLORSPACES.get(self.color.get("colorspace"), "default")
+            frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace="default", dst_colorspace=space,
                                    dst_color_range=self.color.get("color_range") or None)
         frame.pts = self.index + round(self.start * self.rate)
         frame.time_base = 1 / self.rate

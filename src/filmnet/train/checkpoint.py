@@ -6,7 +6,6 @@ filmnet format (metadata format=filmnet + the model config as JSON).
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -76,34 +75,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def save_native_weights(model: nn.Module, path: Path) -> None:
-    """Write `model` (a FILM) to `path` in the native safetensors format, atomically, contiguous, on CPU."""
-    from filmnet.model import FILM
+    """Write `model` (a FILM) to `path` as native filmnet safetensors (atomic; CPU, contiguous)."""
+    from ..weights import save_model
 
-    clean = FILM(model.config)
-    clean.load_state_dict({k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()})
-    try:
-        from filmnet.weights import save_model
-    except ImportError:
-        save_model = None
-    if save_model is not None:
-        save_model(clean, path)
-        return
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    metadata = {"format": "filmnet", "config": json.dumps(clean.config.to_dict())}
-    save_file(dict(clean.state_dict()), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    save_model(model, path)
 
 
 def load_native_weights(path: Path) -> dict[str, torch.Tensor]:
-    """State dict of a FILM weights file: via filmnet.load_model when available, else native safetensors."""
-    import filmnet
+    """State dict of FILM weights in any format `filmnet.load_model` reads (native, SavedModel, TorchScript...)."""
+    from ..weights import load_model
 
-    loader = getattr(filmnet, "load_model", None)
-    if loader is not None:
-        loaded = loader(path)
-        return loaded.state_dict() if isinstance(loaded, nn.Module) else dict(loaded)
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
+    return load_model(path).state_dict()

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from .. import scenes
 from ..errors import InputError
 from ..io.images import read_image, read_image_size
-from .augment import augment_triplet, center_crop
+from .augment import augment_triplet, center_crop, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -233,25 +233,35 @@ class _Counts:
     static: int = 0
 
 
-def _clip_triplets(clip: Clip, spacings: Sequence[int], lo: int, hi: int, counts: _Counts) -> list[tuple[int, int, int]]:
-    """Triplets (i, i+s, i+2s) inside frames [lo, hi) that are readable, same-sized, uncut and moving."""
-    is_vimeo_triplet = clip.array is None and clip.thumbs is None and len(clip) == 3
-    cut_after = np.zeros(len(clip) + 1, np.int64)  # prefix count of cuts, to test a range in O(1)
+def _prefix_flags(clip: Clip, flag) -> np.ndarray:
+    """counts[k] = number of k' <= k with flag(frame k'-1, frame k') true (thumbnails missing -> false)."""
+    counts = np.zeros(len(clip), np.int64)
     for k in range(1, len(clip)):
-        cut = k in clip.cuts or (clip.thumbs is not None and clip.thumbs[k - 1] is not None
-                                 and clip.thumbs[k] is not None and scenes.is_scene_cut(clip.thumbs[k - 1], clip.thumbs[k]))
-        cut_after[k] = cut_after[k - 1] + cut
-    cut_after[len(clip)] = cut_after[len(clip) - 1]
+        a, b = (clip.thumbs[k - 1], clip.thumbs[k]) if clip.thumbs is not None else (None, None)
+        counts[k] = counts[k - 1] + bool(flag(k, a, b))
+    return counts
+
+
+def _clip_triplets(clip: Clip, spacings: Sequence[int], lo: int, hi: int, counts: _Counts) -> list[tuple[int, int, int]]:
+    """Triplets (i, i+s, i+2s) inside frames [lo, hi) that are readable, same-sized, uncut and moving.
+
+    A triplet is dropped if any consecutive frame pair inside it is a cut, or a repeated frame (then y is not
+    the true halfway frame), or if x0 and x1 are near-identical.
+    """
+    is_vimeo_triplet = clip.array is None and clip.thumbs is None and len(clip) == 3
+    known = lambda a, b: a is not None and b is not None  # noqa: E731
+    cuts = _prefix_flags(clip, lambda k, a, b: k in clip.cuts or (known(a, b) and scenes.is_scene_cut(a, b)))
+    repeats = _prefix_flags(clip, lambda k, a, b: known(a, b) and scenes.is_near_duplicate(a, b))
     out = []
     for s in (1,) if is_vimeo_triplet else spacings:
         for i in range(lo, hi - 2 * s):
             idx = (i, i + s, i + 2 * s)
             if clip.sizes is not None and (None in (sz := [clip.sizes[j] for j in idx]) or len(set(map(tuple, sz))) > 1):
                 counts.bad += 1
-            elif cut_after[i + 2 * s] - cut_after[i] > 0:
+            elif cuts[i + 2 * s] > cuts[i]:
                 counts.cut += 1
-            elif clip.thumbs is not None and (scenes.is_near_duplicate(clip.thumbs[idx[0]], clip.thumbs[idx[1]])
-                                              or scenes.is_near_duplicate(clip.thumbs[idx[1]], clip.thumbs[idx[2]])):
+            elif repeats[i + 2 * s] > repeats[i] or (
+                    clip.thumbs is not None and scenes.is_near_duplicate(clip.thumbs[i], clip.thumbs[i + 2 * s])):
                 counts.static += 1
             else:
                 out.append(idx)
@@ -336,8 +346,6 @@ class TripletDataset(Dataset):
 
 
 def _random_crop(frames: torch.Tensor, crop: int, rng: np.random.Generator) -> torch.Tensor:
-    from .augment import pad_to
-
     frames = pad_to(frames, crop, crop)
     h, w = frames.shape[-2:]
     top, left = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))

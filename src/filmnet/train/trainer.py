@@ -114,6 +114,8 @@ class BatchStream:
 
     def _loader(self) -> DataLoader:
         self.sampler.start(self.epoch, self.batch_in_epoch * self.per_rank)
+        if hasattr(self.dataset, "set_epoch"):  # TripletDataset seeds augmentation from (seed, epoch, index)
+            self.dataset.set_epoch(self.epoch)
         gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
         return DataLoader(self.dataset, batch_size=self.per_rank, sampler=self.sampler, drop_last=True,
                           num_workers=self.cfg.num_workers, worker_init_fn=_seed_worker_fn(), generator=gen,
@@ -310,6 +312,7 @@ class Trainer:
                            if val_set is not None and info.is_main else None)
         self.step, self.skipped, self._consecutive_skips = 0, 0, 0
         self._interval, self._interval_steps = {}, 0
+        self._stopping, self._ctrl_c = False, _StopFlag()
         rng = self._maybe_resume()
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[info.device.index]
                                                         if info.device.type == "cuda" else None)
@@ -355,13 +358,11 @@ class Trainer:
 
     def run(self) -> Path:
         """Train until cfg.steps (or Ctrl-C), checkpointing on the way; return the run folder."""
-        with _StopFlag() as stop:
-            while self.step < self.cfg.steps:
+        with _StopFlag() as self._ctrl_c:
+            while self.step < self.cfg.steps and not self._stopping:
                 out = self._train_step(next(self.stream))
                 if out is not None:
                     self._after_step(*out)
-                if self._stop_requested(stop):
-                    break
             self.save()
         if self.logger is not None:
             self.logger.close()
@@ -373,12 +374,15 @@ class Trainer:
             pred = self.ddp(x0, x1, t)["image"]
             total, terms = self.loss_fn(pred, y, self.step)
         self.optimizer.zero_grad(set_to_none=True)
+        if self._sync_flags(total):
+            (pred.float().sum() * 0.0).backward()  # keeps DDP ranks in step; the update is skipped
+            return self._skip_step(unscaled=False)
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
         # Gradients are already averaged over ranks, so every rank takes the same skip decision.
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
         if not torch.isfinite(norm):
-            return self._skip_step()
+            return self._skip_step(unscaled=True)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -387,8 +391,18 @@ class Trainer:
         terms = {"loss": total.detach(), **{k: v.detach() for k, v in terms.items()}}
         return terms, norm.detach(), (x0[:1], pred[:1].detach(), y[:1], x1[:1])
 
-    def _skip_step(self) -> None:
-        if self.scaler.is_enabled():
+    def _sync_flags(self, total: torch.Tensor) -> bool:
+        """Agree over ranks on (any loss non-finite, Ctrl-C seen); sets self._stopping, returns the first."""
+        flags = torch.stack([(~torch.isfinite(total.detach())).float(),
+                             torch.tensor(float(self._ctrl_c.requested), device=total.device)])
+        if self.info.world_size > 1:
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        bad, stop = flags.tolist()
+        self._stopping = self._stopping or stop > 0
+        return bad > 0
+
+    def _skip_step(self, unscaled: bool) -> None:
+        if unscaled and self.scaler.is_enabled():
             self.scaler.step(self.optimizer)  # records the overflow and skips the update
             self.scaler.update()
         self.skipped += 1
@@ -434,13 +448,6 @@ class Trainer:
         set_rng_state(state)
         self.logger.scalar("val/psnr", psnr, self.step)
 
-    def _stop_requested(self, stop: _StopFlag) -> bool:
-        if self.info.world_size == 1:
-            return stop.requested
-        flag = torch.tensor([float(stop.requested)], device=self.info.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # all ranks stop after the same step
-        return bool(flag.item())
-
     def save(self) -> None:
         """Checkpoint (all ranks contribute RNG states; rank 0 writes) and refresh model.safetensors."""
         rngs = [rng_state()]
@@ -456,8 +463,7 @@ class Trainer:
             "config": self.cfg.to_json(),
         }
         save_checkpoint(self.run_dir, self.step, payload, self.cfg.keep_last)
-        with torch.random.fork_rng(devices=[]):  # building the CPU copy must not consume training randomness
-            save_native_weights(self.model, self.run_dir / "model.safetensors")
+        save_native_weights(self.model, self.run_dir / "model.safetensors")
 
 
 def _seed_everything(seed: int) -> None:

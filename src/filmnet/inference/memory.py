@@ -1,0 +1,238 @@
+"""Memory budget for inference: estimate FILM's peak activation memory, read what is free, pick a tiling.
+
+The estimate traces one forward pass on the meta device (no data, no compute) and records the peak bytes of
+live tensor storages, so it follows the real architecture and config. Measured peak RSS adds allocator and
+oneDNN workspace overhead on top; `RSS_FACTOR` covers it (benchmarks/speed.py prints measured vs estimated).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..errors import InputError
+from ..model import FILM, FILMConfig
+from .tiling import ALIGN, count_tiles
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OVERLAP = 128  # provisional; benchmarks/tiling_seams.py measures seam error vs overlap
+RSS_FACTOR = 1.25  # measured peak RSS growth / traced live-tensor peak, rounded up (see docs/PERFORMANCE.md)
+FRAME_BYTES_PER_PIXEL = 96  # full-frame buffers around tiles: inputs, padded copies, accumulators, HWC arrays
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?i?)b?\s*$", re.IGNORECASE)
+
+
+class Tiling(NamedTuple):
+    tile: tuple[int, int]
+    overlap: int
+
+
+def parse_memory(text: str | int) -> int:
+    """Bytes from a size like "8GB" (10^9), "512MiB" (2^20), "1.5g", "3000000"; SI for kB/MB/GB, binary for KiB/MiB/GiB."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    if not match or match.group(2).lower() == "i":
+        raise InputError(f"cannot read memory size {text!r}; use e.g. 8GB, 512MiB or a number of bytes")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def available_memory(device: torch.device | str = "cpu") -> int:
+    """Bytes free for a new allocation now: CUDA free memory, or available RAM (within a cgroup limit if set)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except ImportError:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limit = _cgroup_free()
+    return min(free, limit) if limit is not None else free
+
+
+def _cgroup_free() -> int | None:
+    root = Path("/sys/fs/cgroup")
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int((root / "memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def process_rss() -> int:
+    """Resident set size of this process in bytes (0 if psutil is missing)."""
+    try:
+        import psutil
+    except ImportError:
+        return 0
+    return int(psutil.Process().memory_info().rss)
+
+
+@functools.lru_cache(maxsize=32)
+def activation_bytes_per_pixel(config: FILMConfig, precision: str = "fp32") -> float:
+    """Peak bytes of live tensors per input pixel for one FILM forward pass (batch 1, traced on meta)."""
+    side = 8 * config.min_size  # the live set scales with pixels; any size >= min_size traces the same ratio
+    return trace_peak_bytes(config, side, side, precision) / side**2
+
+
+def trace_peak_bytes(config: FILMConfig, height: int, width: int, precision: str = "fp32") -> int:
+    """Peak bytes of tensor storages alive during `FILM(config)(x0, x1)` on (1, 3, height, width) inputs.
+
+    Inputs and parameters are not counted. "bf16"/"fp16" emulate autocast: conv inputs and weights are cast
+    (weights once, as autocast caches them) and convs return the low precision.
+    """
+    low = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in low:
+        raise InputError(f"unknown precision {precision!r} for memory estimates; use fp32, bf16 or fp16")
+    with torch.device("meta"):
+        model = FILM(config).eval()
+        x0, x1 = torch.empty(1, 3, height, width), torch.empty(1, 3, height, width)
+    tracker = _LiveBytes(low[precision])
+    with torch.inference_mode(), tracker:
+        model(x0, x1)
+    return tracker.peak
+
+
+_CONVS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Records the peak total size of distinct storages created by ops and still referenced."""
+
+    def __init__(self, conv_dtype: torch.dtype | None):
+        super().__init__()
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        self._weak = StorageWeakRef
+        self.conv_dtype = conv_dtype
+        self.live: dict[int, tuple] = {}
+        self.casts: dict[int, torch.Tensor] = {}
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.conv_dtype is not None and func in _CONVS:
+            args = (self._cast(args[0]), self._cast_cached(args[1]), self._cast_cached(args[2]), *args[3:])
+        out = func(*args, **kwargs)
+        for t in tree_flatten(out)[0]:
+            self._add(t)
+        self.live = {k: v for k, v in self.live.items() if not v[0].expired()}
+        self.peak = max(self.peak, sum(v[1] for v in self.live.values()))
+        return out
+
+    def _add(self, t) -> None:
+        if isinstance(t, torch.Tensor):
+            storage = t.untyped_storage()
+            self.live.setdefault(storage._cdata, (self._weak(storage), storage.nbytes()))
+
+    def _cast(self, t):
+        if t is None or t.dtype == self.conv_dtype:
+            return t
+        t = t.to(self.conv_dtype)
+        self._add(t)
+        return t
+
+    def _cast_cached(self, t):
+        if t is None:
+            return t
+        if id(t) not in self.casts:
+            self.casts[id(t)] = self._cast(t)
+        return self.casts[id(t)]
+
+
+def estimate_peak_bytes(config: FILMConfig, height: int, width: int, precision: str = "fp32", batch: int = 1) -> int:
+    """Estimated peak RSS growth (bytes) of one untiled forward pass on frames padded to a multiple of 64."""
+    pixels = _padded(height) * _padded(width)
+    return int(RSS_FACTOR * activation_bytes_per_pixel(config, precision) * pixels * batch)
+
+
+def choose_tiling(
+    height: int,
+    width: int,
+    config: FILMConfig,
+    precision: str,
+    max_memory_bytes: int,
+    *,
+    overlap: int = DEFAULT_OVERLAP,
+    base_bytes: int | None = None,
+    batch: int = 1,
+) -> Tiling | None:
+    """None if the untiled pass fits `max_memory_bytes`, else the cheapest tiling that fits.
+
+    Args:
+      height, width: unpadded frame size.
+      max_memory_bytes: budget for the whole process's peak (runtime, weights, frames and activations).
+      overlap: overlap between tiles, a multiple of 64.
+      base_bytes: memory already in use (default: this process's RSS now, which includes the loaded model).
+    Returns:
+      None, or `Tiling(tile=(th, tw), overlap)` minimising the pixels computed over all tiles.
+    Raises:
+      InputError: when even the smallest useful tile does not fit.
+    """
+    base = process_rss() if base_bytes is None else base_bytes
+    budget = max_memory_bytes - base - FRAME_BYTES_PER_PIXEL * height * width * batch
+    per_pixel = RSS_FACTOR * activation_bytes_per_pixel(config, precision) * batch
+    hp, wp = _padded(height), _padded(width)
+    if hp * wp * per_pixel <= budget:
+        return None
+    best = _cheapest_tile(hp, wp, overlap, budget / per_pixel)
+    if best is None:
+        smallest = overlap + ALIGN
+        need = base + FRAME_BYTES_PER_PIXEL * height * width * batch + per_pixel * smallest**2
+        raise InputError(
+            f"a {width}x{height} frame needs about {need / 2**30:.1f} GiB with {smallest}x{smallest} tiles "
+            f"(overlap {overlap}), more than the {max_memory_bytes / 2**30:.1f} GiB allowed; raise --max-memory, "
+            "use --precision bf16/fp16, or a smaller model"
+        )
+    log.info("tiling %dx%d into %dx%d tiles with overlap %d", width, height, best[1], best[0], overlap)
+    return Tiling(best, overlap)
+
+
+def _cheapest_tile(hp: int, wp: int, overlap: int, max_area: float) -> tuple[int, int] | None:
+    """The (th, tw) with th * tw <= max_area minimising total computed pixels (ties: fewer tiles)."""
+    best, best_key = None, None
+    for th in _tile_sizes(hp, overlap):
+        for tw in _tile_sizes(wp, overlap):
+            if th * tw > max_area:
+                continue
+            n = count_tiles(hp, wp, (th, tw), overlap)
+            key = (n * th * tw, n)
+            if best_key is None or key < best_key:
+                best, best_key = (th, tw), key
+    return best
+
+
+def _tile_sizes(length: int, overlap: int) -> range:
+    """Candidate tile sizes along an axis: the whole axis, or multiples of 64 longer than the overlap."""
+    return range(min(length, overlap + ALIGN), length + 1, ALIGN)
+
+
+def _padded(n: int) -> int:
+    return n + (-n % ALIGN)
+
+
+def describe(tiling: Tiling | None, height: int, width: int) -> str:
+    """One line for logs: "untiled" or "12 tiles of 576x640 (overlap 128)"."""
+    if tiling is None:
+        return "untiled"
+    n = count_tiles(height, width, tiling.tile, tiling.overlap)
+    return f"{n} tiles of {tiling.tile[1]}x{tiling.tile[0]} (WxH, overlap {tiling.overlap})"
+
+
+__all__ = [
+    "DEFAULT_OVERLAP", "Tiling", "activation_bytes_per_pixel", "available_memory", "choose_tiling", "describe",
+    "estimate_peak_bytes", "parse_memory", "process_rss", "trace_peak_bytes",
+]

@@ -1,0 +1,151 @@
+"""Overlapping tiles with feathered blending, so frames larger than memory allows interpolate without seams.
+
+The frame is zero-padded (centred, to a multiple of 64) exactly like the untiled path, then cut into tiles whose
+sizes and starts are multiples of 64 in that padded frame. Aligned starts keep every tile on the untiled image
+pyramid's 2x2 pooling grid, and a single tile is exactly the untiled computation. Tile outputs are blended with
+raised-cosine weights across each overlap (film_spec.md §4; FILM's own tiles do not overlap and leave seams).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ContextManager
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .padding import Padder
+
+ALIGN = 64
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile's extent along an axis: [start, start + size), and how far it overlaps each neighbour."""
+
+    start: int
+    size: int
+    overlap_before: int
+    overlap_after: int
+
+
+def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list[Span]:
+    """Cover [0, length) with tiles of `tile` pixels overlapping by at least `overlap`, starts spread evenly.
+
+    Args:
+      length: axis length (a multiple of `align`, as after padding).
+      tile, overlap: multiples of `align` with 0 <= overlap < tile.
+    Returns:
+      Spans in order; a single span of `length` when it fits in one tile.
+    """
+    if length <= tile:
+        return [Span(0, length, 0, 0)]
+    if length % align or tile % align or overlap % align:
+        raise InputError(f"length {length}, tile {tile} and overlap {overlap} must be multiples of {align}")
+    if not 0 <= overlap < tile:
+        raise InputError(f"overlap must be in [0, tile), got overlap {overlap} with tile {tile}")
+    n_units, tile_units = length // align, tile // align
+    stride_units = (tile - overlap) // align
+    count = math.ceil((n_units - tile_units) / stride_units) + 1
+    # Floor-spread starts: consecutive gaps are at most ceil(spread) <= stride, so overlaps stay >= `overlap`.
+    starts = [k * (n_units - tile_units) // (count - 1) * align for k in range(count)]
+    spans = []
+    for k, start in enumerate(starts):
+        before = starts[k - 1] + tile - start if k > 0 else 0
+        after = start + tile - starts[k + 1] if k < count - 1 else 0
+        spans.append(Span(start, tile, before, after))
+    return spans
+
+
+def count_tiles(height: int, width: int, tile: tuple[int, int], overlap: int, align: int = ALIGN) -> int:
+    """Number of tiles `interpolate_tiled` runs for an (unpadded) height x width frame."""
+    hp, wp = _padded(height, align), _padded(width, align)
+    return len(tile_spans(hp, tile[0], overlap, align)) * len(tile_spans(wp, tile[1], overlap, align))
+
+
+def blend_ramp(span: Span, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+    """1-D weights for one span: raised-cosine rise over the leading overlap and fall over the trailing one.
+
+    Rise and fall of neighbouring tiles sum to 1 pixel by pixel; values stay > 0 so the weight sum never vanishes.
+    """
+    w = torch.ones(span.size, dtype=torch.float64)
+    if span.overlap_before:
+        w[: span.overlap_before] *= _rise(span.overlap_before)
+    if span.overlap_after:
+        w[span.size - span.overlap_after :] *= _rise(span.overlap_after).flip(0)
+    return w.to(device=device, dtype=dtype)
+
+
+def _rise(n: int) -> torch.Tensor:
+    return 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n, dtype=torch.float64) + 0.5) / n)
+
+
+def interpolate_tiled(
+    model: nn.Module,
+    x0: torch.Tensor,
+    x1: torch.Tensor,
+    time: torch.Tensor | float = 0.5,
+    *,
+    tile: tuple[int, int],
+    overlap: int = 128,
+    autocast: ContextManager | Callable[[], ContextManager] | None = None,
+    channels_last: bool = False,
+    align: int = ALIGN,
+) -> torch.Tensor:
+    """FILM's `image` for unpadded frames, computed tile by tile with feathered overlaps.
+
+    Args:
+      model: a FILM module (`model(x0, x1, time)["image"]`).
+      x0, x1: (B, 3, H, W) float frames of any size; padded here like the untiled path.
+      time: scalar or (B,) in [0, 1].
+      tile: (th, tw) tile size in the padded frame, multiples of `align` (use `memory.choose_tiling`).
+      overlap: minimum overlap between neighbouring tiles, a multiple of `align`.
+      autocast: a context manager, or a factory for one, entered around each tile (e.g. bf16 autocast).
+      channels_last: feed tiles in channels_last memory format (match the model's format).
+    Returns:
+      (B, 3, H, W) float32 image, unclipped; identical to the untiled result when one tile covers the frame.
+    """
+    if x0.shape != x1.shape or x0.ndim != 4:
+        raise InputError(f"x0 and x1 must be (B, 3, H, W) of one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
+    h, w = x0.shape[-2:]
+    padder = Padder(h, w, align)
+    p0, p1 = padder.pad(x0), padder.pad(x1)
+    rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
+    cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
+    run = _tile_runner(model, time, autocast, channels_last)
+    if len(rows) == 1 and len(cols) == 1:
+        return padder.unpad(run(p0, p1))
+    out = torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
+    total = torch.zeros(1, 1, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
+    for r in rows:
+        wy = blend_ramp(r, device=x0.device)
+        for c in cols:
+            weight = wy[:, None] * blend_ramp(c, device=x0.device)[None, :]
+            window = (..., slice(r.start, r.start + r.size), slice(c.start, c.start + c.size))
+            out[window] += run(p0[window], p1[window]) * weight
+            total[window] += weight
+    return padder.unpad(out / total)
+
+
+def _tile_runner(model: nn.Module, time, autocast, channels_last: bool) -> Callable:
+    def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if channels_last:
+            a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
+        ctx = _context(autocast)
+        with torch.inference_mode(), ctx:
+            return model(a, b, time)["image"].float()
+
+    return run
+
+
+def _context(autocast) -> ContextManager:
+    if autocast is None:
+        return contextlib.nullcontext()
+    return autocast if hasattr(autocast, "__enter__") else autocast()  # an instance, or a factory for one
+
+
+def _padded(n: int, align: int) -> int:
+    return n + (-n % align)

@@ -1,0 +1,157 @@
+"""`filmnet interpolate` / `filmnet convert`: success paths per output kind and every refusal (one line, no output)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import filmnet
+from filmnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    from filmnet.weights import save_model
+
+    torch.manual_seed(0)
+    return save_model(filmnet.FILM(filmnet.CONFIGS["film_tiny"]), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def make_images(folder: Path, n: int = 2, size=(64, 80)) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(n):
+        path = folder / f"in{k}.png"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_folder_output_with_exp(tmp_path, capsys, weights):
+    inputs = make_images(tmp_path, 3)
+    out = tmp_path / "frames"
+    code, stdout, _ = run(capsys, "interpolate", *inputs, "--exp", 2, "-o", out, "--weights", weights)
+    assert code == 0 and "frames" in stdout and "9 frames" in stdout
+    names = sorted(os.listdir(out))
+    assert names == [f"{k:06d}.png" for k in range(9)]
+    for k, src in zip((0, 4, 8), inputs):  # inputs pass through unchanged
+        np.testing.assert_array_equal(np.asarray(Image.open(out / names[k])), np.asarray(Image.open(src)))
+
+
+def test_mp4_output_with_multi_and_odd_size(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    inputs = make_images(tmp_path, 2, size=(65, 81))
+    out = tmp_path / "v.mp4"
+    code, _, _ = run(capsys, "interpolate", *inputs, "--multi", 3, "--fps", "24000/1001", "-o", out,
+                     "--weights", weights, "--precision", "fp32")
+    assert code == 0
+    with av.open(str(out)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 4 and (frames[0].height, frames[0].width) == (66, 82)
+
+
+def test_gif_output_and_force(tmp_path, capsys, weights):
+    inputs = make_images(tmp_path, 2)
+    out = tmp_path / "a.gif"
+    out.write_bytes(b"old")
+    assert run(capsys, "interpolate", *inputs, "--exp", 1, "-o", out, "--weights", weights)[0] != 0
+    assert out.read_bytes() == b"old"
+    code, _, _ = run(capsys, "interpolate", *inputs, "--exp", 1, "-o", out, "--weights", weights, "--force")
+    assert code == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 3 and im.info["loop"] == 0
+
+
+def test_resize_allows_mismatched_sizes(tmp_path, capsys, weights):
+    a, = make_images(tmp_path, 1, size=(64, 80))
+    b = tmp_path / "big.png"
+    Image.fromarray(np.zeros((70, 100, 3), np.uint8)).save(b)
+    out = tmp_path / "frames"
+    assert run(capsys, "interpolate", a, b, "--exp", 1, "-o", out, "--weights", weights, "--resize")[0] == 0
+    assert Image.open(out / "000002.png").size == (80, 64)
+
+
+def _refusal_cases(tmp: Path, weights: Path):
+    a, b = make_images(tmp, 2)
+    other = tmp / "other.png"
+    Image.fromarray(np.zeros((70, 90, 3), np.uint8)).save(other)
+    corrupt = tmp / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    png = (tmp / "in1.png").read_bytes()
+    truncated = tmp / "truncated.png"
+    truncated.write_bytes(png[: len(png) // 2])  # header reads fine; decoding fails after frame 0 is out
+    w = ["--weights", weights]
+    out = tmp / "out.mp4"
+    return {
+        "mismatched sizes": ([a, other, "--exp", 1, "-o", out, *w], "--resize"),
+        "corrupt image": ([a, corrupt, "--exp", 1, "-o", out, *w], "corrupt.png"),
+        "truncated image": ([a, truncated, "--exp", 1, "-o", out, *w], "truncated.png"),
+        "missing image": ([a, tmp / "nope.png", "--exp", 1, "-o", out, *w], "not found"),
+        "output is an input": ([a, b, "--exp", 1, "-o", b, *w], "also an input"),
+        "one input": ([a, "--exp", 1, "-o", out, *w], "at least 2"),
+        "both exp and multi": ([a, b, "--exp", 1, "--multi", 2, "-o", out, *w], "exactly one"),
+        "neither exp nor multi": ([a, b, "-o", out, *w], "exactly one"),
+        "exp not a number": ([a, b, "--exp", "two", "-o", out, *w], "--exp"),
+        "exp out of range": ([a, b, "--exp", 0, "-o", out, *w], "--exp"),
+        "multi too small": ([a, b, "--multi", 1, "-o", out, *w], "--multi"),
+        "bad fps": ([a, b, "--exp", 1, "--fps", "fast", "-o", out, *w], "frame rate"),
+        "zero fps": ([a, b, "--exp", 1, "--fps", "0", "-o", out, *w], "frame rate"),
+        "bad precision": ([a, b, "--exp", 1, "--precision", "fp64", "-o", out, *w], "--precision"),
+        "unsupported output": ([a, b, "--exp", 1, "-o", tmp / "out.png", *w], "unsupported output"),
+        "missing weights": ([a, b, "--exp", 1, "-o", out, "--weights", tmp / "none.safetensors"], "none.safetensors"),
+        "missing output option": ([a, b, "--exp", 1, *w], "--output"),
+    }
+
+
+def test_refusals_are_one_line_and_write_nothing(tmp_path, capsys, weights):
+    cases = _refusal_cases(tmp_path, weights)
+    before = sorted(os.listdir(tmp_path))
+    for name, (args, needle) in cases.items():
+        code, stdout, stderr = run(capsys, "interpolate", *args)
+        assert code != 0, name
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), (name, stderr)
+        assert needle in lines[0], (name, lines[0])
+        assert "Traceback" not in stderr + stdout, name
+        assert sorted(os.listdir(tmp_path)) == before, name
+
+
+def test_existing_output_is_refused_without_force(tmp_path, capsys, weights):
+    a, b = make_images(tmp_path, 2)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "000000.png").write_bytes(b"x")
+    code, _, stderr = run(capsys, "interpolate", a, b, "--exp", 1, "-o", folder, "--weights", weights)
+    assert code != 0 and "--force" in stderr and os.listdir(folder) == ["000000.png"]
+
+
+def test_convert(tmp_path, capsys, weights):
+    dst = tmp_path / "copy.safetensors"
+    code, stdout, _ = run(capsys, "convert", weights, "-o", dst)
+    assert code == 0 and str(dst) in stdout and dst.is_file()
+    code, _, stderr = run(capsys, "convert", weights, "-o", dst)
+    assert code != 0 and len(stderr.strip().splitlines()) == 1 and stderr.startswith("error:")
+    code, _, stderr = run(capsys, "convert", tmp_path / "missing.bin", "-o", tmp_path / "x.safetensors")
+    assert code != 0 and len(stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["copy.safetensors"]
+
+
+def test_console_entry_point_runs_in_a_subprocess(tmp_path, weights):
+    a, b = make_images(tmp_path, 2)
+    cmd = [sys.executable, "-m", "filmnet.cli", "interpolate", str(a), str(b), "--exp", "1",
+           "-o", str(tmp_path / "f"), "--weights", str(weights)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(os.listdir(tmp_path / "f")) == 3
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)  # output exists, no --force
+    assert again.returncode == 1 and again.stderr.count("\n") == 1 and "Traceback" not in again.stderr

