@@ -2,7 +2,8 @@
 
 Each measurement runs in a fresh subprocess so its peak RSS is its own. Random weights (seeded) are used unless
 --weights is given: speed does not depend on the values. Frames above the memory budget are tiled with
-`filmnet.inference.memory.choose_tiling` (the 3840x2160 row is tiled under the default budget of 16 GB).
+`filmnet.inference.memory.choose_tiling` for fp32, and every mode runs that same tiling (the 3840x2160 row is
+tiled under the default budget of 16 GB). "est RSS" is the memory model's prediction, to check it.
 
   python benchmarks/speed.py                                   # all configs, sizes, fp32 vs fast
   python benchmarks/speed.py --configs film_lite --sizes 640x360 1280x720 --repeats 5 --threads 2
@@ -62,15 +63,18 @@ def measure(spec: dict) -> dict:
     model = _build_model(spec["config"], spec.get("weights"))
     if mode != "fp32":
         model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if mode == "compile" else model
+    if mode == "compile":
+        for part in (model.extract, model.predict_flow, model.fuse):  # tiles call encode/flows/synthesize
+            part.compile()
     gen = torch.Generator().manual_seed(0)
     x0, x1 = torch.rand(1, 3, height, width, generator=gen), torch.rand(1, 3, height, width, generator=gen)
     rss_before = memory.process_rss()
-    tiling = memory.choose_tiling(height, width, model.config, precision, memory.parse_memory(spec["max_memory"]),
+    # Every mode gets the fp32 tiling, so the ratios compare the same work.
+    tiling = memory.choose_tiling(height, width, model.config, "fp32", memory.parse_memory(spec["max_memory"]),
                                   overlap=spec["overlap"])
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else None
     tile = tiling.tile if tiling else (1 << 30, 1 << 30)  # one tile: exactly the untiled path
-    run = lambda: interpolate_tiled(forward, x0, x1, 0.5, tile=tile, overlap=spec["overlap"],  # noqa: E731
+    run = lambda: interpolate_tiled(model, x0, x1, 0.5, tile=tile, overlap=spec["overlap"],  # noqa: E731
                                     autocast=autocast, channels_last=mode != "fp32")
     times = [_timed(run) for _ in range(spec["warmup"] + spec["repeats"])]
     return dict(config=spec["config"], size=spec["size"], mode=mode, threads=spec["threads"],

@@ -73,7 +73,7 @@ class InterruptAt(Triplets):
 def tiny_cfg(out: Path, **kw) -> TrainConfig:
     base = dict(model="film_tiny", steps=6, batch_size=2, crop=64, precision="fp32", num_workers=0, lr=1e-3,
                 log_every=2, image_every=3, ckpt_every=2, val_every=3, keep_last=2, out=str(out), seed=0,
-                channels_last=False)
+                channels_last=False, device="cpu")
     return TrainConfig(**{**base, **kw})
 
 

@@ -286,6 +286,28 @@ def test_odd_size_is_padded_for_yuv420(tmp_path, interp):
     assert pngs[0].shape == (65, 97, 3)
 
 
+def test_rotation_and_colour_tags_are_kept(tmp_path, interp):
+    src = tmp_path / "rot.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.codec_context.colorspace = v.codec_context.color_primaries = v.codec_context.color_trc = 1  # BT.709
+        v.set_display_rotation(90)
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(frame_image(i), format="rgb24").reformat(format="yuv420p",
+                                                                                    dst_colorspace="itu709")
+            f.pts, f.colorspace = i, 1
+            c.mux(v.encode(f))
+        c.mux(v.encode(None))
+    out = retime(src, interpolator=interp, multi=2).output
+    with av.open(str(src)) as c:
+        rotation = next(c.decode(video=0)).rotation
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        assert frame.rotation == rotation != 0
+        assert (frame.colorspace, frame.color_primaries, frame.color_trc) == (1, 1, 1)
+
+
 def test_refusals_leave_input_untouched(tmp_path, interp):
     src = make_clip(tmp_path / "ok.mp4", n=4)
     digest = sha(src)
@@ -340,7 +362,8 @@ RUNNER = textwrap.dedent("""
         return frame(self, *args, **kwargs)
     video._Model.frame = slowed
     interp = Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]))
-    video.retime(sys.argv[1], sys.argv[2], interpolator=interp, multi=3, segment_frames=3, resume=True)
+    video.retime(sys.argv[1], sys.argv[2], interpolator=interp, multi=3, segment_frames=3, resume=True,
+                 codec="ffv1")
 """)
 
 
@@ -348,8 +371,9 @@ def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     src = make_clip(tmp_path / "long.mp4", n=18, audio=True)
     script = tmp_path / "run.py"
     script.write_text(RUNNER)
-    killed = tmp_path / "killed.mp4"
-    manifest = tmp_path / ".killed.mp4.filmnet-work" / "manifest.json"
+    # FFV1 output: lossless, so decoded frames compare the retiming itself (x264 bytes are not always reproducible)
+    killed = tmp_path / "killed.mkv"
+    manifest = tmp_path / ".killed.mkv.filmnet-work" / "manifest.json"
     proc = subprocess.Popen([sys.executable, str(script), str(src), str(killed), "0.05"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -360,9 +384,9 @@ def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not killed.exists()
-    resumed = retime(src, killed, interpolator=interp, multi=3, segment_frames=3, resume=True)
+    resumed = retime(src, killed, interpolator=interp, multi=3, segment_frames=3, resume=True, codec="ffv1")
     assert resumed.segments_reused >= 2
-    whole = retime(src, tmp_path / "whole.mp4", interpolator=interp, multi=3, segment_frames=3)
+    whole = retime(src, tmp_path / "whole.mkv", interpolator=interp, multi=3, segment_frames=3, codec="ffv1")
     assert whole.segments_reused == 0
     a, ta = decode(killed)
     b, tb = decode(whole.output)

@@ -24,8 +24,9 @@ from .tiling import ALIGN, count_tiles
 log = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP = 128  # provisional; benchmarks/tiling_seams.py measures seam error vs overlap
-RSS_FACTOR = 1.25  # measured peak RSS growth / traced live-tensor peak, rounded up (see docs/PERFORMANCE.md)
-FRAME_BYTES_PER_PIXEL = 96  # full-frame buffers around tiles: inputs, padded copies, accumulators, HWC arrays
+RSS_FACTOR = 1.4  # measured peak RSS growth per pixel / traced live-tensor peak was 1.12-1.37 (docs/PERFORMANCE.md)
+RUNTIME_BYTES = 160 * 2**20  # first-forward growth not proportional to pixels (oneDNN kernels, pools): 60-130 MB
+FRAME_BYTES_PER_PIXEL = 128  # full-frame buffers around tiles: inputs, padded copies, accumulators, HWC arrays
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
           "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?i?)b?\s*$", re.IGNORECASE)
@@ -37,7 +38,7 @@ class Tiling(NamedTuple):
 
 
 def parse_memory(text: str | int) -> int:
-    """Bytes from a size like "8GB" (10^9), "512MiB" (2^20), "1.5g", "3000000"; SI for kB/MB/GB, binary for KiB/MiB/GiB."""
+    """Bytes from "8GB" (10^9), "512MiB" (2^20), "1.5g", "3000000": SI for k/M/G/T(B), binary for KiB/MiB/GiB/TiB."""
     if isinstance(text, int):
         return text
     match = _SIZE.match(str(text))
@@ -156,7 +157,7 @@ class _LiveBytes(TorchDispatchMode):
 def estimate_peak_bytes(config: FILMConfig, height: int, width: int, precision: str = "fp32", batch: int = 1) -> int:
     """Estimated peak RSS growth (bytes) of one untiled forward pass on frames padded to a multiple of 64."""
     pixels = _padded(height) * _padded(width)
-    return int(RSS_FACTOR * activation_bytes_per_pixel(config, precision) * pixels * batch)
+    return int(RUNTIME_BYTES + RSS_FACTOR * activation_bytes_per_pixel(config, precision) * pixels * batch)
 
 
 def choose_tiling(
@@ -176,13 +177,14 @@ def choose_tiling(
       height, width: unpadded frame size.
       max_memory_bytes: budget for the whole process's peak (runtime, weights, frames and activations).
       overlap: overlap between tiles, a multiple of 64.
-      base_bytes: memory already in use (default: this process's RSS now, which includes the loaded model).
+      base_bytes: memory already in use (default: this process's RSS now, which includes the loaded model);
+        `RUNTIME_BYTES` is added for the first forward pass's fixed growth.
     Returns:
       None, or `Tiling(tile=(th, tw), overlap)` minimising the pixels computed over all tiles.
     Raises:
       InputError: when even the smallest useful tile does not fit.
     """
-    base = process_rss() if base_bytes is None else base_bytes
+    base = (process_rss() if base_bytes is None else base_bytes) + RUNTIME_BYTES
     budget = max_memory_bytes - base - FRAME_BYTES_PER_PIXEL * height * width * batch
     per_pixel = RSS_FACTOR * activation_bytes_per_pixel(config, precision) * batch
     hp, wp = _padded(height), _padded(width)
@@ -193,8 +195,8 @@ def choose_tiling(
         smallest = overlap + ALIGN
         need = base + FRAME_BYTES_PER_PIXEL * height * width * batch + per_pixel * smallest**2
         raise InputError(
-            f"a {width}x{height} frame needs about {need / 2**30:.1f} GiB with {smallest}x{smallest} tiles "
-            f"(overlap {overlap}), more than the {max_memory_bytes / 2**30:.1f} GiB allowed; raise --max-memory, "
+            f"a {width}x{height} frame needs about {need / 2**30:.2f} GiB with {smallest}x{smallest} tiles "
+            f"(overlap {overlap}), more than the {max_memory_bytes / 2**30:.2f} GiB allowed; raise --max-memory, "
             "use --precision bf16/fp16, or a smaller model"
         )
     log.info("tiling %dx%d into %dx%d tiles with overlap %d", width, height, best[1], best[0], overlap)

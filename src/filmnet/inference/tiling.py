@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ContextManager
 
@@ -24,12 +24,13 @@ ALIGN = 64
 
 @dataclass(frozen=True)
 class Span:
-    """One tile's extent along an axis: [start, start + size), and how far it overlaps each neighbour."""
+    """One tile's extent along an axis, [start, start + size), its overlap with each neighbour, and blend width."""
 
     start: int
     size: int
     overlap_before: int
     overlap_after: int
+    blend: int = 0
 
 
 def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list[Span]:
@@ -37,12 +38,12 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list
 
     Args:
       length: axis length (a multiple of `align`, as after padding).
-      tile, overlap: multiples of `align` with 0 <= overlap < tile.
+      tile, overlap: multiples of `align` with 0 <= overlap < tile; `overlap` is also the blend width.
     Returns:
       Spans in order; a single span of `length` when it fits in one tile.
     """
     if length <= tile:
-        return [Span(0, length, 0, 0)]
+        return [Span(0, length, 0, 0, overlap)]
     if length % align or tile % align or overlap % align:
         raise InputError(f"length {length}, tile {tile} and overlap {overlap} must be multiples of {align}")
     if not 0 <= overlap < tile:
@@ -56,7 +57,7 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list
     for k, start in enumerate(starts):
         before = starts[k - 1] + tile - start if k > 0 else 0
         after = start + tile - starts[k + 1] if k < count - 1 else 0
-        spans.append(Span(start, tile, before, after))
+        spans.append(Span(start, tile, before, after, overlap))
     return spans
 
 
@@ -67,15 +68,23 @@ def count_tiles(height: int, width: int, tile: tuple[int, int], overlap: int, al
 
 
 def blend_ramp(span: Span, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    """1-D weights for one span: raised-cosine rise over the leading overlap and fall over the trailing one.
+    """1-D weights for one span: a raised-cosine cross-fade `blend` wide, centred in each overlap.
 
-    Rise and fall of neighbouring tiles sum to 1 pixel by pixel; values stay > 0 so the weight sum never vanishes.
+    Beyond the cross-fade the tile gives way (weight 0) to its neighbour, so every output pixel comes from the
+    tile whose edge is farthest. Fades of neighbouring tiles are complementary: weights sum to 1 whenever the
+    fades of one tile do not meet (spacing >= blend); `interpolate_tiled` still normalises by the sum.
     """
     w = torch.ones(span.size, dtype=torch.float64)
     if span.overlap_before:
-        w[: span.overlap_before] *= _rise(span.overlap_before)
+        blend = min(span.blend, span.overlap_before)
+        cut = (span.overlap_before - blend) // 2
+        w[:cut] = 0
+        w[cut : cut + blend] *= _rise(blend)
     if span.overlap_after:
-        w[span.size - span.overlap_after :] *= _rise(span.overlap_after).flip(0)
+        blend = min(span.blend, span.overlap_after)
+        cut = (span.overlap_after - blend) // 2
+        w[span.size - cut :] = 0
+        w[span.size - cut - blend : span.size - cut] *= _rise(blend).flip(0)
     return w.to(device=device, dtype=dtype)
 
 
@@ -98,15 +107,36 @@ def interpolate_tiled(
     """FILM's `image` for unpadded frames, computed tile by tile with feathered overlaps.
 
     Args:
-      model: a FILM module (`model(x0, x1, time)["image"]`).
+      model: a FILM module (uses `encode`, `estimate_flows`, `synthesize`).
       x0, x1: (B, 3, H, W) float frames of any size; padded here like the untiled path.
       time: scalar or (B,) in [0, 1].
       tile: (th, tw) tile size in the padded frame, multiples of `align` (use `memory.choose_tiling`).
-      overlap: minimum overlap between neighbouring tiles, a multiple of `align`.
+      overlap: minimum overlap between neighbouring tiles and width of their cross-fade, a multiple of `align`.
       autocast: a context manager, or a factory for one, entered around each tile (e.g. bf16 autocast).
       channels_last: feed tiles in channels_last memory format (match the model's format).
     Returns:
       (B, 3, H, W) float32 image, unclipped; identical to the untiled result when one tile covers the frame.
+    """
+    return interpolate_tiled_times(model, x0, x1, [time], tile=tile, overlap=overlap, autocast=autocast,
+                                   channels_last=channels_last, align=align)[0]
+
+
+def interpolate_tiled_times(
+    model: nn.Module,
+    x0: torch.Tensor,
+    x1: torch.Tensor,
+    times: Sequence[torch.Tensor | float],
+    *,
+    tile: tuple[int, int],
+    overlap: int = 128,
+    autocast: ContextManager | Callable[[], ContextManager] | None = None,
+    channels_last: bool = False,
+    align: int = ALIGN,
+) -> list[torch.Tensor]:
+    """`interpolate_tiled` for several times at once: each tile's features and flows are computed once.
+
+    Returns:
+      One (B, 3, H, W) float32 image per entry of `times`, in order.
     """
     if x0.shape != x1.shape or x0.ndim != 4:
         raise InputError(f"x0 and x1 must be (B, 3, H, W) of one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
@@ -115,30 +145,37 @@ def interpolate_tiled(
     p0, p1 = padder.pad(x0), padder.pad(x1)
     rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
     cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
-    run = _tile_runner(model, time, autocast, channels_last)
+    run = _tile_runner(model, times, autocast, channels_last)
     if len(rows) == 1 and len(cols) == 1:
-        return padder.unpad(run(p0, p1))
-    out = torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
+        return [padder.unpad(image) for image in run(p0, p1)]
+    outs = [torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device) for _ in times]
     total = torch.zeros(1, 1, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
     for r in rows:
         wy = blend_ramp(r, device=x0.device)
         for c in cols:
             weight = wy[:, None] * blend_ramp(c, device=x0.device)[None, :]
             window = (..., slice(r.start, r.start + r.size), slice(c.start, c.start + c.size))
-            out[window] += run(p0[window], p1[window]) * weight
+            for out, image in zip(outs, run(p0[window], p1[window])):
+                out[window] += image * weight
             total[window] += weight
-    return padder.unpad(out / total)
+    return [padder.unpad(out / total) for out in outs]
 
 
-def _tile_runner(model: nn.Module, time, autocast, channels_last: bool) -> Callable:
-    def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: bool) -> Callable:
+    def run(a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
         if channels_last:
             a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
-        ctx = _context(autocast)
-        with torch.inference_mode(), ctx:
-            return model(a, b, time)["image"].float()
+        with torch.inference_mode(), _context(autocast):
+            e0, e1 = model.encode(a), model.encode(b)
+            flows = model.estimate_flows(e0, e1)
+            return [model.synthesize(e0, e1, flows, _batch_time(t, a))["image"].float() for t in times]
 
     return run
+
+
+def _batch_time(time: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(time, dtype=torch.float32, device=x.device).reshape(-1)
+    return t.expand(x.shape[0]) if t.numel() == 1 else t
 
 
 def _context(autocast) -> ContextManager:

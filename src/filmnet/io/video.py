@@ -43,7 +43,6 @@ class VideoInfo:
     depth: int
     alpha: bool
     has_audio: bool
-    rotation: int = 0
     color: dict = field(default_factory=dict)
 
 
@@ -97,7 +96,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
                  "color_primaries": ctx.color_primaries, "color_trc": ctx.color_trc}
         return VideoInfo(path, ctx.width, ctx.height, Fraction(rate), stream.frames or None, pix_fmt, depth,
-                         alpha, bool(container.streams.audio), 0, color)
+                         alpha, bool(container.streams.audio), color)
 
 
 def _array_format(depth: int, alpha: bool) -> str:
@@ -222,8 +221,13 @@ class VideoEncoder:
         if crf is not None and codec in DEFAULT_CRF:
             stream.options = {"crf": str(crf), **({"b": "0"} if codec == "libvpx-vp9" else {})}
         self.yuv = pix_fmt != "pal8" and not _format_traits(pix_fmt)[2]
+        # Tag only specified values: an "unspecified" (2) colorspace on the encoder makes PyAV re-convert every
+        # frame through swscale with undefined coefficients (non-deterministic output).
+        self.color = {k: v for k, v in self.color.items() if v not in (None, 0, 2)}
+        if self.color.get("colorspace") not in SWS_COLORSPACES:
+            self.color.pop("colorspace", None)
         for key, value in self.color.items():
-            if value and (self.yuv or key in ("color_primaries", "color_trc")):
+            if self.yuv or key in ("color_primaries", "color_trc"):
                 setattr(stream.codec_context, key, value)
         if rotation:
             stream.set_display_rotation(rotation)
@@ -260,6 +264,8 @@ class VideoEncoder:
             space = SWS_COLORSPACES.get(self.color.get("colorspace"), "default")
             frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace="default", dst_colorspace=space,
                                    dst_color_range=self.color.get("color_range") or None)
+            for key, value in self.color.items():
+                setattr(frame, key, value)
         frame.pts = self.index + round(self.start * self.rate)
         frame.time_base = 1 / self.rate
         self._mux_audio_until(Fraction(frame.pts) / self.rate)

@@ -1,0 +1,87 @@
+"""A wall-clock-limited L1 training burst (for a borrowed GPU), saving weights every minute.
+
+Uses the project's model, dataset and native format; `filmnet train` is the full trainer.
+python scripts/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+import filmnet
+from filmnet.train.data import build_train_dataset, seed_worker
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--model", default="film_lite")
+    ap.add_argument("--init", default=None)
+    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--crop", type=int, default=224)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--workers", type=int, default=12)
+    ap.add_argument("--max-steps", type=int, default=10**9)
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True
+    ds = build_train_dataset(args.data, crop=args.crop, spacings=(1, 2, 3), augment=True, large_motion=True)
+    print(f"{len(ds)} triplets, skipped {ds.skipped}, filtered {ds.filtered}", flush=True)
+    loader = DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers,
+                        worker_init_fn=seed_worker, pin_memory=dev.type == "cuda", persistent_workers=args.workers > 0)
+    model = filmnet.load_model(args.init) if args.init else filmnet.FILM(args.model)
+    model.to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
+    amp = torch.bfloat16
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = (args.out / "log.csv").open("w", newline="")
+    writer = csv.writer(log)
+    writer.writerow(["step", "seconds", "lr", "l1", "psnr"])
+    budget = args.minutes * 60
+    start = last_save = time.time()
+    step, running = 0, None
+    while step < args.max_steps:
+        for batch in loader:
+            elapsed = time.time() - start
+            if elapsed > budget or step >= args.max_steps:
+                break
+            lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x0, x1, y = (batch[k].to(dev, non_blocking=True) for k in ("x0", "x1", "y"))
+            with torch.autocast(dev.type, dtype=amp):
+                pred = model(x0, x1, batch["time"].to(dev))["image"]
+            loss = (pred.float() - y).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            if step % 50 == 0:
+                with torch.no_grad():
+                    mse = ((pred.float().clamp(0, 1) - y) ** 2).mean().item()
+                writer.writerow([step, f"{elapsed:.1f}", f"{lr:.3g}", f"{running:.5f}", f"{-10 * math.log10(mse):.2f}"])
+                log.flush()
+                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} l1 {running:.4f}", flush=True)
+            if time.time() - last_save > 60:
+                filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
+                last_save = time.time()
+        else:
+            continue
+        break
+    filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
+    print(f"done: {step} steps in {time.time() - start:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
