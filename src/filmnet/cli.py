@@ -67,6 +67,10 @@ def interpolate(
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
+    max_memory: str = typer.Option("auto", "--max-memory",
+                                   help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
+    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Make in-between frames for a sequence of images."""
@@ -81,7 +85,8 @@ def interpolate(
     check_output(output, overwrite=force, inputs=tuple(inputs))
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
-    interpolator = Interpolator(weights, device=device, precision=precision.value)
+    interpolator = Interpolator(weights, device=device, precision=precision.value,
+                                **_memory_options(max_memory, tile, tile_overlap))
     frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
                                          n_inputs=len(inputs))
     with writer:
@@ -104,6 +109,161 @@ def convert(
 
     dst = convert_weights(src, output, config=config, verify_checksums=verify, overwrite=force)
     typer.echo(f"wrote {dst}")
+
+
+@app.command()
+@friendly_errors
+def video(
+    src: Path = typer.Argument(..., help="Input video."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output video, .gif, or a folder (default: {stem}_{N}X_{fps}fps.{ext})."),
+    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
+    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
+    fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
+    slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
+                                                    help="Scene-cut score above which frames are held, not blended."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
+    crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
+    keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Raise a video's frame rate or slow it down."""
+    from .inference import Interpolator
+    from .inference.video import retime
+
+    if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
+        _fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
+    interpolator = Interpolator(weights, device=device, precision=precision.value, **_memory_options(max_memory))
+    result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo,
+                    scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, resume=resume,
+                    force=force, keep_audio=keep_audio, progress=True)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"wrote {result.output_frames} frames at {result.output_rate} fps to {result.output}")
+
+
+@app.command()
+@friendly_errors
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML training config; flags override it."),
+    model: Optional[str] = typer.Option(None, "--model", help="Architecture name, e.g. film_net or film_lite."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Training source folder or video (repeatable)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Global batch (split over ranks)."),
+    crop: Optional[int] = typer.Option(None, "--crop", min=64),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (model.safetensors, checkpoints, logs)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="L1, VGG or Style."),
+    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights", help="Local VGG-19 weights (.pth or .mat)."),
+    precision: Optional[Precision] = typer.Option(None, "--precision", help="Training precision."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Start from these weights."),
+) -> None:
+    """Train FILM (one CPU, one GPU, or many with torchrun)."""
+    from .train.trainer import train_from_cli
+
+    run = train_from_cli(
+        config, model=model, data=[str(d) for d in data] if data else None, steps=steps, batch_size=batch_size,
+        crop=crop, out=str(out) if out else None, resume=True if resume else None, loss=loss,
+        vgg_weights=str(vgg_weights) if vgg_weights else None, precision=precision.value if precision else None,
+        device=device, init_weights=str(init_weights) if init_weights else None,
+    )
+    typer.echo(f"latest weights: {Path(run) / 'model.safetensors'}")
+
+
+class Method(str, Enum):
+    blend = "blend"
+    dis = "dis"
+
+
+@app.command("eval")
+@friendly_errors
+def eval_(
+    data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
+    weights: Optional[list[Path]] = typer.Option(None, "--weights", help="Weights to evaluate (repeatable)."),
+    method: Optional[list[Method]] = typer.Option(None, "--method", help="Baseline: blend or dis (repeatable)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary JSON here."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-triplet rows here."),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="Precision for model weights."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    float_prediction: bool = typer.Option(False, "--float-prediction",
+                                          help="Score the float prediction instead of the 8-bit one."),
+) -> None:
+    """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
+    from .eval import evaluate, format_table, save_results
+    from .inference import Interpolator
+
+    if not weights and not method:
+        _fail("give --weights W and/or --method blend|dis")
+    runners = [(None, m.value) for m in method or []]
+    for w in weights or []:
+        interp = Interpolator(w, device=device, precision=precision.value, max_memory=None)
+        interp.name = f"filmnet:{w.stem}"
+        runners.insert(0, (interp, None))
+    results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
+               for d in data for m, b in runners]
+    typer.echo(format_table(results))
+    save_results(results, json_path=json_path, csv_path=csv_path)
+
+
+@app.command()
+@friendly_errors
+def demo(
+    output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files."),
+    exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
+    fps: float = typer.Option(30.0, "--fps", min=1.0),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+) -> None:
+    """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
+    from .demo import run_demo
+    from .inference import Interpolator
+
+    interpolator = Interpolator(weights, precision=precision.value)
+    for path in run_demo(output, interpolator, exp=exp, fps=fps):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@friendly_errors
+def export(
+    output: Path = typer.Option(..., "--onnx", help="Destination .onnx file."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled)."),
+    opset: int = typer.Option(17, "--opset", min=16, help="ONNX opset (grid_sample needs >= 16)."),
+    pad: bool = typer.Option(True, "--pad/--no-pad", help="Pad to a multiple of 64 inside the graph."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Export the model to ONNX with dynamic batch, height and width."""
+    from .errors import InputError
+    from .export import export_onnx
+    from .weights import load_model
+
+    if output.exists() and not force:
+        raise InputError(f"{output} exists; pass --force to overwrite it")
+    model = load_model(weights)
+    typer.echo(f"wrote {export_onnx(model, output, opset=opset, pad=pad)}")
+
+
+def _memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
+    from .errors import InputError
+
+    options: dict = {"max_memory": None if max_memory.lower() == "none" else max_memory}
+    if tile is not None:
+        try:
+            h, w = (int(v) for v in tile.lower().split("x"))
+        except ValueError:
+            raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
+        options["tile"] = (h, w)
+    if overlap is not None:
+        options["overlap"] = overlap
+    return options
 
 
 def _check_sizes(inputs: list[Path], resize: bool) -> tuple[int, int]:

@@ -116,9 +116,20 @@ def evaluate(data: str | Path | Sequence[Triplet], *, model: Any = None, method:
     return result
 
 
-def _rows_csv(rows: list[dict[str, Any]]) -> str:
+def save_results(results: Sequence[EvalResult], *, json_path: str | Path | None = None,
+                 csv_path: str | Path | None = None) -> None:
+    """Write several results: JSON {"results": [summary, ...]} (one result: its summary), CSV rows with method/data."""
+    if json_path is not None:
+        payload = results[0].summary() if len(results) == 1 else {"results": [r.summary() for r in results]}
+        _write_atomic(Path(json_path), json.dumps(payload, indent=2) + "\n")
+    if csv_path is not None:
+        rows = [{"method": r.method, "data": r.data, **row} for r in results for row in r.rows]
+        _write_atomic(Path(csv_path), _rows_csv(rows, ["method", "data"]))
+
+
+def _rows_csv(rows: list[dict[str, Any]], extra: Sequence[str] = ()) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["name", *METRICS], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*extra, "name", *METRICS], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})

@@ -1,5 +1,8 @@
-"""Inference: padding and the Interpolator (frames in, frames out)."""
+"""Inference: padding, tiling, memory budgets and the Interpolator (frames in, frames out)."""
 from .interpolator import Interpolator, autocast_context, resolve_precision
+from .memory import Tiling, choose_tiling, parse_memory
 from .padding import Padder
+from .tiling import interpolate_tiled
 
-__all__ = ["Interpolator", "Padder", "autocast_context", "resolve_precision"]
+__all__ = ["Interpolator", "Padder", "Tiling", "autocast_context", "choose_tiling", "interpolate_tiled",
+           "parse_memory", "resolve_precision"]

@@ -4,11 +4,16 @@ Frames go in as HxWx3 arrays (uint8, uint16 or float in [0, 1]) or (3, H, W)/(1,
 as HxWx3 float32 in [0, 1]. Inputs are zero-padded (centred) to a multiple of 64 like the official tools and
 cropped back. `--exp` follows the official recursive midpoints (film_spec.md §4.3); `--multi` uses t = k/N
 directly, as the released graph allows (§1.2), computing each pair's features and flows once.
+
+Frames too large for the memory budget (`max_memory`, see `memory.choose_tiling`) or a forced `tile` size run as
+overlapping feathered tiles (`tiling.interpolate_tiled`); frames that fit run untiled, exactly as before.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import ContextManager, Iterable, Iterator
 
 import numpy as np
@@ -17,10 +22,17 @@ from torch import nn
 
 from ..errors import InputError
 from ..model import FILM, Encoded, PairFlows
+from . import memory
+from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
+from .tiling import count_tiles, interpolate_tiled_times
+
+log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the memory free now
+OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
 
 
 def cpu_supports_bf16() -> bool:
@@ -78,17 +90,23 @@ def _load_weights(weights: str | os.PathLike | nn.Module | None, device: torch.d
 
 
 class Interpolator:
-    """Runs FILM on frames: padding, precision, device and clipping.
+    """Runs FILM on frames: padding, precision, device, clipping and tiling.
 
     Args:
       weights: None (bundled default weights), a weights file/folder path, or a FILM module (used as is,
         moved to `device`).
       device: "cpu", "cuda", "cuda:N" or a torch.device.
       precision: "fp32", "bf16", "fp16" or "auto" (see `resolve_precision`).
+      max_memory: peak memory budget of the whole process (or of the GPU's allocations on CUDA): "auto" (what is
+        in use now plus 80% of what is free), bytes as an int or a string like "8GB" / "512MiB", or None (never
+        tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
+      tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
+      overlap: overlap and cross-fade width between tiles, a multiple of 64.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", *, max_memory: int | str | None = "auto",
+                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model: FILM = _load_weights(weights, self.device).eval()
@@ -96,6 +114,52 @@ class Interpolator:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.align = max(64, self.model.config.min_size)
+        self.max_memory = _check_max_memory(max_memory)
+        self.overlap = _check_overlap(overlap, self.align)
+        self.tile = _check_tile(tile, self.overlap, self.align)
+        self.last_tiling: Tiling | None = None  # the tiling of the latest interpolate/sequence call
+        self._tilings: dict[tuple[int, int, int], Tiling | None] = {}
+
+    def tiling_for(self, height: int, width: int, *, outputs: int = 1) -> Tiling | None:
+        """The tiling used for height x width frames, or None for an untiled pass.
+
+        Decided once per size (and `outputs`) for this interpolator's lifetime, so repeated calls run alike.
+
+        Args:
+          outputs: frames produced per pass (`multi` N gives N - 1); each extra one holds a full-frame buffer.
+        Raises:
+          InputError: when even the smallest tile does not fit `max_memory`.
+        """
+        key = (int(height), int(width), int(outputs))
+        if key not in self._tilings:
+            tiling = self._choose_tiling(*key)
+            log.info("%dx%d frames: %s", width, height, memory.describe(tiling, height, width))
+            self._tilings[key] = tiling
+        return self._tilings[key]
+
+    def _choose_tiling(self, height: int, width: int, outputs: int) -> Tiling | None:
+        if self.tile is not None:
+            tiling = Tiling(self.tile, self.overlap)
+            return tiling if count_tiles(height, width, self.tile, self.overlap, self.align) > 1 else None
+        if self.max_memory is None:
+            return None
+        base = self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
+        budget = self.max_memory
+        if budget == "auto":
+            budget = base + int(AUTO_MEMORY_FRACTION * self._memory_free())
+        return memory.choose_tiling(height, width, self.model.config, self.precision, budget,
+                                    overlap=self.overlap, base_bytes=base)
+
+    def _memory_in_use(self) -> int:
+        if self.device.type == "cuda":
+            return torch.cuda.memory_allocated(self.device)
+        return memory.process_rss()
+
+    def _memory_free(self) -> int:
+        free = memory.available_memory(self.device)
+        if self.device.type == "cuda":  # blocks cached by PyTorch's allocator are free to reuse
+            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        return free
 
     def autocast(self) -> ContextManager:
         """Context manager for the model's mixed precision on this device (no-op for fp32)."""
@@ -140,9 +204,9 @@ class Interpolator:
         """
         x0, x1 = self.to_tensor(frame0), self.to_tensor(frame1)
         _check_same_size(x0, x1, 1)
-        padder = Padder(x0.shape[-2], x0.shape[-1], self.align)
-        e0, e1 = self.encode(padder.pad(x0)), self.encode(padder.pad(x1))
-        return self.to_numpy(padder.unpad(self.synthesize(e0, e1, self.estimate_flows(e0, e1), _check_t(t))))
+        t = _check_t(t)
+        prepare, frames_at = self._pair_runner(x0, outputs=1)
+        return self.to_numpy(next(iter(frames_at(prepare(x0), prepare(x1), [t]))))
 
     def sequence(self, frames: Iterable, *, exp: int | None = None, multi: int | None = None,
                  progress: bool = False) -> list[np.ndarray]:
@@ -180,36 +244,56 @@ class Interpolator:
         if first is None:
             raise InputError("need at least 2 frames, got 0")
         x0 = self.to_tensor(first)
-        padder = Padder(x0.shape[-2], x0.shape[-1], self.align)
-        e0, count = self.encode(padder.pad(x0)), 1
+        prepare, frames_at = self._pair_runner(x0, outputs=1 if exp is not None else multi - 1)
+        s0, count = prepare(x0), 1
         yield self.to_numpy(x0)
         for frame in frames:
             x1 = self.to_tensor(frame)
             count += 1
             _check_same_size(x0, x1, count - 1)
-            e1 = self.encode(padder.pad(x1))
+            s1 = prepare(x1)
             if exp is not None:
-                new = self._recurse(e0, e1, exp, padder)
+                new = self._recurse(s0, s1, exp, prepare, frames_at)
             else:
-                flows = self.estimate_flows(e0, e1)
-                new = (padder.unpad(self.synthesize(e0, e1, flows, k / multi)) for k in range(1, multi))
+                new = frames_at(s0, s1, [k / multi for k in range(1, multi)])
             for y in new:
                 bar.update(1)
                 yield self.to_numpy(y)
             yield self.to_numpy(x1)
-            e0 = e1
+            s0 = s1
         if count < 2:
             raise InputError(f"need at least 2 frames, got {count}")
 
-    def _recurse(self, e0: Encoded, e1: Encoded, depth: int, padder: Padder) -> Iterator[torch.Tensor]:
+    def _recurse(self, s0, s1, depth: int, prepare: Callable, frames_at: Callable) -> Iterator[torch.Tensor]:
         """Official recursive midpoints: the unclipped mid frame is cropped, re-padded and reused as an input."""
         if depth == 0:
             return
-        mid = padder.unpad(self.synthesize(e0, e1, self.estimate_flows(e0, e1), 0.5))
-        e_mid = self.encode(padder.pad(mid))
-        yield from self._recurse(e0, e_mid, depth - 1, padder)
+        mid = next(iter(frames_at(s0, s1, [0.5])))
+        s_mid = prepare(mid)
+        yield from self._recurse(s0, s_mid, depth - 1, prepare, frames_at)
         yield mid
-        yield from self._recurse(e_mid, e1, depth - 1, padder)
+        yield from self._recurse(s_mid, s1, depth - 1, prepare, frames_at)
+
+    def _pair_runner(self, x: torch.Tensor, outputs: int) -> tuple[Callable, Callable]:
+        """(prepare, frames_at) for frames shaped like `x`: `prepare(frame)` is the per-frame state reused across
+        pairs, `frames_at(s0, s1, times)` yields a pair's unclipped, cropped frames at `times`."""
+        height, width = x.shape[-2:]
+        tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
+        if tiling is not None:
+            return (lambda frame: frame), (lambda x0, x1, times: self._tiled(x0, x1, times, tiling))
+        padder = Padder(height, width, self.align)
+
+        def frames_at(e0: Encoded, e1: Encoded, times: Sequence[float]) -> Iterator[torch.Tensor]:
+            flows = self.estimate_flows(e0, e1)
+            return (padder.unpad(self.synthesize(e0, e1, flows, t)) for t in times)
+
+        return (lambda frame: self.encode(padder.pad(frame))), frames_at
+
+    def _tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
+        if not times:
+            return []
+        return interpolate_tiled_times(self.model, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
+                                       autocast=self.autocast, channels_last=self.channels_last, align=self.align)
 
     # Building blocks for callers that pad once and reuse encodings (e.g. video retiming).
 
@@ -234,6 +318,38 @@ class Interpolator:
         with self.autocast():
             image = self.model.synthesize(e0, e1, flows, time)["image"]
         return image.float()
+
+
+def _check_max_memory(max_memory: int | str | None) -> int | str | None:
+    if max_memory is None:
+        return None
+    if isinstance(max_memory, str) and max_memory.strip().lower() == "auto":
+        return "auto"
+    if isinstance(max_memory, bool) or not isinstance(max_memory, (int, str)):
+        raise InputError(f"max_memory must be 'auto', None, bytes or a size like '8GB', got {max_memory!r}")
+    size = memory.parse_memory(max_memory)
+    if size <= 0:
+        raise InputError(f"--max-memory must be positive, got {max_memory!r}")
+    return size
+
+
+def _check_overlap(overlap: int, align: int) -> int:
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0 or overlap % align:
+        raise InputError(f"--tile-overlap must be a non-negative multiple of {align}, got {overlap!r}")
+    return overlap
+
+
+def _check_tile(tile: tuple[int, int] | None, overlap: int, align: int) -> tuple[int, int] | None:
+    if tile is None:
+        return None
+    sizes = tuple(tile)
+    if len(sizes) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise InputError(f"--tile must be two positive integers (height, width), got {tile!r}")
+    if any(n % align for n in sizes):
+        raise InputError(f"--tile sizes must be multiples of {align}, got {sizes[0]}x{sizes[1]} (HxW)")
+    if min(sizes) <= overlap:
+        raise InputError(f"--tile {sizes[0]}x{sizes[1]} (HxW) must be larger than --tile-overlap {overlap}")
+    return sizes
 
 
 def _check_t(t: float) -> float:

@@ -11,7 +11,7 @@ from .config import FILMConfig, get_config
 from .feature_extractor import FeatureExtractor
 from .flow_estimator import PyramidFlowEstimator, flow_pyramid_synthesis
 from .fusion import Fusion
-from .ops import image_pyramid, warp
+from .ops import cat_as, compute_dtype, image_pyramid, memory_format, warp
 
 
 @dataclass
@@ -76,11 +76,16 @@ class FILM(nn.Module):
         for level in range(self.config.fusion_pyramid_levels):
             bwd_t = t * flows.backward[level]
             fwd_t = (1 - t) * flows.forward[level]
-            side0 = warp(torch.cat([e0.images[level], e0.features[level]], dim=1), bwd_t)
-            side1 = warp(torch.cat([e1.images[level], e1.features[level]], dim=1), fwd_t)
+            # Images stay float32 through the warp; the fused stack takes the convs' dtype and layout.
+            features = e0.features[level]
+            wide, layout = torch.promote_types(e0.images[level].dtype, features.dtype), memory_format(features)
+            raw = dict(dtype=wide, layout=torch.contiguous_format)  # grid_sample's own layout
+            side0 = warp(cat_as([e0.images[level], features], wide, layout), bwd_t, **raw)
+            side1 = warp(cat_as([e1.images[level], e1.features[level]], wide, layout), fwd_t, **raw)
             if level == 0:
-                warped0, warped1 = side0[:, :3], side1[:, :3]
-            aligned.append(torch.cat([side0, side1, bwd_t.to(side0.dtype), fwd_t.to(side0.dtype)], dim=1))
+                warped0, warped1 = side0[:, :3].clone(), side1[:, :3].clone()
+            aligned.append(cat_as([side0, side1, bwd_t, fwd_t], compute_dtype(features), layout))
+            del side0, side1
         return {"image": self.fuse(aligned), "x0_warped": warped0, "x1_warped": warped1}
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor | float | None = None) -> dict:

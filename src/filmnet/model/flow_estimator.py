@@ -1,6 +1,8 @@
 """Bidirectional residual coarse-to-fine flow estimation."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -23,9 +25,18 @@ class FlowEstimator(nn.Module):
 
     def forward(self, features_a: torch.Tensor, features_b: torch.Tensor) -> torch.Tensor:
         x = torch.cat([features_a, features_b], dim=1)
-        for conv in self._convs:
+        for conv in self._convs[:-1]:
             x = conv(x)
-        return x
+        head = self._convs[-1]
+        # Flows stay fp32 under autocast: bf16 would quantise a 200 px flow to whole pixels.
+        with _no_autocast(x.device.type):
+            return head(x.to(head[0].weight.dtype))
+
+
+def _no_autocast(device_type: str):
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class PyramidFlowEstimator(nn.Module):

@@ -24,7 +24,8 @@ class Conv2d(nn.Sequential):
             k = self[0].kernel_size[0] - 1
             x = F.pad(x, (0, k, 0, k))
         x = self[0](x)
-        return F.leaky_relu(x, 0.2) if self.activation else x
+        # In place: the conv output is fresh and conv backward does not need it.
+        return F.leaky_relu_(x, 0.2) if self.activation else x
 
 
 def avg_pool(x: torch.Tensor) -> torch.Tensor:
@@ -52,14 +53,45 @@ def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="nearest-exact")
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels_last if `x` is stored that way (and not also plain contiguous), else contiguous_format."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype convs produce for `x`: the autocast dtype when autocast is on for its device, else x.dtype."""
+    device = x.device.type
+    if x.is_floating_point() and torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return x.dtype
+
+
+def cat_as(parts: list[torch.Tensor], dtype: torch.dtype, layout: torch.memory_format) -> torch.Tensor:
+    """torch.cat along channels after casting every part to `dtype` and `layout`.
+
+    A cat of mixed dtypes or layouts takes a slow generic path (and a mixed one promotes to float32), so
+    parts are converted first; parts already matching cost nothing extra.
+    """
+    return torch.cat([p.to(dtype=dtype, memory_format=layout) for p in parts], dim=1)
+
+
+def warp(
+    image: torch.Tensor,
+    flow: torch.Tensor,
+    dtype: torch.dtype | None = None,
+    layout: torch.memory_format | None = None,
+) -> torch.Tensor:
     """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], coordinates clamped to the edges.
 
     flow is (B, 2, H, W) with channels (dx, dy). The clamp is explicit, so no backend needs
-    padding_mode='border'. Sampling runs in float32 whatever the input dtype.
+    padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype` and
+    memory format `layout` (defaults: image's).
     """
     b, _, h, w = image.shape
-    dtype = image.dtype
+    dtype = dtype or image.dtype
+    layout = layout or memory_format(image)
     flow = flow.float()
     ys = torch.arange(h, device=flow.device, dtype=torch.float32).view(1, h, 1)
     xs = torch.arange(w, device=flow.device, dtype=torch.float32).view(1, 1, w)
@@ -68,5 +100,6 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     gx = x * (2.0 / max(w - 1, 1)) - 1.0
     gy = y * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack((gx, gy), dim=-1)
+    # grid_sample reads channels_last input faster than NCHW (neighbouring channels share cache lines).
     out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out.to(dtype)
+    return out.to(dtype=dtype, memory_format=layout)

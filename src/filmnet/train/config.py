@@ -53,6 +53,8 @@ class TrainConfig:
     resume: bool = False
     init_weights: str | None = None
     grad_clip: float | None = None
+    warped_weight: float = 0.0      # extra L1 on x0_warped/x1_warped (the official, unused `l1_warped` term)
+    max_short_side: int | None = 540  # videos and frame folders are decoded downscaled to this short side
 
     def __post_init__(self) -> None:
         for name in ("data", "spacings", "adam_betas"):

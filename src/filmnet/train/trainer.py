@@ -28,7 +28,7 @@ from ..model import FILM, get_config
 from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights, rng_state, save_checkpoint,
                          save_native_weights, set_rng_state)
 from .config import TrainConfig, load_train_config
-from .losses import build_loss
+from .losses import build_loss, l1_loss
 from .schedule import staircase_decay
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     if not cfg.data:
         raise InputError("no training data: set `data` in the config or pass --data DIR")
     common = dict(crop=cfg.crop, spacings=cfg.spacings, large_motion=cfg.large_motion, holdout=cfg.holdout,
-                  seed=cfg.seed)
+                  seed=cfg.seed, max_short_side=cfg.max_short_side)
     train_set = build_train_dataset(cfg.data, augment=cfg.augment, split="train", **common)
     val_set = build_train_dataset(cfg.data, augment=False, split="val", **common) if cfg.holdout > 0 else None
     return train_set, val_set
@@ -371,8 +371,12 @@ class Trainer:
     def _train_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, tuple] | None:
         x0, x1, y, t = _to_device(batch, self.info.device, self.cfg.channels_last)
         with torch.autocast(self.info.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            pred = self.ddp(x0, x1, t)["image"]
+            out = self.ddp(x0, x1, t)
+            pred = out["image"]
             total, terms = self.loss_fn(pred, y, self.step)
+            if self.cfg.warped_weight:
+                terms["l1_warped"] = 0.5 * (l1_loss(out["x0_warped"].float(), y) + l1_loss(out["x1_warped"].float(), y))
+                total = total + self.cfg.warped_weight * terms["l1_warped"]
         self.optimizer.zero_grad(set_to_none=True)
         if self._sync_flags(total):
             (pred.float().sum() * 0.0).backward()  # keeps DDP ranks in step; the update is skipped

@@ -1,0 +1,140 @@
+"""The CLI wiring of `video`, `train`, `eval`, `demo` and `export`: each calls its Python API and reports."""
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import filmnet
+from filmnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return filmnet.save_model(filmnet.FILM(filmnet.CONFIGS["film_tiny"]), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def textured(h: int, w: int, shift: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+    img = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))
+    return np.ascontiguousarray(img[:h, shift : shift + w])
+
+
+def make_generic_triplets(root: Path, n: int = 2) -> Path:
+    for k in range(n):
+        d = root / f"seq{k}"
+        d.mkdir(parents=True)
+        for i, s in enumerate((0, 2, 4)):
+            Image.fromarray(textured(64, 72, s + k)).save(d / f"im{i + 1}.png")
+    return root
+
+
+def test_eval_baselines_and_weights_side_by_side(tmp_path, capsys, weights):
+    data = make_generic_triplets(tmp_path / "data")
+    js, cs = tmp_path / "r.json", tmp_path / "r.csv"
+    code, out, err = run(capsys, "eval", "--data", data, "--weights", weights, "--method", "blend",
+                         "--json", js, "--csv", cs)
+    assert code == 0, err
+    assert "filmnet:tiny" in out and "blend" in out
+    results = json.loads(js.read_text())["results"]
+    assert [r["method"] for r in results] == ["filmnet:tiny", "blend"]
+    assert all(r["n"] == 2 and np.isfinite(r["psnr"]) and 0 < r["ssim"] <= 1 for r in results)
+    rows = cs.read_text().splitlines()
+    assert rows[0].startswith("method,data,name,psnr") and len(rows) == 1 + 4
+
+
+def test_eval_single_result_json_is_flat(tmp_path, capsys):
+    data = make_generic_triplets(tmp_path / "data", n=1)
+    js = tmp_path / "r.json"
+    code, _, err = run(capsys, "eval", "--data", data, "--method", "blend", "--json", js)
+    assert code == 0, err
+    summary = json.loads(js.read_text())
+    assert summary["n"] == 1 and {"psnr", "ssim", "ie"} <= set(summary)
+
+
+def test_eval_needs_a_method_or_weights(tmp_path, capsys):
+    code, _, err = run(capsys, "eval", "--data", make_generic_triplets(tmp_path / "d", 1))
+    assert code != 0 and err.count("\n") == 1 and "error:" in err
+
+
+def test_train_writes_loadable_weights(tmp_path, capsys):
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for k in range(6):
+        Image.fromarray(textured(80, 96, 2 * k)).save(frames / f"{k:06d}.png")
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "--model", "film_tiny", "--data", frames, "--steps", 2,
+                            "--batch-size", 2, "--crop", 64, "--out", out, "--precision", "fp32", "--device", "cpu")
+    assert code == 0, err
+    assert "model.safetensors" in stdout
+    model = filmnet.load_model(out / "model.safetensors")
+    assert model.config == filmnet.CONFIGS["film_tiny"]
+
+
+def test_train_refuses_evaluation_sets(tmp_path, capsys):
+    bad = tmp_path / "middlebury_other"
+    bad.mkdir()
+    code, _, err = run(capsys, "train", "--model", "film_tiny", "--data", bad, "--steps", 1, "--out", tmp_path / "r")
+    assert code != 0 and "evaluation" in err and not (tmp_path / "r").exists()
+
+
+def test_demo_writes_mp4_and_gif(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo", "--exp", 2, "--weights", weights)
+    assert code == 0, err
+    mp4 = next((tmp_path / "demo").glob("*.mp4"))
+    assert "synthetic" in mp4.name and str(mp4) in out
+    with av.open(str(mp4)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 2**2 + 1
+    gif = Image.open(next((tmp_path / "demo").glob("*.gif")))
+    # Pillow merges identical consecutive frames and adds their durations, so check the total time.
+    durations = []
+    for k in range(gif.n_frames):
+        gif.seek(k)
+        durations.append(gif.info["duration"])
+    assert gif.info.get("loop") == 0 and abs(sum(durations) - 5 * 1000 / 30) <= 5 * 10  # GIF stores 10 ms units
+
+
+def test_video_multi(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    src = tmp_path / "clip.mp4"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(24))
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for k in range(6):
+            frame = av.VideoFrame.from_ndarray(textured(64, 96, 3 * k), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    code, out, err = run(capsys, "video", src, "--multi", 2, "--weights", weights, "--precision", "fp32")
+    assert code == 0, err
+    dst = tmp_path / "clip_2X_48fps.mp4"
+    with av.open(str(dst)) as container:
+        assert container.streams.video[0].average_rate == 48
+        assert sum(1 for _ in container.decode(video=0)) == 12
+
+
+def test_video_needs_exactly_one_mode(tmp_path, capsys, weights):
+    code, _, err = run(capsys, "video", tmp_path / "x.mp4", "--multi", 2, "--slowmo", 2, "--weights", weights)
+    assert code != 0 and "exactly one" in err
+
+
+def test_export_onnx(tmp_path, capsys, weights):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "m.onnx"
+    code, stdout, err = run(capsys, "export", "--onnx", out, "--weights", weights)
+    assert code == 0, err
+    assert out.stat().st_size > 0
+    code, _, err = run(capsys, "export", "--onnx", out, "--weights", weights)
+    assert code != 0 and "--force" in err
