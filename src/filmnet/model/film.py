@@ -79,9 +79,8 @@ class FILM(nn.Module):
             # Images stay float32 through the warp; the fused stack takes the convs' dtype and layout.
             features = e0.features[level]
             wide, layout = torch.promote_types(e0.images[level].dtype, features.dtype), memory_format(features)
-            raw = dict(dtype=wide, layout=torch.contiguous_format)  # grid_sample's own layout
-            side0 = warp(cat_as([e0.images[level], features], wide, layout), bwd_t, **raw)
-            side1 = warp(cat_as([e1.images[level], e1.features[level]], wide, layout), fwd_t, **raw)
+            side0 = warp(cat_as([e0.images[level], features], wide, layout), bwd_t)
+            side1 = warp(cat_as([e1.images[level], e1.features[level]], wide, layout), fwd_t)
             if level == 0:
                 warped0, warped1 = side0[:, :3].clone(), side1[:, :3].clone()
             aligned.append(cat_as([side0, side1, bwd_t, fwd_t], compute_dtype(features), layout))

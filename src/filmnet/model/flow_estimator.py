@@ -29,8 +29,9 @@ class FlowEstimator(nn.Module):
             x = conv(x)
         head = self._convs[-1]
         # Flows stay fp32 under autocast: bf16 would quantise a 200 px flow to whole pixels.
+        # Two channels: plain NCHW keeps the flow arithmetic and resizes on their fast paths.
         with _no_autocast(x.device.type):
-            return head(x.to(head[0].weight.dtype))
+            return head(x.to(head[0].weight.dtype)).contiguous()
 
 
 def _no_autocast(device_type: str):

@@ -69,37 +69,62 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def cat_as(parts: list[torch.Tensor], dtype: torch.dtype, layout: torch.memory_format) -> torch.Tensor:
-    """torch.cat along channels after casting every part to `dtype` and `layout`.
+    """torch.cat along channels into `dtype` and memory format `layout`.
 
-    A cat of mixed dtypes or layouts takes a slow generic path (and a mixed one promotes to float32), so
-    parts are converted first; parts already matching cost nothing extra.
+    A cat of mixed dtypes or layouts takes a slow generic path (and a mixed one promotes to float32); here
+    each part is converted while it is copied into place, with no converted temporaries.
     """
-    return torch.cat([p.to(dtype=dtype, memory_format=layout) for p in parts], dim=1)
+    if torch.jit.is_tracing() or all(p.dtype == dtype and memory_format(p) == layout for p in parts):
+        return torch.cat(parts, dim=1)
+    b, _, h, w = parts[0].shape
+    channels = [p.shape[1] for p in parts]
+    out = torch.empty((b, sum(channels), h, w), dtype=dtype, device=parts[0].device, memory_format=layout)
+    start = 0
+    for part, c in zip(parts, channels):
+        out[:, start:start + c].copy_(part)
+        start += c
+    return out
 
 
-def warp(
-    image: torch.Tensor,
-    flow: torch.Tensor,
-    dtype: torch.dtype | None = None,
-    layout: torch.memory_format | None = None,
-) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], coordinates clamped to the edges.
 
     flow is (B, 2, H, W) with channels (dx, dy). The clamp is explicit, so no backend needs
-    padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype` and
-    memory format `layout` (defaults: image's).
+    padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype`
+    (default: image's) and image's memory format. channels_last images are sampled by a row gather that
+    keeps the layout (grid_sample returns NCHW, and the transpose back costs more than the sampling).
     """
     b, _, h, w = image.shape
-    dtype = dtype or image.dtype
-    layout = layout or memory_format(image)
     flow = flow.float()
     ys = torch.arange(h, device=flow.device, dtype=torch.float32).view(1, h, 1)
     xs = torch.arange(w, device=flow.device, dtype=torch.float32).view(1, 1, w)
     x = (xs + flow[:, 0]).clamp(0, w - 1)
     y = (ys + flow[:, 1]).clamp(0, h - 1)
-    gx = x * (2.0 / max(w - 1, 1)) - 1.0
-    gy = y * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1)
-    # grid_sample reads channels_last input faster than NCHW (neighbouring channels share cache lines).
-    out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out.to(dtype=dtype, memory_format=layout)
+    if memory_format(image) == torch.channels_last and not torch.jit.is_tracing():
+        out = _gather_bilinear(image.float(), x, y)
+    else:
+        gx = x * (2.0 / max(w - 1, 1)) - 1.0
+        gy = y * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack((gx, gy), dim=-1)
+        out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.to(dtype or image.dtype)
+
+
+def _gather_bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of a channels_last `image` at in-range pixel coordinates x, y (B, H, W): channels_last.
+
+    Each output pixel is a weighted sum of 4 contiguous channel rows, i.e. an embedding bag of size 4.
+    """
+    b, c, h, w = image.shape
+    x0, y0 = x.floor(), y.floor()
+    ax, ay = x - x0, y - y0
+    bx, by = 1 - ax, 1 - ay
+    x0i, y0i = x0.long(), y0.long()
+    x1i, y1i = (x0i + 1).clamp_(max=w - 1), (y0i + 1).clamp_(max=h - 1)  # weight 0 where clamped
+    row0 = y0i * w + torch.arange(b, device=x.device).view(b, 1, 1) * (h * w)
+    row1 = row0 + (y1i - y0i) * w
+    index = torch.stack((row0 + x0i, row0 + x1i, row1 + x0i, row1 + x1i), dim=-1).view(-1, 4)
+    weights = torch.stack((by * bx, by * ax, ay * bx, ay * ax), dim=-1).view(-1, 4)
+    rows = image.permute(0, 2, 3, 1).reshape(b * h * w, c)  # a view for channels_last
+    out = F.embedding_bag(index, rows, per_sample_weights=weights, mode="sum")
+    return out.view(b, h, w, c).permute(0, 3, 1, 2)
