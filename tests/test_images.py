@@ -261,7 +261,26 @@ def test_writer_refusals(tmp_path):
         open_writer(tmp_path / "x.png")
     with pytest.raises(InputError, match="does not exist"):
         open_writer(tmp_path / "no" / "x.mp4")
-    assert parse_fps("30000/1001") == Fraction(30000, 1001) and parse_fps(29.97) == Fraction(2997, 100)
-    for bad in ("abc", "0", "-5", "1/0"):
-        with pytest.raises(InputError, match="frame rate"):
-            parse_fps(bad)
+    with pytest.raises(InputError, match="at most 1000"):
+        open_writer(tmp_path / "x.gif", fps="1001")
+
+
+@pytest.mark.parametrize("fps, rate", [
+    ("30000/1001", Fraction(30000, 1001)), ("24000/1001", Fraction(24000, 1001)), ("25", Fraction(25)),
+    (" 30 ", Fraction(30)), ("29.97", Fraction(2997, 100)), (29.97, Fraction(2997, 100)), (60, Fraction(60)),
+    (23.976, Fraction(23976, 1000)), (Fraction(60000, 1001), Fraction(60000, 1001)), ("1000", Fraction(1000)),
+])
+def test_parse_fps(fps, rate):
+    assert parse_fps(fps) == rate
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "0", "-5", "1/0", "1001", None, float("nan"), float("inf"), "1e-9"])
+def test_parse_fps_refuses(bad):
+    with pytest.raises(InputError, match="frame rate"):
+        parse_fps(bad)
+
+
+def test_parse_fps_without_cap():
+    assert parse_fps("2000", max_fps=None) == 2000
+    with pytest.raises(InputError, match="positive"):
+        parse_fps("-5", max_fps=None)

@@ -136,6 +136,19 @@ def test_ops_fixture_holds_exactly_the_checked_ops(fixtures_dir):
     assert {k.split("/")[0] for k in np.load(fixtures_dir / "ops.npz").files} == set(OPS)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("name", ["warp", "warp_features"])
+def test_warp_matches_tf_in_both_layouts(fixtures_dir, name, layout):
+    """The warp has two code paths (grid_sample for NCHW, a gather for channels_last); both must match TF."""
+    d = np.load(fixtures_dir / "ops.npz")
+    fmt = torch.contiguous_format if layout == "nchw" else torch.channels_last
+    image = nchw(d[f"{name}/image"]).contiguous(memory_format=fmt)
+    flow = nchw(d[f"{name}/flow"]).contiguous()
+    with torch.no_grad():
+        got = nhwc(ops.warp(image, flow).contiguous())
+    np.testing.assert_allclose(got, d[f"{name}/out"], rtol=0, atol=OPS_ATOL)
+
+
 @pytest.mark.parametrize("name", OPS)
 def test_op_matches_tf(fixtures_dir, name):
     d = np.load(fixtures_dir / "ops.npz")

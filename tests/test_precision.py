@@ -131,3 +131,32 @@ def test_warp_grids_and_flows_stay_fp32_under_autocast():
                  "forward_residual_flow_pyramid", "backward_residual_flow_pyramid"):
         dtypes = {f.dtype for f in out[name]}
         assert dtypes == {torch.float32}, f"{name} is {dtypes} under bf16 autocast; accumulate flows in fp32"
+
+
+class _SamplingDtypes(TorchDispatchMode):
+    """Records the floating dtypes of every tensor passed to a sampling op (grid_sample or the gather warp)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, set]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if "grid_sampler" in name or "embedding_bag" in name:
+            tensors = [a for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)]
+            self.calls.append((name, {t.dtype for t in tensors if t.is_floating_point()}))
+        return func(*args, **(kwargs or {}))
+
+
+@needs_bf16
+def test_channels_last_warp_samples_in_fp32_under_autocast():
+    """The channels_last path warps with a gather instead of grid_sample; it must sample in fp32 too."""
+    torch.manual_seed(0)
+    model = filmnet.FILM("film_tiny").eval().to(memory_format=torch.channels_last)
+    x0, x1 = (torch.rand(1, 3, 64, 96).contiguous(memory_format=torch.channels_last) for _ in range(2))
+    recorder = _SamplingDtypes()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), recorder:
+        out = model(x0, x1, 0.5)
+    assert recorder.calls, "no sampling op was recorded"
+    assert all(dtypes == {torch.float32} for _, dtypes in recorder.calls), recorder.calls
+    assert {f.dtype for f in out["forward_flow_pyramid"]} == {torch.float32}

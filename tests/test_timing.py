@@ -3,19 +3,7 @@ from fractions import Fraction as F
 import pytest
 
 from filmnet.errors import InputError
-from filmnet.inference.timing import count_frames, format_number, parse_rate, plan_retime, schedule_pair
-
-
-@pytest.mark.parametrize("text, rate", [("24000/1001", F(24000, 1001)), ("25", F(25)), ("29.97", F(2997, 100)),
-                                        (60, F(60)), (23.976, F(23976, 1000))])
-def test_parse_rate(text, rate):
-    assert parse_rate(text) == rate
-
-
-@pytest.mark.parametrize("bad", ["abc", "0", "-5", "1/0"])
-def test_parse_rate_refuses(bad):
-    with pytest.raises(InputError, match="frame rate"):
-        parse_rate(bad)
+from filmnet.inference.timing import count_frames, format_number, plan_retime, schedule_pair
 
 
 @pytest.mark.parametrize("rate, text", [(F(60), "60"), (F(60000, 1001), "59.94"), (F(24000, 1001), "23.976"),
@@ -31,6 +19,8 @@ def test_plans():
     assert plan_retime(r, exp=2).output_rate == 4 * r
     fps = plan_retime(r, fps="60")
     assert (fps.sample_rate, fps.output_rate, fps.stretch) == (60, 60, 1)
+    assert plan_retime(r, fps="29.97").output_rate == F(2997, 100)
+    assert plan_retime(r, fps="2000").output_rate == 2000  # the writers' 1000 fps cap is not a retime limit
     slow = plan_retime(F(25), slowmo=4)
     assert (slow.sample_rate, slow.output_rate, slow.stretch) == (100, 25, 4)
     assert plan_retime(F(30000, 1001), multi=2).label == "2X_59.94fps"
@@ -41,6 +31,12 @@ def test_plans():
 def test_plan_refuses(kwargs):
     with pytest.raises(InputError):
         plan_retime(F(25), **kwargs)
+
+
+@pytest.mark.parametrize("bad", ["abc", "0", "-5", "1/0"])
+def test_plan_refuses_bad_fps(bad):
+    with pytest.raises(InputError, match="frame rate"):
+        plan_retime(F(25), fps=bad)
 
 
 def _all_frames(times, end, rate):

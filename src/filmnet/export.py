@@ -8,7 +8,6 @@ callers pass frames of any size. grid_sample needs opset >= 16. See docs/PERFORM
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
+from .io.atomic import atomic_target
 
 INPUT_NAMES = ("x0", "x1", "time")
 OUTPUT_NAMES = ("image",)
@@ -77,27 +77,21 @@ def export_onnx(
     h, w = example_size
     args = (torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), torch.full((1, 1), 0.5))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         _register_symbolics(opset)
         with torch.no_grad(), warnings.catch_warnings():
             # Expected: input checks trace as constants; the TorchScript exporter is "legacy" since torch 2.9.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based", category=DeprecationWarning)
             torch.onnx.export(
-                wrapper, args, tmp, dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
+                wrapper, args, str(tmp), dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
                 output_names=list(OUTPUT_NAMES), dynamic_axes=_dynamic_axes() if dynamic else None,
                 do_constant_folding=True,
             )
         if check:
             import onnx
 
-            onnx.checker.check_model(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            onnx.checker.check_model(str(tmp))
     return path
 
 

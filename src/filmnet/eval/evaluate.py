@@ -15,8 +15,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io.atomic import write_text_atomic
 from ..io.images import read_image, to_uint8
 from . import metrics
 from .baselines import get_baseline
@@ -151,14 +150,7 @@ def _rows_csv(rows: list[dict[str, Any]], extra: Sequence[str] = ()) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _cell(value: float, digits: int) -> str:

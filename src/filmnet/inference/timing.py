@@ -11,23 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import InputError
-
-
-def parse_rate(value: str | int | float | Fraction) -> Fraction:
-    """A frame rate as an exact fraction: `"24000/1001"`, `"25"`, `"29.97"` (decimal as written), 60, ...
-
-    Args:
-        value: a rational string, a decimal string or a number.
-    Returns:
-        A positive `Fraction`.
-    """
-    try:
-        rate = Fraction(value) if not isinstance(value, float) else Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"cannot read frame rate {value!r}; use e.g. 60, 29.97 or 30000/1001") from None
-    if rate <= 0:
-        raise InputError(f"frame rate must be positive, got {value!r}")
-    return rate
+from ..io.writers import parse_fps
 
 
 def format_number(value: Fraction | float, digits: int = 3) -> str:
@@ -81,7 +65,7 @@ def plan_retime(
     if slowmo is not None:
         _check_factor("--slowmo", slowmo)
         return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
-    target = parse_rate(fps)
+    target = parse_fps(fps, max_fps=None)
     return RetimePlan(target, target, Fraction(1), target / input_rate)
 
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,6 +23,7 @@ import torch
 
 from ..errors import InputError
 from ..io import video as vio
+from ..io.atomic import atomic_target, write_text_atomic
 from .interpolator import Interpolator
 from .padding import Padder
 from .timing import RetimePlan, count_frames, plan_retime, schedule_pair
@@ -154,9 +154,7 @@ def _open_work(work: Path, key: str, resume: bool, result: RetimeResult) -> dict
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data))
 
 
 class _Model:
@@ -341,14 +339,8 @@ def _assemble(job: _Job, out: Path, codec: str | None, crf: int | None, keep_aud
         if job.info.has_audio:
             job.result.notes.append("audio dropped: a PNG folder has no audio track")
         return
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=f".part{out.suffix}")
-    os.close(fd)
-    try:
-        _encode_video(job, frames, Path(tmp), out.suffix.lower(), codec, crf, keep_audio)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(out, suffix=f".part{out.suffix}") as tmp:
+        _encode_video(job, frames, tmp, out.suffix.lower(), codec, crf, keep_audio)
 
 
 def _segment_frames(job: _Job) -> Iterator[np.ndarray]:
@@ -358,16 +350,10 @@ def _segment_frames(job: _Job) -> Iterator[np.ndarray]:
 
 
 def _write_folder(frames: Iterator[np.ndarray], out: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part"))
-    try:
+    # replace_folder: check_output allowed it (--force and only NNNNNN.png inside)
+    with atomic_target(out, directory=True, replace_folder=True) as tmp:
         for i, image in enumerate(frames):
             vio.write_png(tmp / f"{i:06d}.png", image)
-        if out.exists():
-            shutil.rmtree(out)  # check_output allowed it: --force and only NNNNNN.png inside
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _encode_video(job: _Job, frames, tmp: Path, suffix: str, codec: str | None, crf: int | None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from ..errors import InputError
+from .atomic import atomic_target
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,18 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _bad_image(path: Path, err: BaseException) -> InputError:
-    return InputError(f"cannot read image {path}: {_one_line(err)}")
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """`Image.open` with large PNG text allowed; a missing or undecodable file raises a one-line InputError."""
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    try:
+        with _large_png_text(), Image.open(path) as im:
+            yield im
+    except InputError:
+        raise
+    except _DECODE_ERRORS as err:
+        raise InputError(f"cannot read image {path}: {_one_line(err)}") from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -65,36 +75,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
       InputError: missing, corrupt, truncated or unsupported file (one-line message naming it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        with _large_png_text(), Image.open(path) as im:
-            deep = _is_16bit_colour(im)  # before load(), which clears im.tile
-            im.load()
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-            if deep:
-                array = _read_16bit_colour(path)
-                if array is not None:
-                    return _orient(array, orientation)
-                log.warning("%s: 16-bit colour read as 8-bit (install opencv-python-headless or av)", path)
-            return _pil_to_float(ImageOps.exif_transpose(im))
-    except InputError:
-        raise
-    except _DECODE_ERRORS as err:
-        raise _bad_image(path, err) from None
+    with _open_image(path) as im:
+        deep = _is_16bit_colour(im)  # before load(), which clears im.tile
+        im.load()
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+        if deep:
+            array = _read_16bit_colour(path)
+            if array is not None:
+                return _orient(array, orientation)
+            log.warning("%s: 16-bit colour read as 8-bit (install opencv-python-headless or av)", path)
+        return _pil_to_float(ImageOps.exif_transpose(im))
 
 
 def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(h, w) of an image after EXIF orientation, reading only its header."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        with _large_png_text(), Image.open(path) as im:
-            w, h = im.size
-            transposed = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-    except _DECODE_ERRORS as err:
-        raise _bad_image(path, err) from None
+    with _open_image(path) as im:
+        w, h = im.size
+        transposed = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
     return (w, h) if transposed else (h, w)
 
 
@@ -196,13 +194,6 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(np.float32)
 
 
-def set_default_permissions(path: Path) -> None:
-    """Give a temp file/folder (created 0600/0700 by tempfile) the mode a plain open/mkdir would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write an (H, W, 3) float [0, 1] (or uint8) image atomically as 8-bit; format from the suffix (PNG default).
 
@@ -212,13 +203,6 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
     pil = Image.fromarray(to_uint8(to_float_image(image) if image.dtype != np.uint8 else image))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt)
-        set_default_permissions(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp, tmp.open("wb") as f:
+        pil.save(f, format=fmt)
     return path

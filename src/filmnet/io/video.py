@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -386,9 +387,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
     ctx.time_base = Fraction(1, 25)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
     data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_bytes_atomic(path, data)
 
 
 def lossless_encoder(path: Path, *, width: int, height: int, depth: int, alpha: bool) -> VideoEncoder:

@@ -8,29 +8,35 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .images import set_default_permissions, to_float_image, to_uint8, write_image
+from .atomic import commit, discard, make_temp
+from .images import to_float_image, to_uint8, write_image
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
+MAX_FPS = 1000
 
 
-def parse_fps(fps: float | str | Fraction) -> Fraction:
-    """Parse a frame rate such as 30, 29.97 or "30000/1001" into an exact positive Fraction."""
+def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -> Fraction:
+    """A frame rate as an exact positive Fraction: 30, 29.97 (decimal as written), "30000/1001" or a Fraction.
+
+    Denominators are limited to 1e6 (encoders need a sane time base). `max_fps=None`: no upper bound.
+    """
     try:
-        rate = Fraction(str(fps).strip()) if isinstance(fps, str) else Fraction(fps)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise InputError(f"invalid frame rate {fps!r}; use a number such as 30 or 30000/1001") from None
-    if rate <= 0 or rate > 1000:
-        raise InputError(f"frame rate must be in (0, 1000], got {fps}")
-    return rate.limit_denominator(1_000_000)
+        rate = Fraction(str(fps).strip()) if isinstance(fps, (str, float)) else Fraction(fps)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        raise InputError(f"invalid frame rate {fps!r}; use a number such as 30, 29.97 or 30000/1001") from None
+    rate = rate.limit_denominator(1_000_000)
+    if rate <= 0:
+        raise InputError(f"frame rate must be positive, got {fps!r}")
+    if max_fps is not None and rate > max_fps:
+        raise InputError(f"frame rate must be at most {max_fps}, got {fps!r}")
+    return rate
 
 
 def _as_uint8(frame: np.ndarray) -> np.ndarray:
@@ -60,8 +66,7 @@ class FrameWriter:
             if self.count == 0:
                 raise InputError(f"no frames were written to {self.path}")
             self._finish()
-            set_default_permissions(self._tmp)
-            _replace(self._tmp, self.path)
+            commit(self._tmp, self.path, replace_folder=True)  # check_output vetted an existing folder
         except BaseException:
             self._discard()
             raise
@@ -83,15 +88,10 @@ class FrameWriter:
         except Exception:  # the original error matters, not a failure to flush a broken file
             pass
         if self._tmp is not None:
-            if self._tmp.is_dir():
-                shutil.rmtree(self._tmp, ignore_errors=True)
-            else:
-                self._tmp.unlink(missing_ok=True)
+            discard(self._tmp)
 
     def _open_tmp(self) -> Path:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        os.close(fd)
-        return Path(tmp)
+        return make_temp(self.path)
 
     def _write(self, frame: np.ndarray) -> None:
         raise NotImplementedError
@@ -104,7 +104,7 @@ class FolderWriter(FrameWriter):
     """PNG frames `000000.png`, `000001.png`, ... in a folder."""
 
     def _open_tmp(self) -> Path:
-        return Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part"))
+        return make_temp(self.path, directory=True)
 
     def _write(self, frame: np.ndarray) -> None:
         write_image(self._tmp / f"{self.count:06d}.png", frame)
@@ -201,14 +201,3 @@ def check_output(path: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) 
         raise InputError(f"output {path} already exists; pass --force to overwrite it")
     if path.is_dir() and not all(FRAME_NAME.match(p.name) and p.is_file() for p in path.iterdir()):
         raise InputError(f"refusing to overwrite folder {path}: it holds files other than NNNNNN.png frames")
-
-
-def _replace(tmp: Path, target: Path) -> None:
-    """Move `tmp` onto `target`; an existing target folder is swapped out first, then deleted."""
-    if not target.is_dir() or target.is_symlink():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-    os.replace(target, old / "x")
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,6 @@ filmnet format (metadata format=filmnet + the model config as JSON).
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ..io.atomic import atomic_target
 
 CHECKPOINT_DIR = "checkpoints"
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -61,9 +62,8 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict[str, Any], keep_last
     """Write `payload` atomically as checkpoints/step_N.pt and delete all but the newest `keep_last`."""
     path = checkpoint_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        torch.save(payload, tmp)
     for old in list_checkpoints(run_dir)[:-keep_last]:
         old.unlink()
     return path

@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +25,7 @@ from torch.utils.data import Dataset
 
 from .. import scenes
 from ..errors import InputError
+from ..io.atomic import atomic_target
 from ..io.images import read_image, read_image_size
 from .augment import augment_triplet, center_crop, pad_to
 
@@ -142,14 +142,8 @@ def _cache_file(cache_dir: Path, path: Path, max_short_side: int | None) -> Path
 
 
 def _save_npy_atomic(target: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(target) as tmp, tmp.open("wb") as f:
+        np.save(f, array)
 
 
 def _video_clip(path: Path, name: str, max_short_side: int | None, cache_dir: Path | None) -> Clip | None:

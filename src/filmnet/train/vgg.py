@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from ..io.atomic import atomic_target
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,8 @@ def save_vgg19(model: VGG19Features, path: str | Path) -> None:
     for idx, conv in zip(CONV_LAYER_INDICES, model.convs):
         state[f"features.{idx}.weight"] = conv.weight.detach().contiguous()
         state[f"features.{idx}.bias"] = conv.bias.detach().contiguous()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"input": NATIVE_INPUT_TAG})
-    tmp.replace(path)
+    with atomic_target(path) as tmp:
+        save_file(state, str(tmp), metadata={"input": NATIVE_INPUT_TAG})
 
 
 def fold_torchvision_normalization(model: VGG19Features) -> None:

@@ -6,15 +6,14 @@ Metadata written by `save_model`: `format="filmnet"`, `format_version`, `config`
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import WeightsError
+from ..io.atomic import atomic_target
 from ..model.config import FILMConfig
 
 NATIVE_FORMAT = "filmnet"
@@ -110,12 +109,6 @@ def save_model(model: nn.Module, path: str | Path, *, metadata: dict[str, str] |
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
