@@ -288,6 +288,9 @@ def _read_frames(inputs: list[Path], size: tuple[int, int]) -> Iterator:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry point; returns the exit code."""
+    from .inference.memory import tune_allocator
+
+    tune_allocator()
     try:
         code = app(args=argv, prog_name="filmnet", standalone_mode=False)
     except TyperException as err:  # usage errors: unknown option, bad number, missing argument
