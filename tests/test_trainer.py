@@ -243,3 +243,19 @@ def test_ddp_two_cpu_ranks_gloo(tmp_path):
     assert (run0 / "model.safetensors").exists() and (run0 / "log.csv").exists()
     assert [load_checkpoint(p)["step"] for p in list_checkpoints(run0)] == [3]
     assert not (tmp_path / "run_rank1").exists()
+
+
+def test_blend_fusion_init_outputs_the_average_of_the_warped_inputs():
+    from filmnet.train.init import init_fusion_as_blend
+
+    torch.manual_seed(0)
+    model = init_fusion_as_blend(filmnet.FILM(filmnet.FILMConfig(filters=8, flow_filters=(4, 4, 8, 8))).eval())
+    x0, x1 = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        out = model(x0, x1, 0.5)
+    expected = 0.5 * (out["x0_warped"] + out["x1_warped"])
+    torch.testing.assert_close(out["image"], expected, rtol=0, atol=1e-5)
+    # and the rest of the decoder still has its random weights
+    assert model.fuse.convs[-1][1][0].weight[6:].abs().sum() > 0
+    with pytest.raises(ValueError, match="6 fusion filters"):
+        init_fusion_as_blend(filmnet.FILM("film_tiny"))

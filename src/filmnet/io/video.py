@@ -2,11 +2,14 @@
 
 Used by `filmnet.inference.video.retime`. Frames are numpy arrays here only: 8-bit sources give uint8, deeper
 sources uint16 (full 16-bit scale); 4 channels when the source has alpha. Times are `Fraction` seconds taken
-from pts x time_base, so variable frame rate input keeps its timing. `av` is imported lazily.
+from pts x time_base, so variable frame rate input keeps its timing. A folder of PNG/JPEG/TIFF frames is a source
+too (`probe_frames`): natural name order, frame i at i / rate. `av` is imported lazily.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,6 +31,7 @@ DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
 
 
@@ -45,6 +49,11 @@ class VideoInfo:
     alpha: bool
     has_audio: bool
     color: dict = field(default_factory=dict)
+    files: tuple[Path, ...] = ()  # the frames of a frame-folder source, in order; empty for a video file
+
+    @property
+    def is_folder(self) -> bool:
+        return bool(self.files)
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,14 @@ class DecodedFrame:
     image: np.ndarray
 
 
-def open_input(path: Path):
+def open_input(path: Path, what: str = "video"):
     """`av.open` for reading; `InputError` when the file is not a readable media file."""
     import av
 
     try:
         return av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not a readable video ({err.__class__.__name__}: {err})") from None
+        raise InputError(f"{path} is not a readable {what} ({err.__class__.__name__}: {err})") from None
 
 
 def _format_traits(name: str) -> tuple[int, bool, bool, int]:
@@ -100,6 +109,50 @@ def probe_video(path: str | Path) -> VideoInfo:
                          alpha, bool(container.streams.audio), color)
 
 
+def natural_key(text: str) -> list:
+    """Sort key that orders 'f2' before 'f10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The PNG/JPEG/TIFF files of `folder` in natural name order (hidden files skipped)."""
+    files = [p for p in folder.iterdir()
+             if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
+    """A folder of frames as a source at `rate` fps; size, depth and alpha come from the first frame."""
+    folder = Path(folder)
+    files = frame_files(folder)
+    if not files:
+        raise InputError(f"{folder} holds no PNG, JPEG or TIFF frames")
+    with open_input(files[0], "image") as container:
+        first = _decode_image(container, files[0])
+    depth, alpha, _, _ = _format_traits(first.format.name)
+    return VideoInfo(folder, first.width, first.height, Fraction(rate), len(files), first.format.name, depth, alpha,
+                     False, {}, tuple(files))
+
+
+def _decode_image(container, path: Path):
+    import av
+
+    try:
+        return next(container.decode(video=0))
+    except (av.error.FFmpegError, StopIteration, IndexError):
+        raise InputError(f"{path} is not a readable image") from None
+
+
+def source_fingerprint(info: VideoInfo) -> list:
+    """What identifies the source's content for resuming: path, sizes and mtimes (of every frame of a folder)."""
+    files = info.files or (info.path,)
+    digest = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        digest.update(f"{f.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return [str(info.path.resolve()), len(files), digest.hexdigest()]
+
+
 def _array_format(depth: int, alpha: bool) -> str:
     if depth > 8:
         return "rgba64le" if alpha else "rgb48le"
@@ -110,6 +163,9 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
     """Decode every frame of `info.path` in presentation order; raise `InputError` on a decode failure."""
     import av
 
+    if info.is_folder:
+        yield from _read_folder(info)
+        return
     fmt = _array_format(info.depth, info.alpha)
     index = 0
     with open_input(info.path) as container:
@@ -121,6 +177,18 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
                 index += 1
         except av.error.FFmpegError as err:
             raise InputError(f"{info.path}: decoding failed after {index} frames ({err}); the file may be truncated")
+
+
+def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
+    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
+    fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
+    for index, path in enumerate(info.files):
+        with open_input(path, "image") as container:
+            frame = _decode_image(container, path)
+        if (frame.width, frame.height) != (info.width, info.height):
+            raise InputError(f"{path.name} is {frame.width}x{frame.height} but {info.files[0].name} is "
+                             f"{info.width}x{info.height} (WxH); all frames must have one size")
+        yield DecodedFrame(index, index * period, period, _to_array(frame, fmt))
 
 
 def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
@@ -151,6 +219,8 @@ def first_rotation(info: VideoInfo) -> int:
     """Display rotation (degrees) of the first frame; 0 when unknown."""
     import av
 
+    if info.is_folder:
+        return 0
     with open_input(info.path) as container:
         try:
             for frame in container.decode(video=0):

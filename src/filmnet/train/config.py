@@ -53,6 +53,7 @@ class TrainConfig:
     resume: bool = False
     init_weights: str | None = None
     grad_clip: float | None = None
+    fusion_init: str = "default"    # "blend": start the decoder as an average of the warped inputs (train/init.py)
     warped_weight: float = 0.0      # extra L1 on x0_warped/x1_warped (the official, unused `l1_warped` term)
     max_short_side: int | None = 540  # videos and frame folders are decoded downscaled to this short side
 
@@ -76,6 +77,8 @@ class TrainConfig:
                      "keep_last", "lr_decay_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fusion_init not in ("default", "blend"):
+            raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
         if not 0.0 <= self.holdout < 1.0:
             raise InputError(f"holdout must be in [0, 1), got {self.holdout}")
         if len(self.adam_betas) != 2:

@@ -29,6 +29,7 @@ from ..model import FILM, get_config
 from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights, rng_state, save_checkpoint,
                          save_native_weights, set_rng_state)
 from .config import TrainConfig, load_train_config
+from .init import init_fusion_as_blend
 from .losses import build_loss, l1_loss
 from .schedule import staircase_decay
 
@@ -316,8 +317,11 @@ class Trainer:
 
     def _build_model(self, film_config) -> FILM:
         model = FILM(film_config)
-        if self.cfg.init_weights and not self._checkpoint_to_resume():
-            model.load_state_dict(load_native_weights(Path(self.cfg.init_weights)))
+        if not self._checkpoint_to_resume():
+            if self.cfg.init_weights:
+                model.load_state_dict(load_native_weights(Path(self.cfg.init_weights)))
+            if self.cfg.fusion_init == "blend":
+                init_fusion_as_blend(model)
         model.to(self.info.device)
         if self.cfg.channels_last:
             model.to(memory_format=torch.channels_last)
