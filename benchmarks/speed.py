@@ -58,6 +58,7 @@ def measure(spec: dict) -> dict:
     from filmnet.inference.tiling import interpolate_tiled
 
     torch.set_num_threads(int(spec["threads"]))
+    memory.tune_allocator()  # as the `filmnet` CLI does
     width, height = (int(v) for v in spec["size"].lower().split("x"))
     mode, precision = spec["mode"], "fp32" if spec["mode"] == "fp32" else "bf16"
     model = _build_model(spec["config"], spec.get("weights"))

@@ -192,7 +192,7 @@ def convert(
     if _same_or_inside(dst, src):
         raise WeightsError(f"refusing to write {dst}: it is the input {src} (choose another output path)")
     if dst.exists() and not overwrite:
-        raise WeightsError(f"{dst} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise WeightsError(f"{dst} already exists; pass --force (Python: overwrite=True) to replace it")
     fmt = detect_format(src)
     model = load_model(src, config=config, dtype=dtype, verify_checksums=verify_checksums)
     save_model(model, dst, metadata={"source_format": fmt, "source_name": src.name})

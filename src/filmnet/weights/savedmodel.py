@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import WeightsError
+from ..errors import ChecksumError, WeightsError
 from .tf_bundle import TensorBundle, proto
 from .tf_names import LayerCounts, tf_name_to_key, tf_to_torch_array
 
@@ -94,7 +94,14 @@ def read_savedmodel(path: str | Path, verify_checksums: bool = True) -> dict[str
             f"cannot resolve TF variable names for {len(unresolved)} checkpoint keys (e.g. {unresolved[0]!r}) "
             f"from {source}; place the SavedModel's saved_model.pb beside the variables/ folder"
         )
-    return {names[k]: bundle.read(k) for k in keys}
+    return {names[k]: _read_named(bundle, k, names[k]) for k in keys}
+
+
+def _read_named(bundle: TensorBundle, key: str, name: str) -> np.ndarray:
+    try:
+        return bundle.read(key)
+    except ChecksumError as err:
+        raise ChecksumError(f"{name} ({err}); pass verify_checksums=False (CLI: --no-verify) to load anyway") from None
 
 
 def infer_layer_counts(names: list[str]) -> LayerCounts:
