@@ -3,7 +3,8 @@ from fractions import Fraction as F
 import pytest
 
 from filmnet.errors import InputError
-from filmnet.inference.timing import count_frames, format_number, plan_retime, schedule_pair
+from filmnet.inference.timing import (count_frames, format_number, max_new_frames_per_pair, plan_retime,
+                                     schedule_pair)
 
 
 @pytest.mark.parametrize("rate, text", [(F(60), "60"), (F(60000, 1001), "59.94"), (F(24000, 1001), "23.976"),
@@ -78,3 +79,15 @@ def test_variable_frame_rate_times():
 def test_schedule_rejects_non_increasing_times():
     with pytest.raises(ValueError):
         list(schedule_pair(F(0), F(25), F(1), F(1)))
+
+
+@pytest.mark.parametrize("rate, kwargs, most", [(F(25), {"multi": 2}, 1), (F(25), {"multi": 8}, 7),
+                                                (F(25), {"fps": "60"}, 3), (F(30000, 1001), {"fps": "60"}, 3),
+                                                (F(60), {"fps": "24"}, 1), (F(24), {"slowmo": 4}, 3)])
+def test_max_new_frames_per_pair(rate, kwargs, most):
+    plan = plan_retime(rate, **kwargs)
+    assert max_new_frames_per_pair(plan, rate) == most
+    # brute force over many pairs on the nominal grid: new (t != 0) frames per pair never exceed it
+    counts = [sum(f.t != 0 for f in schedule_pair(F(0), plan.sample_rate, i / rate, (i + 1) / rate))
+              for i in range(600)]
+    assert most - 1 <= max(counts) <= most

@@ -317,8 +317,9 @@ def test_refusals_leave_input_untouched(tmp_path, interp):
     assert (tmp_path / "taken.mp4").read_bytes() == b"x"
     with pytest.raises(InputError, match="also an input"):
         retime(src, src, interpolator=interp, multi=2, force=True)
-    with pytest.raises(InputError, match="--max-memory"):
-        retime(src, interpolator=interp, multi=2, max_pixels=1000)
+    tight = Interpolator(interp.model, max_memory="1MB")  # below this process's RSS: even tiles cannot fit
+    with pytest.raises(InputError, match="raise --max-memory"):
+        retime(src, interpolator=tight, multi=2)
     with pytest.raises(InputError, match="exactly one"):
         retime(src, interpolator=interp, multi=2, slowmo=2)
     assert sha(src) == digest
@@ -393,3 +394,141 @@ def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     assert len(a) == len(b) == 54 and ta == tb
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert audio_seconds(killed) == pytest.approx(audio_seconds(whole.output))
+
+
+def quantize(x: torch.Tensor) -> np.ndarray:
+    return (Interpolator.to_numpy(x) * 255.0 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("tile, overlap, size", [((64, 64), 0, (H, W)), ((128, 128), 64, (130, 200))])
+def test_tiled_frames_match_tiled_model_and_copy_inputs(tmp_path, interp, tile, overlap, size):
+    from filmnet.inference.tiling import interpolate_tiled_times
+
+    tiled = Interpolator(interp.model, tile=tile, overlap=overlap)
+    assert tiled.tiling_for(*size, outputs=2) is not None  # really more than one tile
+    src = make_clip(tmp_path / "big.mkv", n=4, codec="ffv1", pix_fmt="yuv444p", size=size)
+    originals, _ = decode(src)
+    result = retime(src, tmp_path / "tiled", interpolator=tiled, multi=3)
+    frames = read_pngs(result.output)
+    assert len(frames) == result.output_frames == 12
+    for k in range(4):
+        assert np.array_equal(frames[3 * k], originals[k])
+    x0, x1 = tiled.to_tensor(originals[1]), tiled.to_tensor(originals[2])
+    with torch.inference_mode():
+        want = interpolate_tiled_times(tiled.model, x0, x1, [1 / 3, 2 / 3], tile=tile, overlap=overlap)
+    assert np.array_equal(frames[4], quantize(want[0])) and np.array_equal(frames[5], quantize(want[1]))
+    untiled = read_pngs(retime(src, tmp_path / "untiled", interpolator=interp, multi=3).output)
+    if overlap == 0:  # unblended tile borders: not the untiled result
+        assert not np.array_equal(untiled[4], frames[4])
+
+
+def test_tiled_many_times_per_pair_are_chunked(tmp_path, interp):
+    # VFR: the 0.04 -> 0.2 s gap holds 7 new frames at 50 fps, more than one tiled pass takes (outputs_per_pair)
+    from filmnet.inference.tiling import interpolate_tiled_times
+
+    tiled = Interpolator(interp.model, tile=(64, 64), overlap=0)
+    times = [F(0), F(1, 25), F(1, 5), F(6, 25)]
+    src = make_clip(tmp_path / "gap.mkv", n=4, codec="ffv1", pix_fmt="yuv444p", times=times)
+    originals, _ = decode(src)
+    result = retime(src, tmp_path / "gap", interpolator=tiled, fps="50")
+    frames = read_pngs(result.output)
+    assert len(frames) == result.output_frames >= 13
+    for k, image in enumerate(frames):
+        if F(k, 50) in times or F(k, 50) > times[-1]:  # on an input, or the held tail
+            assert np.array_equal(image, originals[times.index(F(k, 50)) if F(k, 50) in times else 3]), k
+    x0, x1 = tiled.to_tensor(originals[1]), tiled.to_tensor(originals[2])
+    gap = [(F(k, 50) - times[1]) / (times[2] - times[1]) for k in range(3, 10)]
+    with torch.inference_mode():
+        want = interpolate_tiled_times(tiled.model, x0, x1, [float(t) for t in gap], tile=(64, 64), overlap=0)
+    for k, y in zip(range(3, 10), want):
+        assert np.array_equal(frames[k], quantize(y)), k
+
+
+def write_rgba_folder(folder: Path, n: int, names=lambda i: f"f{i + 1}.png") -> list[np.ndarray]:
+    from PIL import Image
+
+    folder.mkdir()
+    images = [frame_image(i, alpha=True) for i in range(n)]
+    for i, image in enumerate(images):
+        Image.fromarray(image, "RGBA").save(folder / names(i))
+    return images
+
+
+def test_rgba_png_folder_to_png_folder_keeps_alpha(tmp_path, interp):
+    images = write_rgba_folder(tmp_path / "frames", 11)  # f1 .. f11: natural order, not f1, f10, f11, f2
+    (tmp_path / "frames" / "notes.txt").write_text("ignored")
+    result = retime(tmp_path / "frames", tmp_path / "out", interpolator=interp, multi=2, in_fps="24")
+    assert result.input_frames == 11 and result.output_rate == 48 and not result.notes
+    frames = read_pngs(result.output)
+    assert len(frames) == 22 and frames[0].shape == (H, W, 4)
+    for k in range(11):
+        assert np.array_equal(frames[2 * k], images[k]), k  # passthrough: RGBA exact
+    for k in range(10):  # t = 1/2: alpha from the later frame; RGB synthesised
+        assert np.array_equal(frames[2 * k + 1][..., 3], images[k + 1][..., 3])
+        assert not np.array_equal(frames[2 * k + 1][..., :3], images[k + 1][..., :3])
+
+
+def test_frame_folder_defaults_and_video_output(tmp_path, interp):
+    images = write_rgba_folder(tmp_path / "clip", 3, names=lambda i: f"{i:04d}.png")
+    result = retime(tmp_path / "clip", interpolator=interp, multi=2)
+    assert result.output == tmp_path / "clip_2X_50fps" and result.output.is_dir()
+    assert any("25 fps" in n and "--in-fps" in n for n in result.notes)
+    dotted = retime(tmp_path / "clip", interpolator=interp, fps="30000/1001", in_fps="30000/1001")
+    assert dotted.output == tmp_path / "clip_1X_29.97fps" and len(read_pngs(dotted.output)) == 3
+    mov = retime(tmp_path / "clip", tmp_path / "clip.mov", interpolator=interp, multi=2, in_fps=24, codec="qtrle")
+    frames, times = decode(mov.output, "rgba")
+    assert streams(mov.output)["video"]["pix_fmt"] == "argb" and times == [F(k, 48) for k in range(6)]
+    assert np.array_equal(frames[2], images[1])
+    with pytest.raises(InputError, match="--in-fps is for frame folders"):
+        retime(mov.output, tmp_path / "x.mp4", interpolator=interp, multi=2, in_fps=24)
+
+
+def test_jpeg_folder_and_bad_folders(tmp_path, interp):
+    from PIL import Image
+
+    (tmp_path / "jpg").mkdir()
+    for i in range(3):
+        Image.fromarray(frame_image(i)).save(tmp_path / "jpg" / f"{i}.jpg", quality=95)
+    result = retime(tmp_path / "jpg", tmp_path / "jpg.mp4", interpolator=interp, multi=2, in_fps=10)
+    assert len(decode(result.output)[0]) == 6 and streams(result.output)["video"]["rate"] == 20
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no PNG, JPEG or TIFF frames"):
+        retime(tmp_path / "empty", interpolator=interp, multi=2)
+    Image.fromarray(frame_image(3, h=32)).save(tmp_path / "jpg" / "9.jpg")
+    with pytest.raises(InputError, match="all frames must have one size"):
+        retime(tmp_path / "jpg", tmp_path / "mixed", interpolator=interp, multi=2)
+    (tmp_path / "jpg" / "9.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(InputError, match="9.jpg"):
+        retime(tmp_path / "jpg", tmp_path / "broken", interpolator=interp, multi=2)
+    assert not (tmp_path / "mixed").exists() and not (tmp_path / "broken").exists()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_folder_fingerprint_sees_a_rewritten_frame(tmp_path):
+    from filmnet.io import video as vio
+
+    write_rgba_folder(tmp_path / "fp", 2)
+    before = vio.source_fingerprint(vio.probe_frames(tmp_path / "fp", F(25)))
+    (tmp_path / "fp" / "f2.png").write_bytes((tmp_path / "fp" / "f1.png").read_bytes() + b"\0")
+    assert vio.source_fingerprint(vio.probe_frames(tmp_path / "fp", F(25))) != before
+
+
+def test_video_output_named_like_an_existing_folder(tmp_path, interp):
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    target = tmp_path / "x.mp4"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="already exists"):
+        retime(src, target, interpolator=interp, multi=2)
+    with pytest.raises(InputError, match="files other than NNNNNN.png"):
+        retime(src, target, interpolator=interp, multi=2, force=True)
+    assert (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    (target / "000000.png").write_bytes(b"old frame")
+    result = retime(src, target, interpolator=interp, multi=2, force=True)  # only our frames: replaced
+    assert target.is_file() and len(decode(result.output)[0]) == 6
+    (tmp_path / "frames_out").write_text("keep")
+    with pytest.raises(InputError, match="existing file, not a folder"):
+        retime(src, tmp_path / "frames_out", interpolator=interp, multi=2, force=True)
+    assert (tmp_path / "frames_out").read_text() == "keep"
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())

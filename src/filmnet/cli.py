@@ -114,7 +114,7 @@ def convert(
 @app.command()
 @friendly_errors
 def video(
-    src: Path = typer.Argument(..., help="Input video."),
+    src: Path = typer.Argument(..., help="Input video, or a folder of PNG/JPEG/TIFF frames."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output video, .gif, or a folder (default: {stem}_{N}X_{fps}fps.{ext})."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
@@ -131,7 +131,10 @@ def video(
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
+    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Raise a video's frame rate or slow it down."""
@@ -140,8 +143,9 @@ def video(
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         _fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
-    interpolator = Interpolator(weights, device=device, precision=precision.value, **_memory_options(max_memory))
-    result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo,
+    interpolator = Interpolator(weights, device=device, precision=precision.value,
+                                **_memory_options(max_memory, tile, tile_overlap))
+    result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
                     scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, resume=resume,
                     force=force, keep_audio=keep_audio, progress=True)
     for note in result.notes:

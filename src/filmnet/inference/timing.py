@@ -109,3 +109,11 @@ def schedule_pair(start: Fraction, rate: Fraction, time0: Fraction, time1: Fract
 def count_frames(start: Fraction, rate: Fraction, end: Fraction) -> int:
     """Number of output frames with source time in [start, end)."""
     return first_index_at_or_after(start, rate, end)
+
+
+def max_new_frames_per_pair(plan: RetimePlan, input_rate: Fraction) -> int:
+    """Most output frames FILM makes between two inputs `1 / input_rate` apart (frames on an input are copies)."""
+    ratio = plan.sample_rate / input_rate
+    if ratio.denominator == 1:  # every ratio-th output frame lands on an input
+        return max(1, ratio.numerator - 1)
+    return math.ceil(ratio)

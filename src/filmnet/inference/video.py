@@ -1,19 +1,22 @@
 """Video retiming (`filmnet video`): decode -> exact output times -> FILM at each t -> encode, streamed and resumable.
 
-Each output frame sits at its true source time (`timing.py`); FILM synthesises it at that t directly, reusing each
-input frame's feature pyramid for both pairs it belongs to. Pairs across a scene cut are held (the earlier frame
-repeats). Work is cut into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in
+The source is a video file or a folder of PNG/JPEG/TIFF frames (at `in_fps`). Each output frame sits at its true
+source time (`timing.py`); FILM synthesises it at that t directly, reusing each input frame's feature pyramid for
+both pairs it belongs to. Frames too large for the interpolator's memory budget (or a forced `tile`) run tiled
+(`tiling.interpolate_tiled_times`): each pair is then computed tile by tile, with no reuse across pairs. Pairs
+across a scene cut are held (the earlier frame repeats). Work is cut into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in
 `.{name}.filmnet-work/` with a manifest, so `resume=True` skips finished segments; the final file is then encoded
 in one pass with the audio and moved into place atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,15 +27,18 @@ import torch
 from ..errors import InputError
 from ..io import video as vio
 from ..io.atomic import atomic_target, write_text_atomic
+from ..io.writers import parse_fps
 from .interpolator import Interpolator
+from .memory import Tiling
 from .padding import Padder
-from .timing import RetimePlan, count_frames, plan_retime, schedule_pair
+from .tiling import interpolate_tiled_times
+from .timing import RetimePlan, count_frames, max_new_frames_per_pair, plan_retime, schedule_pair
 
 log = logging.getLogger(__name__)
 
-MAX_PIXELS = 4096 * 2304
 VIDEO_SUFFIXES = tuple(vio.DEFAULT_CODECS)
-WORK_VERSION = 1
+DEFAULT_FOLDER_FPS = Fraction(25)
+WORK_VERSION = 2
 
 
 @dataclass
@@ -58,6 +64,7 @@ def retime(
     exp: int | None = None,
     fps: str | Fraction | None = None,
     slowmo: int | None = None,
+    in_fps: str | Fraction | None = None,
     scene_threshold: float | None = None,
     dedupe: bool = False,
     codec: str | None = None,
@@ -67,71 +74,107 @@ def retime(
     keep_audio: bool = False,
     progress: bool = False,
     segment_frames: int = 64,
-    max_pixels: int = MAX_PIXELS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RetimeResult:
-    """Retime the video `src` into `dst` (a video file or, without a suffix, a folder of 000000.png frames).
+    """Retime `src` into `dst` (a video file or, without a suffix, a folder of 000000.png frames).
 
     Args:
-        interpolator: the FILM runner (device, precision).
+        src: a video file, or a folder of PNG/JPEG/TIFF frames (natural name order; alpha kept).
+        interpolator: the FILM runner (device, precision, memory budget / tiling).
         multi / exp / fps / slowmo: exactly one; see `timing.plan_retime`.
-        dst: default `{stem}_{N}X_{fps}fps.{ext}` beside `src`.
+        in_fps: frame rate of a frame folder (default 25, with a note); refused for video files, whose
+            timestamps are used.
+        dst: default `{stem}_{N}X_{fps}fps.{ext}` beside a video, `{name}_{N}X_{fps}fps` (a PNG folder) beside a
+            frame folder.
         scene_threshold: scene-cut threshold (`filmnet.scenes`); pairs across a cut are held, never blended.
         dedupe: drop near-duplicate input frames first (their timestamps are kept, so timing stays exact).
         resume: reuse finished segments of an interrupted run with the same inputs and options.
         segment_frames: input frames per resumable segment.
+        on_progress: called as on_progress(input frames read, output frames done) after each input pair.
     Returns:
         A `RetimeResult`.
+    Raises:
+        InputError: unreadable input, bad options, an output that may not be written, or frames too large even
+            for tiling within the interpolator's `max_memory`.
     """
-    info = vio.probe_video(src)
-    _check_size(info, max_pixels)
+    info, notes = probe_source(src, in_fps)
     plan = plan_retime(info.rate, multi=multi, exp=exp, fps=fps, slowmo=slowmo)
-    out = default_output(info.path, plan) if dst is None else Path(dst)
-    vio_check_output(out, info.path, force)
+    out = default_output(info.path, plan, folder=info.is_folder) if dst is None else Path(dst)
+    folder_out = is_folder_output(out, default=dst is None)
+    vio_check_output(out, info, force, folder=folder_out)
+    outputs = max_new_frames_per_pair(plan, info.rate)
+    tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
     work = out.parent / f".{out.name}.filmnet-work"
-    key = _job_key(info, plan, interpolator, scene_threshold, dedupe, segment_frames)
-    result = RetimeResult(out, 0, 0, plan.output_rate)
+    key = _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames)
+    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
     done = _open_work(work, key, resume, result)
     result.segments_reused = len(done)
-    job = _Job(info, plan, interpolator, scene_threshold, dedupe, segment_frames, work, key, done, result)
-    job.run(progress)
-    _assemble(job, out, codec, crf, keep_audio)
+    model = _Model(interpolator, info.height, info.width, tiling, outputs)
+    job = _Job(info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result)
+    try:
+        job.run(progress, on_progress)
+        _assemble(job, out, folder_out, codec, crf, keep_audio)
+    except InputError:  # a bad input frame or option: resuming cannot help (interruptions keep the work)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     shutil.rmtree(work, ignore_errors=True)
     for note in result.notes:
         log.warning(note)
     return result
 
 
-def default_output(src: Path, plan: RetimePlan) -> Path:
-    """`{stem}_{N}X_{fps}fps{ext}` beside `src`; non-video-container inputs (e.g. .avi) become .mp4."""
+def probe_source(src: str | os.PathLike, in_fps: str | Fraction | None) -> tuple[vio.VideoInfo, list[str]]:
+    """`VideoInfo` of a video file or a frame folder, and notes for the user (e.g. an assumed frame rate)."""
+    path = Path(src)
+    if not path.is_dir():
+        if in_fps is not None:
+            raise InputError("--in-fps is for frame folders; a video's own timestamps set its timing")
+        return vio.probe_video(path), []
+    if in_fps is None:
+        note = f"{path.name}: frame folder read at {DEFAULT_FOLDER_FPS} fps (pass --in-fps to set its rate)"
+        return vio.probe_frames(path, DEFAULT_FOLDER_FPS), [note]
+    return vio.probe_frames(path, parse_fps(in_fps, max_fps=None)), []
+
+
+def default_output(src: Path, plan: RetimePlan, *, folder: bool = False) -> Path:
+    """`{stem}_{N}X_{fps}fps{ext}` beside a video (non-video-container inputs, e.g. .avi, become .mp4), or
+    `{name}_{N}X_{fps}fps` (a PNG folder) beside a frame folder."""
+    if folder:
+        return src.with_name(f"{src.name}_{plan.label}")
     suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
     return src.with_name(f"{src.stem}_{plan.label}{suffix}")
 
 
-def vio_check_output(out: Path, src: Path, force: bool) -> None:
+def is_folder_output(out: Path, *, default: bool = False) -> bool:
+    """True for a PNG-folder output: no suffix, an existing folder, or a default name (`..._59.94fps`)."""
+    suffix = out.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return False
+    if not suffix or default or out.is_dir():
+        return True
+    raise InputError(f"unsupported output type '{out.suffix}'; use {', '.join(VIDEO_SUFFIXES)} or a folder name "
+                     "without a dot")
+
+
+def vio_check_output(out: Path, info: vio.VideoInfo, force: bool, *, folder: bool) -> None:
+    """The writers' rule (`check_output`: with `force`, an existing folder, even one named `x.mp4`, is replaced
+    only if it holds nothing but `NNNNNN.png`), plus: an existing file is never replaced by a PNG folder."""
     from ..io.writers import check_output
 
-    if out.suffix and out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"unsupported output type '{out.suffix}'; use {', '.join(VIDEO_SUFFIXES)} or a folder")
-    check_output(out, overwrite=force, inputs=(src,))
+    check_output(out, overwrite=force, inputs=(info.path, *info.files))
+    if folder and (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise InputError(f"output {out} is an existing file, not a folder of frames; remove it or choose another "
+                         "output name")
 
 
-def _check_size(info: vio.VideoInfo, max_pixels: int) -> None:
-    if info.width * info.height > max_pixels:
-        raise InputError(
-            f"{info.path.name} is {info.width}x{info.height}, above the {max_pixels / 1e6:.1f} MP this path handles "
-            "in memory; downscale it first (tiled inference with --max-memory is not available yet)"
-        )
-
-
-def _job_key(info, plan, interpolator, scene_threshold, dedupe, segment_frames) -> str:
-    stat = info.path.stat()
+def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames) -> str:
     digest = hashlib.sha256()
     for tensor in interpolator.model.state_dict().values():
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    job = dict(v=WORK_VERSION, src=str(info.path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
+    job = dict(v=WORK_VERSION, src=vio.source_fingerprint(info), rate=str(info.rate),
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
-               device=str(interpolator.device))
+               device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 
 
@@ -158,31 +201,46 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class _Model:
-    """FILM on RGB(A) uint8/uint16 frames: pads once per video, keeps tensors on the interpolator's device."""
+    """FILM on RGB(A) uint8/uint16 frames of one size, untiled (pad once, reuse encodings) or tiled per pair.
 
-    def __init__(self, interpolator: Interpolator, height: int, width: int):
-        self.interp = interpolator
+    Args:
+        tiling: from `Interpolator.tiling_for`; None runs whole frames.
+        chunk: most times computed in one tiled pass (each holds a full-frame accumulator).
+    """
+
+    def __init__(self, interpolator: Interpolator, height: int, width: int, tiling: Tiling | None = None,
+                 chunk: int = 1):
+        self.interp, self.tiling, self.chunk = interpolator, tiling, max(1, int(chunk))
         self.padder = Padder(height, width, interpolator.align)
 
-    @torch.inference_mode()
     def encode(self, image: np.ndarray):
-        x = self.padder.pad(self.interp.to_tensor(image[..., :3]))
-        with self.interp.autocast():
-            return self.interp.model.encode(x)
+        return self.interp.encode(self.padder.pad(self.interp.to_tensor(image)))
 
-    @torch.inference_mode()
     def flows(self, e0, e1):
-        with self.interp.autocast():
-            return self.interp.model.estimate_flows(e0, e1)
+        return self.interp.estimate_flows(e0, e1)
 
-    @torch.inference_mode()
     def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
-        time = torch.full((1,), float(t), device=self.interp.device)
-        with self.interp.autocast():
-            y = self.interp.model.synthesize(e0, e1, flows, time)["image"]
-        rgb = self.interp.to_numpy(self.padder.unpad(y.float()))
-        scale = 65535.0 if like.dtype == np.uint16 else 255.0
-        return (rgb * scale + 0.5).astype(like.dtype)
+        y = self.interp.synthesize(e0, e1, flows, float(t))
+        return _quantize(self.interp.to_numpy(self.padder.unpad(y)), like)
+
+    def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
+        """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
+        interp, tiling = self.interp, self.tiling
+        x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
+        for start in range(0, len(times), self.chunk):
+            with torch.inference_mode():
+                images = interpolate_tiled_times(
+                    interp.model, x0, x1, [float(t) for t in times[start:start + self.chunk]], tile=tiling.tile,
+                    overlap=tiling.overlap, autocast=interp.autocast, channels_last=interp.channels_last,
+                    align=interp.align)
+            for y in images:
+                yield _quantize(interp.to_numpy(y), left)
+
+
+def _quantize(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """[0, 1] float RGB -> `like`'s integer dtype (full 8- or 16-bit scale), rounded."""
+    scale = 65535.0 if like.dtype == np.uint16 else 255.0
+    return (rgb * scale + 0.5).astype(like.dtype)
 
 
 @dataclass
@@ -198,23 +256,23 @@ class _Pair:
 class _Job:
     """Runs the unfinished segments of one retime job into the work folder."""
 
-    def __init__(self, info, plan, interpolator, scene_threshold, dedupe, segment_frames, work, key, done, result):
+    def __init__(self, info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result):
         self.info, self.plan, self.dedupe, self.work, self.key = info, plan, dedupe, work, key
         self.seg_len, self.done, self.result = max(1, int(segment_frames)), done, result
-        self.model = _Model(interpolator, info.height, info.width)
+        self.model = model
         self.scenes = _SceneCheck(scene_threshold)
         self.start: Fraction | None = None
         self.encoded: dict[int, object] = {}
         self.segments = 0
 
-    def run(self, progress: bool) -> None:
+    def run(self, progress: bool, on_progress: Callable[[int, int], None] | None = None) -> None:
         from tqdm.auto import tqdm
 
         total = None
         if self.info.frames:
             total = count_frames(Fraction(0), self.plan.sample_rate, Fraction(self.info.frames) / self.info.rate)
         with tqdm(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
-            writer, seg = None, -1
+            writer, seg, written = None, -1, 0
             for pair in self._pairs():
                 if pair.index // self.seg_len != seg:
                     self._finish_segment(writer, seg)
@@ -223,10 +281,13 @@ class _Job:
                 frames = list(schedule_pair(self.start, self.plan.sample_rate, pair.left.time, pair.end))
                 if writer is None:
                     bar.update(len(frames))
-                    continue
-                for image in self._render(pair, frames):
-                    writer.write(image)
-                    bar.update(1)
+                else:
+                    for image in self._render(pair, frames):
+                        writer.write(image)
+                        bar.update(1)
+                written += len(frames)
+                if on_progress is not None:
+                    on_progress(self.result.input_frames, written)
             self._finish_segment(writer, seg)
         self.segments = seg + 1
         self.result.output_frames = sum(self.done.values())
@@ -261,6 +322,9 @@ class _Job:
             self.encoded.clear()
             yield from (left for _ in frames)
             return
+        if self.model.tiling is not None:
+            yield from self._render_tiled(pair, frames)
+            return
         e0 = self._encode(pair.index, left)
         e1 = self._encode(pair.index + 1, pair.right.image)
         self.encoded = {pair.index + 1: e1}
@@ -271,6 +335,12 @@ class _Job:
             else:
                 image = self.model.frame(e0, e1, flows, f.t, left)
                 yield _with_alpha(image, pair.left.image, pair.right.image, f.t)
+
+    def _render_tiled(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
+        left, right = pair.left.image, pair.right.image
+        made = self.model.tiled_frames(left, right, [f.t for f in frames if f.t != 0])
+        for f in frames:
+            yield left if f.t == 0 else _with_alpha(next(made), left, right, f.t)
 
     def _encode(self, index: int, image: np.ndarray):
         if index not in self.encoded:
@@ -331,15 +401,16 @@ class _SceneCheck:
         return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
 
 
-def _assemble(job: _Job, out: Path, codec: str | None, crf: int | None, keep_audio: bool) -> None:
+def _assemble(job: _Job, out: Path, folder: bool, codec: str | None, crf: int | None, keep_audio: bool) -> None:
     """Encode the finished segments (plus audio) into `out`, atomically."""
     frames = _segment_frames(job)
-    if not out.suffix:
+    if folder:
         _write_folder(frames, out)
         if job.info.has_audio:
             job.result.notes.append("audio dropped: a PNG folder has no audio track")
         return
-    with atomic_target(out, suffix=f".part{out.suffix}") as tmp:
+    # replace_folder: vio_check_output allowed it (--force and nothing but NNNNNN.png inside)
+    with atomic_target(out, suffix=f".part{out.suffix}", replace_folder=True) as tmp:
         _encode_video(job, frames, tmp, out.suffix.lower(), codec, crf, keep_audio)
 
 
@@ -365,7 +436,8 @@ def _encode_video(job: _Job, frames, tmp: Path, suffix: str, codec: str | None, 
                               depth=info.depth, alpha=info.alpha, source_pix_fmt=info.pix_fmt, crf=crf,
                               color=info.color, rotation=vio.first_rotation(info), start=job.start * plan.stretch,
                               container_format=fmt)
-    with vio.open_input(info.path) as source, writer:
+    audio_source = vio.open_input(info.path) if info.has_audio else contextlib.nullcontext()
+    with audio_source as source, writer:
         _attach_audio(job, writer, source, suffix, keep_audio)
         if any(writer.pad):
             job.result.notes.append(f"{info.width}x{info.height} padded to even size for {writer.stream.pix_fmt}")
@@ -375,7 +447,7 @@ def _encode_video(job: _Job, frames, tmp: Path, suffix: str, codec: str | None, 
 
 def _attach_audio(job: _Job, writer: vio.VideoEncoder, source, suffix: str, keep_audio: bool) -> None:
     notes, stretch = job.result.notes, job.plan.stretch
-    if not source.streams.audio:
+    if source is None or not source.streams.audio:
         return
     if suffix == ".gif":
         notes.append("audio dropped: GIF has no audio track")
