@@ -67,13 +67,12 @@ def test_convert_savedmodel(fixtures_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_default_model():
-    asset = resources.files("filmnet") / "assets" / "film_lite.safetensors"
-    if asset.is_file():
-        assert not load_model().training
-        return
+def test_missing_default_weights_explain_how_to_get_weights(monkeypatch):
+    from filmnet.weights import loader
+
+    monkeypatch.setattr(loader, "DEFAULT_WEIGHTS", "not_installed.safetensors")
     with pytest.raises(WeightsError) as e:
         load_model()
     message = str(e.value)
-    for hint in ("film_lite.safetensors", "pretrained_models/film_net", "saved_model", "filmnet convert", "--weights"):
+    for hint in ("not_installed.safetensors", "pretrained_models/film_net", "saved_model", "filmnet convert", "--weights"):
         assert hint in message
