@@ -8,16 +8,9 @@ import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import Interpolator, Padder, resolve_precision
 from filmnet.inference.interpolator import cpu_supports_bf16, use_channels_last
+from helpers import tiny_model
 
 
-def tiny_model(seed: int = 0) -> filmnet.FILM:
-    """Seeded tiny FILM whose output sits inside [0, 1], so clipping does not hide differences."""
-    torch.manual_seed(seed)
-    model = filmnet.FILM(filmnet.CONFIGS["film_tiny"])
-    with torch.no_grad():
-        model.fuse.output_conv.weight.mul_(0.05)
-        model.fuse.output_conv.bias.fill_(0.5)
-    return model.eval()
 
 
 def frames(n: int, h: int = 70, w: int = 90, seed: int = 1) -> list[np.ndarray]:

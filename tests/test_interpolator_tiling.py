@@ -10,18 +10,11 @@ import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import Interpolator, Tiling, interpolate_tiled, memory
 from filmnet.inference.tiling import count_tiles, interpolate_tiled_times
+from helpers import tiny_model
 
 RSS = 300 * 2**20  # stand-in for this process's RSS, so budgets in these tests are deterministic
 
 
-def tiny_model(seed: int = 0) -> filmnet.FILM:
-    """Seeded tiny FILM whose output sits inside [0, 1], so clipping does not hide differences."""
-    torch.manual_seed(seed)
-    model = filmnet.FILM(filmnet.CONFIGS["film_tiny"])
-    with torch.no_grad():
-        model.fuse.output_conv.weight.mul_(0.05)
-        model.fuse.output_conv.bias.fill_(0.5)
-    return model.eval()
 
 
 def frames(n: int, h: int, w: int, seed: int = 1) -> list[np.ndarray]:
