@@ -259,3 +259,10 @@ def test_blend_fusion_init_outputs_the_average_of_the_warped_inputs():
     assert model.fuse.convs[-1][1][0].weight[6:].abs().sum() > 0
     with pytest.raises(ValueError, match="6 fusion filters"):
         init_fusion_as_blend(filmnet.FILM("film_tiny"))
+
+
+def test_time_limit_stops_early_and_saves(tmp_path):
+    run = train(tiny_cfg(tmp_path / "t", steps=1000, ckpt_every=500, time_limit_minutes=1e-6), train_set=Triplets(n=6))
+    final = load_checkpoint(list_checkpoints(run)[-1])
+    assert final["step"] == 1  # stopped after the first step, with a checkpoint of it
+    assert (run / "model.safetensors").is_file()

@@ -169,6 +169,8 @@ def train(
     precision: Optional[Precision] = typer.Option(None, "--precision", help="Training precision."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Start from these weights."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.0,
+                                               help="Stop (saving weights and a checkpoint) after this many minutes."),
 ) -> None:
     """Train FILM (one CPU, one GPU, or many with torchrun)."""
     from .train.trainer import train_from_cli
@@ -177,7 +179,7 @@ def train(
         config, model=model, data=[str(d) for d in data] if data else None, steps=steps, batch_size=batch_size,
         crop=crop, out=str(out) if out else None, resume=True if resume else None, loss=loss,
         vgg_weights=str(vgg_weights) if vgg_weights else None, precision=precision.value if precision else None,
-        device=device, init_weights=str(init_weights) if init_weights else None,
+        device=device, init_weights=str(init_weights) if init_weights else None, time_limit_minutes=time_limit,
     )
     typer.echo(f"latest weights: {Path(run) / 'model.safetensors'}")
 

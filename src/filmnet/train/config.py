@@ -53,6 +53,7 @@ class TrainConfig:
     resume: bool = False
     init_weights: str | None = None
     grad_clip: float | None = None
+    time_limit_minutes: float | None = None  # stop (and save) after this much wall-clock time, e.g. a GPU lease
     fusion_init: str = "default"    # "blend": start the decoder as an average of the warped inputs (train/init.py)
     warped_weight: float = 0.0      # extra L1 on x0_warped/x1_warped (the official, unused `l1_warped` term)
     max_short_side: int | None = 540  # videos and frame folders are decoded downscaled to this short side

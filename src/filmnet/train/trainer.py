@@ -355,11 +355,16 @@ class Trainer:
 
     def run(self) -> Path:
         """Train until cfg.steps (or Ctrl-C), checkpointing on the way; return the run folder."""
+        limit = self.cfg.time_limit_minutes
+        deadline = time.monotonic() + 60 * limit if limit is not None else math.inf
         with _StopFlag() as self._ctrl_c:
             while self.step < self.cfg.steps and not self._stopping:
                 out = self._train_step(next(self.stream))
                 if out is not None:
                     self._after_step(*out)
+                if time.monotonic() > deadline:
+                    log.info("time limit of %s minutes reached at step %d", limit, self.step)
+                    break
             self.save()
         if self.logger is not None:
             self.logger.close()
