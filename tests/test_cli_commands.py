@@ -138,3 +138,43 @@ def test_export_onnx(tmp_path, capsys, weights):
     assert out.stat().st_size > 0
     code, _, err = run(capsys, "export", "--onnx", out, "--weights", weights)
     assert code != 0 and "--force" in err
+
+
+def test_eval_keeps_runs_with_the_same_file_name_apart(tmp_path, capsys, weights):
+    import shutil
+
+    data = make_generic_triplets(tmp_path / "data", n=1)
+    runs = []
+    for name in ("run_a", "run_b"):
+        (tmp_path / name).mkdir()
+        runs.append(shutil.copy(weights, tmp_path / name / "model.safetensors"))
+    js = tmp_path / "r.json"
+    code, out, err = run(capsys, "eval", "--data", data, "--weights", runs[0], "--weights", runs[1], "--json", js)
+    assert code == 0, err
+    assert [r["method"] for r in json.loads(js.read_text())["results"]] == ["filmnet:run_a/model", "filmnet:run_b/model"]
+
+
+def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys, weights):
+    pytest.importorskip("av")
+    out = tmp_path / "demo"
+    assert run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights)[0] == 0
+    code, _, err = run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights)
+    assert code != 0 and "--force" in err and err.count("\n") == 1
+    assert run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights, "--force")[0] == 0
+
+
+def test_unknown_config_and_missing_extra_are_one_line_errors(tmp_path, capsys, weights, monkeypatch):
+    code, _, err = run(capsys, "convert", weights, "-o", tmp_path / "x.safetensors", "--config", "no_such")
+    assert code != 0 and "unknown config 'no_such'" in err and err.count("\n") == 1
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("No module named 'onnx'", name="onnx")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    code, _, err = run(capsys, "export", "--onnx", tmp_path / "m.onnx", "--weights", weights)
+    assert code != 0 and 'filmnet[onnx]' in err and err.count("\n") == 1

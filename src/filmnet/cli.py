@@ -49,6 +49,11 @@ def friendly_errors(command: Callable) -> Callable:
             _fail(str(err))
         except OSError as err:
             _fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+        except ImportError as err:  # an optional extra that is not installed
+            extra = {"onnx": "onnx", "onnxruntime": "onnx", "cv2": "dis", "yaml": "train", "scipy": "train"}.get(
+                (err.name or "").split(".")[0])
+            hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {err.name or 'the missing package'}"
+            _fail(f"{err.name or 'a required package'} is not installed ({hint})")
 
     return wrapper
 
@@ -208,11 +213,12 @@ def eval_(
 
     if not weights and not method:
         _fail("give --weights W and/or --method blend|dis")
-    runners = [(None, m.value) for m in method or []]
-    for w in weights or []:
+    runners = []
+    for name, w in zip(_unique_names(weights or []), weights or []):
         interp = Interpolator(w, device=device, precision=precision.value, max_memory=None)
-        interp.name = f"filmnet:{w.stem}"
-        runners.insert(0, (interp, None))
+        interp.name = f"filmnet:{name}"
+        runners.append((interp, None))
+    runners += [(None, m.value) for m in method or []]
     results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
                for d in data for m, b in runners]
     typer.echo(format_table(results))
@@ -227,13 +233,14 @@ def demo(
     fps: float = typer.Option(30.0, "--fps", min=1.0),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    force: bool = typer.Option(False, "--force", help="Overwrite demo files from an earlier run."),
 ) -> None:
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from .demo import run_demo
     from .inference import Interpolator
 
     interpolator = Interpolator(weights, precision=precision.value)
-    for path in run_demo(output, interpolator, exp=exp, fps=fps):
+    for path in run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force):
         typer.echo(f"wrote {path}")
 
 
@@ -255,6 +262,13 @@ def export(
         raise InputError(f"{output} exists; pass --force to overwrite it")
     model = load_model(weights)
     typer.echo(f"wrote {export_onnx(model, output, opset=opset, pad=pad)}")
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Short labels for weights files: the stem, or parent/stem where stems clash (every run has model.safetensors)."""
+    stems = [p.stem for p in paths]
+    names = [f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+    return [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
 
 
 def _memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:

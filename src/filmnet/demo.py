@@ -60,22 +60,30 @@ def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) ->
     return frames[0], frames[1]
 
 
-def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True) -> list[Path]:
-    """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir."""
+def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True,
+             overwrite: bool = False) -> list[Path]:
+    """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir.
+
+    Existing demo files are refused before any work unless `overwrite`.
+    """
+    from .errors import InputError
     from .io.images import write_image
     from .io.writers import open_writer
 
     out_dir = Path(out_dir)
+    stem = f"synthetic_demo_{2 ** exp}X_{fps:g}fps"
+    inputs = [out_dir / "synthetic_frame0.png", out_dir / "synthetic_frame1.png"]
+    videos = [out_dir / f"{stem}.mp4", out_dir / f"{stem}.gif"]
+    existing = [p for p in inputs + videos if p.exists()]
+    if existing and not overwrite:
+        raise InputError(f"{existing[0]} already exists; pass --force to overwrite the demo files")
     out_dir.mkdir(parents=True, exist_ok=True)
     f0, f1 = render_synthetic_pair()
-    write_image(out_dir / "synthetic_frame0.png", f0)
-    write_image(out_dir / "synthetic_frame1.png", f1)
+    for path, frame in zip(inputs, (f0, f1)):
+        write_image(path, frame)
     frames = interpolator.sequence([f0, f1], exp=exp, progress=progress)
-    outputs = []
-    for name in (f"synthetic_demo_{2 ** exp}X_{fps:g}fps.mp4", f"synthetic_demo_{2 ** exp}X_{fps:g}fps.gif"):
-        path = out_dir / name
-        with open_writer(path, fps=fps) as writer:
+    for path in videos:
+        with open_writer(path, fps=fps, overwrite=overwrite) as writer:
             for frame in frames:
                 writer.write(frame)
-        outputs.append(path)
-    return outputs
+    return videos

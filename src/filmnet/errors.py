@@ -15,3 +15,10 @@ class ChecksumError(WeightsError):
 
 class InputError(FilmError, ValueError):
     """Bad user input: an unreadable image, mismatched sizes, an unsafe output path."""
+
+
+class UnknownConfigError(FilmError, KeyError):
+    """A config name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -67,6 +67,8 @@ def export_onnx(
     Returns:
       The written path.
     """
+    import onnx  # noqa: F401  (torch.onnx.export needs it; fail before tracing with a clear ImportError)
+
     if opset < MIN_OPSET:
         raise InputError(f"opset {opset} is too old: FILM's warp needs GridSample (opset >= {MIN_OPSET})")
     path = Path(path)

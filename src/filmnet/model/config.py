@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..errors import UnknownConfigError
+
 
 @dataclass(frozen=True)
 class FILMConfig:
@@ -58,7 +60,7 @@ CONFIGS: dict[str, FILMConfig] = {}
 
 def register_config(name: str, config: FILMConfig) -> FILMConfig:
     if name in CONFIGS:
-        raise KeyError(f"config {name!r} is already registered")
+        raise ValueError(f"config {name!r} is already registered")
     CONFIGS[name] = config
     return config
 
@@ -67,7 +69,7 @@ def get_config(name: str) -> FILMConfig:
     try:
         return CONFIGS[name]
     except KeyError:
-        raise KeyError(f"unknown config {name!r}; known: {', '.join(sorted(CONFIGS))}") from None
+        raise UnknownConfigError(f"unknown config {name!r}; known: {', '.join(sorted(CONFIGS))}") from None
 
 
 # The released models (film_net-{L1,VGG,Style}.gin).

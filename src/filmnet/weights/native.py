@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..io.atomic import atomic_target
+from ..io.atomic import write_bytes_atomic
 from ..model.config import FILMConfig
 
 NATIVE_FORMAT = "filmnet"
@@ -93,7 +93,7 @@ def save_model(model: nn.Module, path: str | Path, *, metadata: dict[str, str] |
     Returns:
         The path written.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     if not isinstance(getattr(model, "config", None), FILMConfig):
@@ -109,6 +109,5 @@ def save_model(model: nn.Module, path: str | Path, *, metadata: dict[str, str] |
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    # Serialise to bytes first: safetensors' own file writer creates files 0600.
+    return write_bytes_atomic(path, save(tensors, metadata=meta))

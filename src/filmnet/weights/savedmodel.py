@@ -41,7 +41,12 @@ def resolve_paths(path: str | Path) -> tuple[Path, Path | None]:
 
 def names_from_saved_model(pb: Path) -> dict[str, str]:
     """Checkpoint key -> TF variable name, from the SavedObjectGraph (first breadth-first path, as TF saves)."""
-    saved_model = proto("SavedModel").FromString(pb.read_bytes())
+    from google.protobuf.message import DecodeError
+
+    try:
+        saved_model = proto("SavedModel").FromString(pb.read_bytes())
+    except DecodeError as err:
+        raise WeightsError(f"{pb} is not a readable SavedModel protobuf ({err}); the file may be truncated") from None
     graphs = [m.object_graph_def for m in saved_model.meta_graphs if m.object_graph_def.nodes]
     if not graphs:
         raise WeightsError(f"{pb}: the SavedModel has no object graph, so variable names cannot be read")
