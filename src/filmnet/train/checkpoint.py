@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..io.atomic import atomic_target
+from ..model import FILMConfig
 
 CHECKPOINT_DIR = "checkpoints"
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -81,8 +82,11 @@ def save_native_weights(model: nn.Module, path: Path) -> None:
     save_model(model, path)
 
 
-def load_native_weights(path: Path) -> dict[str, torch.Tensor]:
-    """State dict of FILM weights in any format `filmnet.load_model` reads (native, SavedModel, TorchScript...)."""
+def load_native_weights(path: Path, config: FILMConfig | None = None) -> dict[str, torch.Tensor]:
+    """State dict of FILM weights in any format `filmnet.load_model` reads (native, SavedModel, TorchScript...).
+
+    With `config`, weights of another architecture raise a WeightsError naming the first mismatched tensor.
+    """
     from ..weights import load_model
 
-    return load_model(path).state_dict()
+    return load_model(path, config=config).state_dict()

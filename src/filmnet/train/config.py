@@ -18,6 +18,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EVAL_ONLY_SETS = frozenset({"middlebury_other", "davis_adacof", "ucf101_dvf"})
 
 
+def eval_only_parts(path: str | Path) -> set[str]:
+    """Evaluation-only set names in `path` as typed or once resolved (`..`, symlinks)."""
+    path = Path(path)
+    return EVAL_ONLY_SETS.intersection(path.parts) | EVAL_ONLY_SETS.intersection(path.resolve().parts)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs. `batch_size` is the GLOBAL batch, split evenly over DDP ranks."""
@@ -56,7 +62,7 @@ class TrainConfig:
     time_limit_minutes: float | None = None  # stop (and save) after this much wall-clock time, e.g. a GPU lease
     fusion_init: str = "default"    # "blend": start the decoder as an average of the warped inputs (train/init.py)
     warped_weight: float = 0.0      # extra L1 on x0_warped/x1_warped (the official, unused `l1_warped` term)
-    max_short_side: int | None = 540  # videos and frame folders are decoded downscaled to this short side
+    max_short_side: int | None = 540  # videos are decoded downscaled to this short side; image frames keep theirs
 
     def __post_init__(self) -> None:
         for name in ("data", "spacings", "adam_betas"):
@@ -85,7 +91,7 @@ class TrainConfig:
         if len(self.adam_betas) != 2:
             raise InputError(f"adam_betas needs two values, got {self.adam_betas}")
         for d in self.data:
-            banned = EVAL_ONLY_SETS.intersection(Path(d).parts)
+            banned = eval_only_parts(d)
             if banned:
                 raise InputError(f"{d} is an evaluation-only set ({', '.join(sorted(banned))}); never train on it")
 

@@ -28,6 +28,7 @@ from ..errors import InputError
 from ..io.atomic import atomic_target
 from ..io.images import read_image, read_image_size
 from .augment import augment_triplet, center_crop, pad_to
+from .config import eval_only_parts
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def _scan_tree(root: Path, max_short_side: int | None, cache_dir: Path | None, c
     clips: list[Clip] = []
     cuts = _annotated_cuts(root)
     for folder, dirs, files in os.walk(root):
-        dirs.sort(key=natural_key)
+        dirs[:] = sorted((d for d in dirs if not _is_eval_only(Path(folder, d))), key=natural_key)
         folder = Path(folder)
         rel = folder.relative_to(root).as_posix()
         name = root.name if rel == "." else f"{root.name}/{rel}"
@@ -189,7 +190,7 @@ def _scan_tree(root: Path, max_short_side: int | None, cache_dir: Path | None, c
         elif sum(Path(f).suffix.lower() in IMAGE_EXTS for f in files) >= 3 and (clip := _frame_folder(folder, name)):
             clips.append(clip)
         for f in sorted(files, key=natural_key):
-            if Path(f).suffix.lower() in VIDEO_EXTS:
+            if Path(f).suffix.lower() in VIDEO_EXTS and not _is_eval_only(folder / f):
                 clip = _video_clip(folder / f, f"{name}/{f}", max_short_side, cache_dir)
                 if clip is not None:
                     clips.append(clip)
@@ -198,10 +199,19 @@ def _scan_tree(root: Path, max_short_side: int | None, cache_dir: Path | None, c
     return clips
 
 
+def _is_eval_only(path: Path) -> bool:
+    banned = eval_only_parts(path)
+    if banned:
+        log.warning("skipping %s: evaluation-only set (%s), never trained on", path, ", ".join(sorted(banned)))
+    return bool(banned)
+
+
 def discover_clips(source: str | Path, *, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
                    check_files: bool = True) -> list[Clip]:
     """Find the clips of one source path (file or folder), detecting its layout."""
     root = Path(source)
+    if banned := eval_only_parts(root):
+        raise InputError(f"{root} is an evaluation-only set ({', '.join(sorted(banned))}); never train on it")
     cache = Path(cache_dir) if cache_dir is not None else None
     if root.is_file():
         if root.suffix.lower() not in VIDEO_EXTS:
@@ -361,7 +371,8 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
       split: "train" (random crops) or "val" (held-out clips, centre crop, no augmentation).
       holdout: fraction of clips held out for "val"; 0 puts everything in "train".
       seed: augmentation seed.
-      max_short_side: videos are decoded downscaled so the short side is at most this (None: native).
+      max_short_side: videos are decoded downscaled so the short side is at most this (None: native);
+        image frames (Vimeo, frame folders) are read at their native size.
       cache_dir: if set, decoded videos are kept there as .npy and memory-mapped instead of held in RAM.
       check_files: read every image header up front so bad files are skipped before training starts.
     Returns:
@@ -369,10 +380,36 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
     """
     if split not in ("train", "val"):
         raise InputError(f"split must be 'train' or 'val', got {split!r}")
+    clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
+    return _split_dataset(clips, split, holdout, crop=crop, spacings=spacings, augment=augment,
+                          large_motion=large_motion, seed=seed)
+
+
+def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, crop: int = 256,
+                             spacings: Sequence[int] = (1, 2, 3), augment: bool = True, large_motion: bool = False,
+                             seed: int = 0, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
+                             check_files: bool = True) -> tuple[TripletDataset, TripletDataset | None]:
+    """(train, val) datasets as `build_train_dataset` gives them, sharing one scan and one decode of the sources.
+
+    val is None when `holdout` is 0; it never uses augmentation.
+    """
+    clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
+    common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed)
+    train = _split_dataset(clips, "train", holdout, augment=augment, **common)
+    val = _split_dataset(clips, "val", holdout, augment=False, **common) if holdout > 0 else None
+    return train, val
+
+
+def _discover_all(sources: Sequence[str | Path], crop: int, spacings: Sequence[int], max_short_side: int | None,
+                  cache_dir: str | Path | None, check_files: bool) -> list[Clip]:
     if crop < 1 or not spacings or any(int(s) < 1 for s in spacings):
         raise InputError(f"need crop >= 1 and spacings >= 1, got crop={crop}, spacings={tuple(spacings)}")
-    clips = [clip for src in sources for clip in discover_clips(src, max_short_side=max_short_side,
-                                                                   cache_dir=cache_dir, check_files=check_files)]
+    return [clip for src in sources for clip in discover_clips(src, max_short_side=max_short_side,
+                                                               cache_dir=cache_dir, check_files=check_files)]
+
+
+def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, spacings: Sequence[int],
+                   augment: bool, large_motion: bool, seed: int) -> TripletDataset:
     counts = _Counts()
     triplets = [(c, *t) for c, lo, hi in _split_ranges(clips, split, holdout)
                 for t in _clip_triplets(clips[c], [int(s) for s in spacings], lo, hi, counts)]

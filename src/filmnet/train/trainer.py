@@ -151,15 +151,13 @@ def _seed_worker_fn():
 
 
 def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
-    from .data import build_train_dataset
+    from .data import build_train_val_datasets
 
     if not cfg.data:
         raise InputError("no training data: set `data` in the config or pass --data DIR")
-    common = dict(crop=cfg.crop, spacings=cfg.spacings, large_motion=cfg.large_motion, holdout=cfg.holdout,
-                  seed=cfg.seed, max_short_side=cfg.max_short_side)
-    train_set = build_train_dataset(cfg.data, augment=cfg.augment, split="train", **common)
-    val_set = build_train_dataset(cfg.data, augment=False, split="val", **common) if cfg.holdout > 0 else None
-    return train_set, val_set
+    return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
+                                    augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
+                                    max_short_side=cfg.max_short_side)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> tuple[torch.Tensor, ...]:
@@ -292,6 +290,7 @@ class Trainer:
         if cfg.crop % film_config.min_size:
             raise InputError(f"crop {cfg.crop} must be a multiple of {film_config.min_size} for {cfg.model}")
         self.cfg, self.info, self.run_dir = cfg, info, Path(cfg.out)
+        _refuse_existing_run(self.run_dir, cfg.resume)
         self.amp = resolve_precision(cfg.precision, info.device)
         self.per_rank = cfg.batch_size // info.world_size
         _seed_everything(cfg.seed + info.rank)
@@ -306,7 +305,7 @@ class Trainer:
                            if val_set is not None and info.is_main else None)
         self.step, self.skipped, self._consecutive_skips = 0, 0, 0
         self._interval, self._interval_steps = {}, 0
-        self._stopping, self._ctrl_c = False, _StopFlag()
+        self._stopping, self._ctrl_c, self._deadline = False, _StopFlag(), math.inf
         rng = self._maybe_resume()
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[info.device.index]
                                                         if info.device.type == "cuda" else None)
@@ -319,9 +318,12 @@ class Trainer:
         model = FILM(film_config)
         if not self._checkpoint_to_resume():
             if self.cfg.init_weights:
-                model.load_state_dict(load_native_weights(Path(self.cfg.init_weights)))
+                model.load_state_dict(load_native_weights(Path(self.cfg.init_weights), film_config))
             if self.cfg.fusion_init == "blend":
-                init_fusion_as_blend(model)
+                try:
+                    init_fusion_as_blend(model)
+                except ValueError as err:
+                    raise InputError(f"fusion_init='blend' does not fit {self.cfg.model}: {err}") from err
         model.to(self.info.device)
         if self.cfg.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -356,15 +358,12 @@ class Trainer:
     def run(self) -> Path:
         """Train until cfg.steps (or Ctrl-C), checkpointing on the way; return the run folder."""
         limit = self.cfg.time_limit_minutes
-        deadline = time.monotonic() + 60 * limit if limit is not None else math.inf
+        self._deadline = time.monotonic() + 60 * limit if limit is not None else math.inf
         with _StopFlag() as self._ctrl_c:
             while self.step < self.cfg.steps and not self._stopping:
                 out = self._train_step(next(self.stream))
                 if out is not None:
                     self._after_step(*out)
-                if time.monotonic() > deadline:
-                    log.info("time limit of %s minutes reached at step %d", limit, self.step)
-                    break
             self.save()
         if self.logger is not None:
             self.logger.close()
@@ -398,13 +397,20 @@ class Trainer:
         return terms, norm.detach(), (x0[:1], pred[:1].detach(), y[:1], x1[:1])
 
     def _sync_flags(self, total: torch.Tensor) -> bool:
-        """Agree over ranks on (any loss non-finite, Ctrl-C seen); sets self._stopping, returns the first."""
+        """Agree over ranks on (any loss non-finite, Ctrl-C seen, time limit passed); returns the first.
+
+        The other two set self._stopping on every rank at the same step, so all ranks stop after it.
+        """
+        past_deadline = time.monotonic() > self._deadline
         flags = torch.stack([(~torch.isfinite(total.detach())).float(),
-                             torch.tensor(float(self._ctrl_c.requested), device=total.device)])
+                             torch.tensor(float(self._ctrl_c.requested), device=total.device),
+                             torch.tensor(float(past_deadline), device=total.device)])
         if self.info.world_size > 1:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        bad, stop = flags.tolist()
-        self._stopping = self._stopping or stop > 0
+        bad, ctrl_c, timed_out = flags.tolist()
+        if timed_out > 0 and not self._stopping:
+            log.info("time limit of %s minutes reached at step %d", self.cfg.time_limit_minutes, self.step + 1)
+        self._stopping = self._stopping or ctrl_c > 0 or timed_out > 0
         return bad > 0
 
     def _skip_step(self, unscaled: bool) -> None:
@@ -472,6 +478,15 @@ class Trainer:
         save_native_weights(self.model, self.run_dir / "model.safetensors")
 
 
+def _refuse_existing_run(run_dir: Path, resume: bool) -> None:
+    """A fresh run must not overwrite (log.csv, checkpoint pruning, weights) a run folder that holds a run."""
+    if resume:
+        return
+    if list_checkpoints(run_dir) or (run_dir / "model.safetensors").exists():
+        raise InputError(f"{run_dir} already holds a training run (checkpoints or model.safetensors): "
+                         "pass --resume to continue it, or choose another --out")
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -491,11 +506,12 @@ def train(cfg: TrainConfig, *, train_set: Dataset | None = None, val_set: Datase
     try:
         if train_set is None:
             train_set, val_set = _build_datasets(cfg)
+        trainer = Trainer(cfg, info, train_set, val_set)
         if info.is_main:
             Path(cfg.out).mkdir(parents=True, exist_ok=True)
             write_text_atomic(Path(cfg.out) / "config.json", cfg.to_json())
         start = time.perf_counter()
-        run_dir = Trainer(cfg, info, train_set, val_set).run()
+        run_dir = trainer.run()
         log.info("training finished in %.1f s: %s", time.perf_counter() - start, run_dir)
         return run_dir
     finally:
