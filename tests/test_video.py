@@ -1,3 +1,4 @@
+import copy
 import hashlib
 import os
 import signal
@@ -532,3 +533,148 @@ def test_video_output_named_like_an_existing_folder(tmp_path, interp):
         retime(src, tmp_path / "frames_out", interpolator=interp, multi=2, force=True)
     assert (tmp_path / "frames_out").read_text() == "keep"
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_codec_container_mismatch_is_refused_before_any_work(tmp_path, interp, monkeypatch):
+    from filmnet.inference import video as video_mod
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the job must not start")
+
+    monkeypatch.setattr(video_mod._Job, "run", no_work)
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    with pytest.raises(InputError, match="cannot write libx264 .* '.webm'") as err:
+        retime(src, tmp_path / "out.webm", interpolator=interp, multi=2, codec="h264")
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="does not take pixel format"):
+        retime(src, tmp_path / "out.mp4", interpolator=interp, multi=2, pix_fmt="yuv9000p")
+    with pytest.raises(InputError, match="gif"):
+        retime(src, tmp_path / "out.gif", interpolator=interp, multi=2, codec="h264")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_failure_mid_run_removes_work_but_ctrl_c_keeps_it_for_resume(tmp_path, interp, monkeypatch):
+    from filmnet.inference import video as video_mod
+
+    src = make_clip(tmp_path / "in.mkv", n=6, codec="ffv1", pix_fmt="yuv444p")
+    work = tmp_path / ".out.filmnet-work"
+    render = video_mod._Job._render
+
+    def failing(error):
+        def _render(self, pair, frames):
+            if pair.index == 3:
+                raise error
+            return render(self, pair, frames)
+        return _render
+
+    monkeypatch.setattr(video_mod._Job, "_render", failing(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        retime(src, tmp_path / "out", interpolator=interp, multi=2, segment_frames=2)
+    assert not work.exists() and not (tmp_path / "out").exists()
+    monkeypatch.setattr(video_mod._Job, "_render", failing(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        retime(src, tmp_path / "out", interpolator=interp, multi=2, segment_frames=2)
+    assert (work / "segment_000000.mkv").is_file()
+    monkeypatch.setattr(video_mod._Job, "_render", render)
+    resumed = retime(src, tmp_path / "out", interpolator=interp, multi=2, segment_frames=2, resume=True)
+    assert resumed.segments_reused == 1 and len(read_pngs(resumed.output)) == 12 and not work.exists()
+
+
+def test_crf_is_applied_where_the_encoder_has_it_else_noted(tmp_path, interp):
+    from filmnet.io import video as vio
+
+    assert vio.quality_options("libvpx", 20) == {"crf": "20"}  # VP8: not in DEFAULT_CRF, has crf
+    assert vio.quality_options("libx264", None) == {"crf": "18"} and vio.quality_options("ffv1", 20) == {}
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    result = retime(src, tmp_path / "out.mkv", interpolator=interp, multi=2, codec="ffv1", crf=20)
+    assert any("--crf ignored" in n and "ffv1" in n for n in result.notes)
+    result = retime(src, tmp_path / "x264.mkv", interpolator=interp, multi=2, crf=20)
+    assert not any("--crf" in n for n in result.notes)
+    result = retime(src, tmp_path / "frames", interpolator=interp, multi=2, crf=20)
+    assert any("--crf ignored" in n for n in result.notes)
+
+
+def test_rgb_frames_give_playable_yuv420p_in_mp4(tmp_path, interp):
+    from PIL import Image
+
+    (tmp_path / "rgb").mkdir()
+    for i in range(3):
+        Image.fromarray(frame_image(i)).save(tmp_path / "rgb" / f"{i}.png")
+    pix = {name: streams(retime(tmp_path / "rgb", tmp_path / name, interpolator=interp, multi=2, **kw).output)
+           ["video"]["pix_fmt"]
+           for name, kw in [("a.mp4", {}), ("b.mov", {}), ("c.mkv", {}), ("d.mp4", {"pix_fmt": "yuv444p"})]}
+    assert pix == {"a.mp4": "yuv420p", "b.mov": "yuv420p", "c.mkv": "yuv444p", "d.mp4": "yuv444p"}
+
+
+def test_folder_frames_follow_exif_orientation(tmp_path):
+    from PIL import Image
+
+    from filmnet.io import video as vio
+    from filmnet.io.images import read_image
+
+    (tmp_path / "jpg").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    for i in range(2):
+        Image.fromarray(frame_image(i)).save(tmp_path / "jpg" / f"{i}.jpg", quality=95, exif=exif)
+    info = vio.probe_frames(tmp_path / "jpg", F(25))
+    assert (info.width, info.height) == (H, W)
+    frames = list(vio.read_frames(info))
+    want = read_image(tmp_path / "jpg" / "1.jpg")  # what `filmnet interpolate` reads
+    assert frames[1].image.shape == want.shape == (W, H, 3)
+    assert np.abs(frames[1].image / 255.0 - want).mean() < 0.02
+    (tmp_path / "png").mkdir()
+    exif[0x0112] = 8
+    image = frame_image(0, alpha=True)
+    Image.fromarray(image, "RGBA").save(tmp_path / "png" / "0.png", exif=exif)
+    rgba = next(vio.read_frames(vio.probe_frames(tmp_path / "png", F(25)))).image
+    assert np.array_equal(rgba, np.rot90(image, 1))  # alpha kept, bit-exact
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_job_key_hashes_half_precision_weights(tmp_path, dtype):
+    from types import SimpleNamespace
+
+    from filmnet.inference.timing import plan_retime
+    from filmnet.inference.video import _job_key
+    from filmnet.io import video as vio
+
+    info = vio.probe_video(make_clip(tmp_path / "in.mp4", n=2))
+    torch.manual_seed(0)
+    model = filmnet.FILM(filmnet.CONFIGS["film_tiny"])
+    keys = [_job_key(info, plan_retime(info.rate, multi=2), SimpleNamespace(model=m, precision="x", device="cpu"),
+                     None, None, False, 64) for m in (model, copy.deepcopy(model).to(dtype))]
+    assert keys[0] != keys[1]  # same precision label: the weights' bytes and dtype make the difference
+
+
+def test_encoder_closes_its_container_when_setup_fails(tmp_path, monkeypatch):
+    from filmnet.io import video as vio
+
+    opened = []
+    real_open = av.open
+
+    def tracking_open(*args, **kwargs):
+        opened.append(real_open(*args, **kwargs))
+        closed = []
+        opened[-1] = (opened[-1], closed)
+        return _Tracked(opened[-1][0], closed)
+
+    monkeypatch.setattr(av, "open", tracking_open)
+    with pytest.raises(ValueError):
+        vio.VideoEncoder(tmp_path / "x.mp4", width=W, height=H, rate=F(25), codec="libx264", depth=8, alpha=False,
+                         container_format="mp4", pix_fmt="no_such_format")
+    assert len(opened) == 1 and opened[0][1] == [True]
+
+
+class _Tracked:
+    """An output container proxy that records `close()`."""
+
+    def __init__(self, container, closed: list):
+        self._container, self._closed = container, closed
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def close(self):
+        self._closed.append(True)
+        self._container.close()

@@ -132,6 +132,7 @@ def video(
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
     crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
@@ -151,7 +152,7 @@ def video(
     interpolator = Interpolator(weights, device=device, precision=precision.value,
                                 **_memory_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
-                    scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, resume=resume,
+                    scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
                     force=force, keep_audio=keep_audio, progress=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)

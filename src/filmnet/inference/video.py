@@ -4,9 +4,10 @@ The source is a video file or a folder of PNG/JPEG/TIFF frames (at `in_fps`). Ea
 source time (`timing.py`); FILM synthesises it at that t directly, reusing each input frame's feature pyramid for
 both pairs it belongs to. Frames too large for the interpolator's memory budget (or a forced `tile`) run tiled
 (`tiling.interpolate_tiled_times`): each pair is then computed tile by tile, with no reuse across pairs. Pairs
-across a scene cut are held (the earlier frame repeats). Work is cut into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in
-`.{name}.filmnet-work/` with a manifest, so `resume=True` skips finished segments; the final file is then encoded
-in one pass with the audio and moved into place atomically.
+across a scene cut are held (the earlier frame repeats). The encoder setup is checked before any work. Work is cut
+into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in `.{name}.filmnet-work/`
+with a manifest, so `resume=True` skips finished segments (only Ctrl-C or a kill keeps that folder; other failures
+remove it); the final file is then encoded in one pass with the audio and moved into place atomically.
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def retime(
     dedupe: bool = False,
     codec: str | None = None,
     crf: int | None = None,
+    pix_fmt: str | None = None,
     resume: bool = False,
     force: bool = False,
     keep_audio: bool = False,
@@ -88,6 +90,9 @@ def retime(
             frame folder.
         scene_threshold: scene-cut threshold (`filmnet.scenes`); pairs across a cut are held, never blended.
         dedupe: drop near-duplicate input frames first (their timestamps are kept, so timing stays exact).
+        codec / crf / pix_fmt: video output encoding (checked before any work; see `io.video.plan_encoder`).
+            `crf` on an encoder without a crf option is ignored with a note; all three are ignored (with a note)
+            for a PNG-folder output.
         resume: reuse finished segments of an interrupted run with the same inputs and options.
         segment_frames: input frames per resumable segment.
         on_progress: called as on_progress(input frames read, output frames done) after each input pair.
@@ -102,19 +107,23 @@ def retime(
     out = default_output(info.path, plan, folder=info.is_folder) if dst is None else Path(dst)
     folder_out = is_folder_output(out, default=dst is None)
     vio_check_output(out, info, force, folder=folder_out)
+    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
+    encoding = _plan_encoding(info, plan, out, folder_out, codec, crf, pix_fmt, result)
     outputs = max_new_frames_per_pair(plan, info.rate)
     tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
     work = out.parent / f".{out.name}.filmnet-work"
     key = _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames)
-    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
     done = _open_work(work, key, resume, result)
     result.segments_reused = len(done)
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
     job = _Job(info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result)
     try:
         job.run(progress, on_progress)
-        _assemble(job, out, folder_out, codec, crf, keep_audio)
-    except InputError:  # a bad input frame or option: resuming cannot help (interruptions keep the work)
+        _assemble(job, out, encoding, keep_audio)
+    except KeyboardInterrupt:  # Ctrl-C: keep the finished segments for --resume (as SIGKILL does)
+        log.warning("interrupted: finished segments kept in %s; rerun with --resume to continue", work)
+        raise
+    except BaseException:  # a refusal or a failure: resuming would not help, so leave no stale work behind
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
@@ -167,10 +176,28 @@ def vio_check_output(out: Path, info: vio.VideoInfo, force: bool, *, folder: boo
                          "output name")
 
 
+def _plan_encoding(info: vio.VideoInfo, plan: RetimePlan, out: Path, folder: bool, codec: str | None,
+                   crf: int | None, pix_fmt: str | None, result: RetimeResult) -> vio.EncoderSettings | None:
+    """The checked video encoder setup (None for a PNG folder), before any frame is interpolated."""
+    if folder:
+        options = (("--codec", codec), ("--crf", crf), ("--pix-fmt", pix_fmt))
+        asked = [flag for flag, value in options if value is not None]
+        if asked:
+            result.notes.append(f"{', '.join(asked)} ignored: the output is a folder of PNG frames")
+        return None
+    encoding = vio.plan_encoder(out.suffix, codec=codec, crf=crf, pix_fmt=pix_fmt, width=info.width,
+                                height=info.height, rate=plan.output_rate, depth=info.depth, alpha=info.alpha,
+                                source_pix_fmt=info.pix_fmt, color=info.color, rotation=vio.first_rotation(info))
+    result.notes.extend(encoding.notes)
+    return encoding
+
+
 def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames) -> str:
     digest = hashlib.sha256()
-    for tensor in interpolator.model.state_dict().values():
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for name, tensor in interpolator.model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16/fp16 too
     job = dict(v=WORK_VERSION, src=vio.source_fingerprint(info), rate=str(info.rate),
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
@@ -401,17 +428,17 @@ class _SceneCheck:
         return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
 
 
-def _assemble(job: _Job, out: Path, folder: bool, codec: str | None, crf: int | None, keep_audio: bool) -> None:
-    """Encode the finished segments (plus audio) into `out`, atomically."""
+def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool) -> None:
+    """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically."""
     frames = _segment_frames(job)
-    if folder:
+    if encoding is None:
         _write_folder(frames, out)
         if job.info.has_audio:
             job.result.notes.append("audio dropped: a PNG folder has no audio track")
         return
     # replace_folder: vio_check_output allowed it (--force and nothing but NNNNNN.png inside)
     with atomic_target(out, suffix=f".part{out.suffix}", replace_folder=True) as tmp:
-        _encode_video(job, frames, tmp, out.suffix.lower(), codec, crf, keep_audio)
+        _encode_video(job, frames, tmp, out.suffix.lower(), encoding, keep_audio)
 
 
 def _segment_frames(job: _Job) -> Iterator[np.ndarray]:
@@ -427,15 +454,14 @@ def _write_folder(frames: Iterator[np.ndarray], out: Path) -> None:
             vio.write_png(tmp / f"{i:06d}.png", image)
 
 
-def _encode_video(job: _Job, frames, tmp: Path, suffix: str, codec: str | None, crf: int | None,
+def _encode_video(job: _Job, frames, tmp: Path, suffix: str, encoding: vio.EncoderSettings,
                   keep_audio: bool) -> None:
     info, plan = job.info, job.plan
-    name = vio.resolve_codec(codec, suffix)
-    fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".gif": "gif"}.get(suffix, "mp4")
-    writer = vio.VideoEncoder(tmp, width=info.width, height=info.height, rate=plan.output_rate, codec=name,
-                              depth=info.depth, alpha=info.alpha, source_pix_fmt=info.pix_fmt, crf=crf,
-                              color=info.color, rotation=vio.first_rotation(info), start=job.start * plan.stretch,
-                              container_format=fmt)
+    writer = vio.VideoEncoder(tmp, width=info.width, height=info.height, rate=plan.output_rate,
+                              codec=encoding.codec, depth=info.depth, alpha=info.alpha, source_pix_fmt=info.pix_fmt,
+                              crf=encoding.crf, color=info.color, rotation=vio.first_rotation(info),
+                              start=job.start * plan.stretch, container_format=encoding.container_format,
+                              pix_fmt=encoding.pix_fmt)
     audio_source = vio.open_input(info.path) if info.has_audio else contextlib.nullcontext()
     with audio_source as source, writer:
         _attach_audio(job, writer, source, suffix, keep_audio)

@@ -7,6 +7,7 @@ too (`probe_frames`): natural name order, frame i at i / rate. `av` is imported 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -28,7 +29,10 @@ CODEC_ALIASES = {
 }
 DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
                   ".webm": "libvpx-vp9", ".gif": "gif"}
+CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif"}
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
+# 8-bit RGB sources into these containers get 4:2:0 from these encoders (what browsers and QuickTime play).
+PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov")}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -130,8 +134,26 @@ def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
     with open_input(files[0], "image") as container:
         first = _decode_image(container, files[0])
     depth, alpha, _, _ = _format_traits(first.format.name)
-    return VideoInfo(folder, first.width, first.height, Fraction(rate), len(files), first.format.name, depth, alpha,
+    width, height = first.width, first.height
+    if exif_orientation(files[0]) in (5, 6, 7, 8):
+        width, height = height, width
+    return VideoInfo(folder, width, height, Fraction(rate), len(files), first.format.name, depth, alpha,
                      False, {}, tuple(files))
+
+
+def exif_orientation(path: Path) -> int:
+    """EXIF orientation (1-8) of an image file from its header, as `filmnet.io.images.read_image` applies it; 1
+    when absent or unreadable. A PNG eXIf chunk placed after the pixel data is not seen (that needs a full decode)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format == "PNG" and "exif" not in im.info:
+                return 1
+            value = im.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return 1
+    return value if value in range(1, 9) else 1
 
 
 def _decode_image(container, path: Path):
@@ -181,14 +203,21 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
 
 def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
     """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
+    from .images import _orient
+
     fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
     for index, path in enumerate(info.files):
         with open_input(path, "image") as container:
             frame = _decode_image(container, path)
-        if (frame.width, frame.height) != (info.width, info.height):
-            raise InputError(f"{path.name} is {frame.width}x{frame.height} but {info.files[0].name} is "
-                             f"{info.width}x{info.height} (WxH); all frames must have one size")
-        yield DecodedFrame(index, index * period, period, _to_array(frame, fmt))
+        image = _to_array(frame, fmt)
+        orientation = exif_orientation(path)
+        if orientation != 1:
+            image = _orient(image, orientation)
+        if image.shape[:2] != (info.height, info.width):
+            raise InputError(f"{path.name} is {image.shape[1]}x{image.shape[0]} but {info.files[0].name} is "
+                             f"{info.width}x{info.height} (WxH, after EXIF orientation); all frames must have one "
+                             "size")
+        yield DecodedFrame(index, index * period, period, image)
 
 
 def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
@@ -260,23 +289,114 @@ def choose_pix_fmt(codec: str, depth: int, alpha: bool, is_rgb: bool, subsamplin
     return min(names, key=cost)
 
 
+def quality_options(codec: str, crf: int | None) -> dict[str, str]:
+    """Encoder options for `crf` (or the codec's default from `DEFAULT_CRF`); empty when the codec has no crf."""
+    crf = DEFAULT_CRF.get(codec) if crf is None else crf
+    if crf is None or not has_option(codec, "crf"):
+        return {}
+    return {"crf": str(crf), **({"b": "0"} if codec == "libvpx-vp9" else {})}
+
+
+def has_option(codec: str, name: str) -> bool:
+    """Whether encoder `codec` has the private option `name` (e.g. libx264's `crf`)."""
+    import av
+
+    options = av.CodecContext.create(codec, "w").supported_options.private or ()
+    return any(option.name == name for option in options)
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """A checked encoder setup for one output file (see `plan_encoder`); `notes` are for the user."""
+
+    codec: str
+    container_format: str
+    pix_fmt: str
+    crf: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+def plan_encoder(suffix: str, *, codec: str | None, crf: int | None, pix_fmt: str | None, width: int, height: int,
+                 rate: Fraction, depth: int, alpha: bool, source_pix_fmt: str, color: dict | None = None,
+                 rotation: int = 0) -> EncoderSettings:
+    """Resolve codec, container and pixel format for a `suffix` output and open (then close) an in-memory encoder
+    with them, so a mismatch is a one-line `InputError` before any work is done.
+
+    The pixel format is `pix_fmt` when given, else `choose_pix_fmt`, except that 8-bit RGB sources without alpha
+    get yuv420p from H.264/H.265 in .mp4/.m4v/.mov (4:4:4 and planar RGB do not play in browsers or QuickTime).
+    """
+    import io
+
+    import av
+
+    suffix = suffix.lower()
+    name = resolve_codec(codec, suffix)
+    notes = []
+    if crf is not None and not has_option(name, "crf"):
+        notes.append(f"--crf ignored: encoder {name} has no crf option")
+    if pix_fmt is None:
+        pix_fmt = _default_pix_fmt(name, suffix, depth, alpha, source_pix_fmt)
+    elif pix_fmt not in [f.name for f in av.codec.Codec(name, "w").video_formats or []]:
+        raise InputError(f"encoder {name} does not take pixel format {pix_fmt!r}")
+    fmt = CONTAINER_FORMATS.get(suffix, "mp4")
+    try:
+        probe = VideoEncoder(io.BytesIO(), width=width, height=height, rate=rate, codec=name, depth=depth,
+                             alpha=alpha, source_pix_fmt=source_pix_fmt, crf=crf, color=color, rotation=rotation,
+                             container_format=fmt, pix_fmt=pix_fmt)
+    except (ValueError, av.error.FFmpegError) as err:
+        raise _encoder_error(name, pix_fmt, suffix, err) from None
+    try:
+        probe.container.start_encoding()  # opens the encoder with its options and writes the header
+    except (ValueError, av.error.FFmpegError) as err:
+        raise _encoder_error(name, pix_fmt, suffix, err) from None
+    finally:
+        with contextlib.suppress(ValueError, av.error.FFmpegError):  # e.g. GIF refuses a trailer with no frames
+            probe.container.close()
+    return EncoderSettings(name, fmt, pix_fmt, crf, tuple(notes))
+
+
+def _encoder_error(codec: str, pix_fmt: str, suffix: str, err: Exception) -> InputError:
+    message = " ".join(str(err).split()) or type(err).__name__
+    return InputError(f"cannot write {codec} ({pix_fmt}) video to a '{suffix}' file: {message}")
+
+
+def _default_pix_fmt(codec: str, suffix: str, depth: int, alpha: bool, source_pix_fmt: str) -> str:
+    if codec == "gif":
+        return "pal8"
+    _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
+    if s_rgb and depth <= 8 and not alpha and suffix in PLAYABLE_420.get(codec, ()):
+        return "yuv420p"
+    return choose_pix_fmt(codec, depth, alpha, s_rgb, s_sub)
+
+
 class VideoEncoder:
     """Encodes RGB(A) numpy frames to a container at a constant `rate`; optional audio is interleaved by time.
 
     Args:
-        path: output file (written as given; the caller makes it atomic).
+        path: output file (written as given; the caller makes it atomic) or a writable binary file object.
         rate: output frame rate; frame k is stamped start + k / rate.
-        codec: encoder name (see `resolve_codec`); crf: quality for x264/x265/vp9/svtav1.
+        codec: encoder name (see `resolve_codec`); crf: quality where the encoder has a crf option (else unused).
         color: colorspace/color_range/color_primaries/color_trc of the source, kept on the output.
+        pix_fmt: the encoder's pixel format; default `choose_pix_fmt` (pal8 for GIF).
     """
 
-    def __init__(self, path: Path, *, width: int, height: int, rate: Fraction, codec: str, depth: int, alpha: bool,
+    def __init__(self, path, *, width: int, height: int, rate: Fraction, codec: str, depth: int, alpha: bool,
                  source_pix_fmt: str = "rgb24", crf: int | None = None, color: dict | None = None,
                  rotation: int = 0, start: Fraction = Fraction(0), container_format: str | None = None,
                  pix_fmt: str | None = None):
         import av
 
-        self.container = av.open(str(path), mode="w", format=container_format)
+        self.container = av.open(str(path) if isinstance(path, (str, Path)) else path, mode="w",
+                                 format=container_format)
+        try:
+            self._add_video(width, height, rate, codec, depth, alpha, source_pix_fmt, crf, color, rotation, start,
+                            pix_fmt)
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _add_video(self, width, height, rate, codec, depth, alpha, source_pix_fmt, crf, color, rotation, start,
+                   pix_fmt) -> None:
         self.rate, self.start, self.color = rate, start, dict(color or {})
         self.array_format = _array_format(depth, alpha)
         _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
@@ -288,9 +408,9 @@ class VideoEncoder:
         stream.width, stream.height = width + self.pad[1], height + self.pad[0]
         stream.pix_fmt = pix_fmt
         stream.time_base = stream.codec_context.time_base = 1 / rate
-        crf = DEFAULT_CRF.get(codec) if crf is None else crf
-        if crf is not None and codec in DEFAULT_CRF:
-            stream.options = {"crf": str(crf), **({"b": "0"} if codec == "libvpx-vp9" else {})}
+        options = quality_options(codec, crf)
+        if options:
+            stream.options = options
         self.yuv = pix_fmt != "pal8" and not _format_traits(pix_fmt)[2]
         # Tag only specified values: an "unspecified" (2) colorspace on the encoder makes PyAV re-convert every
         # frame through swscale with undefined coefficients (non-deterministic output).
