@@ -31,3 +31,20 @@ def test_demo_with_bundled_model_writes_decodable_mp4(tmp_path, capsys):
     assert len(frames) == 2**2 + 1
     assert frames[0].shape == (360, 640, 3)
     assert next((tmp_path / "demo").glob("*.gif")).stat().st_size > 0
+
+
+def test_bundled_model_beats_blend_by_3db_on_a_middlebury_triplet(data_dir):
+    """Grove2 (Middlebury 'other', evaluation-only data): the shipped weights must beat frame averaging by >= 3 dB.
+
+    The same check fails for randomly initialised weights, so it guards against broken or missing training.
+    """
+    from filmnet.eval import evaluate, load_eval_triplets
+
+    triplets = [t for t in load_eval_triplets(data_dir / "middlebury_other") if t.name.endswith("Grove2")]
+    assert len(triplets) == 1
+    blend = evaluate(triplets, method="blend", progress=False).psnr
+    bundled = evaluate(triplets, model=filmnet.Interpolator(precision="fp32"), progress=False).psnr
+    assert bundled >= blend + 3.0, f"bundled {bundled:.2f} dB vs blend {blend:.2f} dB"
+    torch.manual_seed(0)
+    random = evaluate(triplets, model=filmnet.FILM("film_lite").eval(), progress=False).psnr
+    assert random < blend + 3.0, f"random weights should not pass this check ({random:.2f} dB)"
