@@ -8,11 +8,11 @@ the same names, also as `input/<seq>/` + `gt/<seq>/`), UCF101-DVF (`frame_00.png
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.images import natural_key
 
 # (name of I0, name of I1, name of GT) per single-folder layout.
 LAYOUTS: dict[str, tuple[str, str, str]] = {
@@ -34,10 +34,6 @@ class Triplet:
     gt_path: Path
 
 
-def _natural_key(text: str) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
 def _folder_triplet(folder: Path, name: str) -> Triplet | None:
     for f0, f1, gt in LAYOUTS.values():
         if all((folder / f).is_file() for f in (f0, f1, gt)):
@@ -48,7 +44,7 @@ def _folder_triplet(folder: Path, name: str) -> Triplet | None:
 def _split_triplets(root: Path, inputs: str, gts: str) -> list[Triplet]:
     f0, f1, gt = LAYOUTS["middlebury"]
     out = []
-    for seq in sorted((root / inputs).iterdir(), key=lambda p: _natural_key(p.name)):
+    for seq in sorted((root / inputs).iterdir(), key=lambda p: natural_key(p.name)):
         gt_path = root / gts / seq.name / gt
         if (seq / f0).is_file() and (seq / f1).is_file() and gt_path.is_file():
             out.append(Triplet(seq.name, seq / f0, seq / f1, gt_path))
@@ -84,7 +80,7 @@ def load_eval_triplets(path: str | Path) -> list[Triplet]:
                 return found
     out = []
     for folder, dirs, _ in os.walk(root):
-        dirs.sort(key=_natural_key)
+        dirs.sort(key=natural_key)
         rel = Path(folder).relative_to(root).as_posix()
         triplet = _folder_triplet(Path(folder), root.name if rel == "." else rel)
         if triplet is not None:
@@ -93,4 +89,4 @@ def load_eval_triplets(path: str | Path) -> list[Triplet]:
         known = "; ".join(f"{k}: {a} + {b} -> {c}" for k, (a, b, c) in LAYOUTS.items())
         raise InputError(f"no evaluation triplets found under {root}. Known layouts (one folder per triplet): {known}; "
                          "or Middlebury 'other-data/' + 'other-gt-interp/', or a Vimeo root with tri_testlist.txt")
-    return sorted(out, key=lambda t: _natural_key(t.name))
+    return sorted(out, key=lambda t: natural_key(t.name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +28,11 @@ _TEXT_MEMORY_LIMIT = 256 << 20
 _png_limits_lock = threading.Lock()
 _EXIF_ORIENTATION = 0x0112
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders 'f2' before 'f10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from .atomic import write_bytes_atomic
+from .images import natural_key
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         return VideoInfo(path, ctx.width, ctx.height, Fraction(rate), stream.frames or None, pix_fmt, depth,
                          alpha, bool(container.streams.audio), color)
 
-
-def natural_key(text: str) -> list:
-    """Sort key that orders 'f2' before 'f10'."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def frame_files(folder: Path) -> list[Path]:

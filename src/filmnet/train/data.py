@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
-from ..io.images import read_image, read_image_size
+from ..io.images import natural_key, read_image, read_image_size
 from .augment import augment_triplet, center_crop, pad_to
 from .config import eval_only_parts
 
@@ -37,10 +37,6 @@ IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg"})
 _VIMEO_NAME = re.compile(r"^im(\d+)\.png$")
 _MAX_RETRIES = 10
 
-
-def natural_key(text: str) -> list:
-    """Sort key that orders 'f2' before 'f10'."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 @dataclass
