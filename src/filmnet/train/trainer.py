@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import FilmError, InputError
 from ..io.atomic import atomic_target, write_text_atomic
+from ..inference.interpolator import cpu_supports_bf16
 from ..model import FILM, get_config
 from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights, rng_state, save_checkpoint,
                          save_native_weights, set_rng_state)
@@ -78,10 +79,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return torch.float16
     if precision == "bf16":
         return torch.bfloat16
-    if device.type == "cuda":
+    if device.type == "cuda":  # training prefers bf16's range; inference's "auto" picks fp16 on CUDA
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    return torch.bfloat16 if amx() else None
+    return torch.bfloat16 if cpu_supports_bf16() else None
 
 
 class ResumableSampler(DistributedSampler):
