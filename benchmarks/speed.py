@@ -16,9 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+from _worker import run_worker  # benchmarks/ is on sys.path when run as a script
 
 DEFAULT_SIZES = ["256x256", "640x360", "1280x720", "1920x1080", "3840x2160"]
 MODES = ("fp32", "fast", "compile")
@@ -113,14 +114,7 @@ def _timed(fn) -> float:
 
 
 def _run_worker(spec: dict, timeout: float | None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return dict(spec, error=f"timed out after {timeout} s")
-    if proc.returncode != 0:
-        return dict(spec, error=(proc.stderr.strip().splitlines() or ["exit code %d" % proc.returncode])[-1])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(os.path.abspath(__file__), spec, timeout)
 
 
 def _print_row(row: dict, base: dict | None) -> None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _worker import run_worker  # benchmarks/ is on sys.path when run as a script
 
 CHECKPOINTS = (100, 500, 1000, 2000, 5000, 10000)
 
@@ -175,14 +176,7 @@ MEASURES = {"memory": measure_memory, "speed": measure_speed}
 
 
 def _run_worker(spec: dict, timeout: float | None) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return dict(spec, error=f"timed out after {timeout} s")
-    if proc.returncode != 0:
-        return dict(spec, error=(proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(os.path.abspath(__file__), spec, timeout)
 
 
 def _print_memory(row: dict, args) -> None:
