@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.train.data import build_train_dataset, seed_worker
+from filmnet.train.pseudo_flow import pseudo_flow_loss
 
 
 def main() -> None:
@@ -30,12 +31,18 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--max-steps", type=int, default=10**9)
+    ap.add_argument("--flow-weight", type=float, default=0.0, help="DIS pseudo-flow loss weight at the start")
+    ap.add_argument("--flow-frac", type=float, default=0.5, help="fraction of the budget over which it falls to 0")
+    ap.add_argument("--warped-weight", type=float, default=0.0, help="L1 on the warped inputs")
+    ap.add_argument("--spacings", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--no-large-motion", action="store_true")
     args = ap.parse_args()
 
     torch.manual_seed(0)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
-    ds = build_train_dataset(args.data, crop=args.crop, spacings=(1, 2, 3), augment=True, large_motion=True)
+    ds = build_train_dataset(args.data, crop=args.crop, spacings=args.spacings, augment=True,
+                             large_motion=not args.no_large_motion, pseudo_flow=args.flow_weight > 0)
     print(f"{len(ds)} triplets, skipped {ds.skipped}, filtered {ds.filtered}", flush=True)
     loader = DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers,
                         worker_init_fn=seed_worker, pin_memory=dev.type == "cuda", persistent_workers=args.workers > 0)
@@ -60,19 +67,30 @@ def main() -> None:
                 g["lr"] = lr
             x0, x1, y = (batch[k].to(dev, non_blocking=True) for k in ("x0", "x1", "y"))
             with torch.autocast(dev.type, dtype=amp):
-                pred = model(x0, x1, batch["time"].to(dev))["image"]
+                out = model(x0, x1, batch["time"].to(dev))
+            pred = out["image"]
             loss = (pred.float() - y).abs().mean()
+            image_l1 = loss.detach()
+            if args.warped_weight:
+                warped = 0.5 * ((out["x0_warped"].float() - y).abs().mean() + (out["x1_warped"].float() - y).abs().mean())
+                loss = loss + args.warped_weight * warped
+            flow_w = args.flow_weight * max(0.0, 1.0 - elapsed / (args.flow_frac * budget)) if args.flow_weight else 0.0
+            if flow_w:
+                flow_loss = pseudo_flow_loss(out["forward_residual_flow_pyramid"], out["backward_residual_flow_pyramid"],
+                                             batch["flow"].to(dev, non_blocking=True))
+                loss = loss + flow_w * flow_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            running = image_l1.item() if running is None else 0.98 * running + 0.02 * image_l1.item()
             if step % 50 == 0:
                 with torch.no_grad():
                     mse = ((pred.float().clamp(0, 1) - y) ** 2).mean().item()
                 writer.writerow([step, f"{elapsed:.1f}", f"{lr:.3g}", f"{running:.5f}", f"{-10 * math.log10(mse):.2f}"])
                 log.flush()
-                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} l1 {running:.4f}", flush=True)
+                extra = f" flow {flow_loss.item():.3f} (w {flow_w:.3g})" if flow_w else ""
+                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} l1 {running:.4f}{extra}", flush=True)
             if time.time() - last_save > 60:
                 filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
                 last_save = time.time()

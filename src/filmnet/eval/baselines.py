@@ -23,14 +23,23 @@ def _import_cv2():
     try:
         import cv2
     except ImportError as err:
-        raise InputError("the 'dis' baseline needs OpenCV: pip install opencv-python-headless "
-                         "(or filmnet[dis])") from err
+        raise InputError("DIS optical flow (the 'dis' baseline, pseudo-flow training) needs OpenCV: "
+                         "pip install opencv-python-headless (or filmnet[dis])") from err
     return cv2
 
 
 def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
     rgb = (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV DIS flows (preset MEDIUM) of two (H, W, 3) [0, 1] frames: f01 on I0's grid (I0(x) ~ I1(x + f01(x)))
+    and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels."""
+    cv2 = _import_cv2()
+    g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
+    flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
 
 
 def dis(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
@@ -42,11 +51,8 @@ def dis(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     cv2 = _import_cv2()
     if frame0.shape != frame1.shape:
         raise InputError(f"frames differ in size: {frame0.shape} vs {frame1.shape}")
-    g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
-    flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    f01 = flow_est.calc(g0, g1, None)
-    f10 = flow_est.calc(g1, g0, None)
-    h, w = g0.shape
+    f01, f10 = dis_flows(frame0, frame1)
+    h, w = frame0.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
     def sample(frame: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -62,6 +62,8 @@ class TrainConfig:
     time_limit_minutes: float | None = None  # stop (and save) after this much wall-clock time, e.g. a GPU lease
     fusion_init: str = "default"    # "blend": start the decoder as an average of the warped inputs (train/init.py)
     warped_weight: float = 0.0      # extra L1 on x0_warped/x1_warped (the official, unused `l1_warped` term)
+    pseudo_flow_weight: float = 0.0  # DIS flow labels on the flow pyramid (train/pseudo_flow.py); needs OpenCV
+    pseudo_flow_steps: int = 0       # ...weighted down linearly to 0 by this step
     max_short_side: int | None = 540  # videos are decoded downscaled to this short side; image frames keep theirs
 
     def __post_init__(self) -> None:
@@ -86,6 +88,9 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_init not in ("default", "blend"):
             raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
+        if self.pseudo_flow_weight < 0 or (self.pseudo_flow_weight > 0 and self.pseudo_flow_steps < 1):
+            raise InputError("pseudo_flow_weight must be >= 0, and pseudo_flow_steps >= 1 when it is set; got "
+                             f"{self.pseudo_flow_weight} and {self.pseudo_flow_steps}")
         if not 0.0 <= self.holdout < 1.0:
             raise InputError(f"holdout must be in [0, 1), got {self.holdout}")
         if len(self.adam_betas) != 2:

@@ -29,6 +29,7 @@ from ..io.atomic import atomic_target
 from ..io.images import natural_key, read_image, read_image_size
 from .augment import augment_triplet, center_crop, pad_to
 from .config import eval_only_parts
+from .pseudo_flow import pseudo_flows
 
 log = logging.getLogger(__name__)
 
@@ -295,12 +296,14 @@ class TripletDataset(Dataset):
 
     `skipped` counts triplets dropped for bad data (unreadable frame, size mismatch), `filtered` those dropped
     for a shot cut or a static/repeated frame. Augmentation is reproducible from (seed, epoch, index);
-    call `set_epoch(e)` before each epoch.
+    call `set_epoch(e)` before each epoch. With `pseudo_flow`, items also carry `flow`: DIS labels of the
+    augmented x0/x1 crop (`train.pseudo_flow`).
     """
 
     def __init__(self, clips: list[Clip], triplets: list[tuple[int, int, int, int]], *, crop: int, augment: bool,
-                 large_motion: bool, train: bool, seed: int, counts: _Counts):
+                 large_motion: bool, train: bool, seed: int, counts: _Counts, pseudo_flow: bool = False):
         self.clips = clips
+        self.pseudo_flow = pseudo_flow
         self.triplets = np.asarray(triplets, dtype=np.int64).reshape(-1, 4)
         self.crop, self.augment, self.large_motion, self.train = crop, augment, large_motion, train
         self.seed, self.epoch = seed, 0
@@ -342,7 +345,10 @@ class TripletDataset(Dataset):
         else:
             frames = center_crop(frames, self.crop)
         x0, y, x1 = frames.float().clamp_(0.0, 1.0).contiguous().unbind(0)
-        return {"x0": x0, "x1": x1, "y": y, "time": torch.tensor(0.5, dtype=torch.float32)}
+        item = {"x0": x0, "x1": x1, "y": y, "time": torch.tensor(0.5, dtype=torch.float32)}
+        if self.pseudo_flow:
+            item["flow"] = pseudo_flows(x0, x1)
+        return item
 
 
 def _random_crop(frames: torch.Tensor, crop: int, rng: np.random.Generator) -> torch.Tensor:
@@ -355,7 +361,8 @@ def _random_crop(frames: torch.Tensor, crop: int, rng: np.random.Generator) -> t
 def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spacings: Sequence[int] = (1, 2, 3),
                         augment: bool = True, large_motion: bool = False, split: str = "train",
                         holdout: float = 0.0, seed: int = 0, max_short_side: int | None = 540,
-                        cache_dir: str | Path | None = None, check_files: bool = True) -> TripletDataset:
+                        cache_dir: str | Path | None = None, check_files: bool = True,
+                        pseudo_flow: bool = False) -> TripletDataset:
     """Build the training (or held-out validation) triplet dataset from one or more sources.
 
     Args:
@@ -371,6 +378,7 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
         image frames (Vimeo, frame folders) are read at their native size.
       cache_dir: if set, decoded videos are kept there as .npy and memory-mapped instead of held in RAM.
       check_files: read every image header up front so bad files are skipped before training starts.
+      pseudo_flow: add DIS flow labels (`flow`, (6, crop, crop)) to training items; needs OpenCV.
     Returns:
       TripletDataset; `len(ds)`, `ds.skipped`, `ds.filtered`, `ds.set_epoch(e)`.
     """
@@ -378,20 +386,21 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
         raise InputError(f"split must be 'train' or 'val', got {split!r}")
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
     return _split_dataset(clips, split, holdout, crop=crop, spacings=spacings, augment=augment,
-                          large_motion=large_motion, seed=seed)
+                          large_motion=large_motion, seed=seed, pseudo_flow=pseudo_flow)
 
 
 def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, crop: int = 256,
                              spacings: Sequence[int] = (1, 2, 3), augment: bool = True, large_motion: bool = False,
                              seed: int = 0, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
-                             check_files: bool = True) -> tuple[TripletDataset, TripletDataset | None]:
+                             check_files: bool = True,
+                             pseudo_flow: bool = False) -> tuple[TripletDataset, TripletDataset | None]:
     """(train, val) datasets as `build_train_dataset` gives them, sharing one scan and one decode of the sources.
 
     val is None when `holdout` is 0; it never uses augmentation.
     """
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
     common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed)
-    train = _split_dataset(clips, "train", holdout, augment=augment, **common)
+    train = _split_dataset(clips, "train", holdout, augment=augment, pseudo_flow=pseudo_flow, **common)
     val = _split_dataset(clips, "val", holdout, augment=False, **common) if holdout > 0 else None
     return train, val
 
@@ -405,7 +414,7 @@ def _discover_all(sources: Sequence[str | Path], crop: int, spacings: Sequence[i
 
 
 def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, spacings: Sequence[int],
-                   augment: bool, large_motion: bool, seed: int) -> TripletDataset:
+                   augment: bool, large_motion: bool, seed: int, pseudo_flow: bool = False) -> TripletDataset:
     counts = _Counts()
     triplets = [(c, *t) for c, lo, hi in _split_ranges(clips, split, holdout)
                 for t in _clip_triplets(clips[c], [int(s) for s in spacings], lo, hi, counts)]
@@ -414,11 +423,16 @@ def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, 
     log.info("%s split: %d triplets from %d clips (%d cut, %d static dropped)", split, len(triplets), len(clips),
              counts.cut, counts.static)
     return TripletDataset(clips, triplets, crop=crop, augment=augment, large_motion=large_motion,
-                          train=split == "train", seed=seed, counts=counts)
+                          train=split == "train", seed=seed, counts=counts, pseudo_flow=pseudo_flow and split == "train")
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: seed numpy and `random` from the worker's torch seed."""
+    """DataLoader `worker_init_fn`: seed numpy and `random` from the worker's torch seed; one OpenCV thread."""
     worker_seed = torch.initial_seed() % 2**32
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
     np.random.seed(worker_seed)
     random.seed(worker_seed)

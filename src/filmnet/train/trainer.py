@@ -32,6 +32,7 @@ from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights,
 from .config import TrainConfig, load_train_config
 from .init import init_fusion_as_blend
 from .losses import build_loss, l1_loss
+from .pseudo_flow import pseudo_flow_loss
 from .schedule import staircase_decay
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,13 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
 
     if not cfg.data:
         raise InputError("no training data: set `data` in the config or pass --data DIR")
+    if cfg.pseudo_flow_weight > 0:
+        from ..eval.baselines import _import_cv2
+
+        _import_cv2()  # fail before decoding the data, not in the first batch
     return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
                                     augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
-                                    max_short_side=cfg.max_short_side)
+                                    max_short_side=cfg.max_short_side, pseudo_flow=cfg.pseudo_flow_weight > 0)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> tuple[torch.Tensor, ...]:
@@ -206,7 +211,7 @@ class _StopFlag:
 class RunLogger:
     """Rank-0 outputs: log.csv rows, TensorBoard scalars and image grids (tb/), and a tqdm bar."""
 
-    FIELDS = ("step", "loss", "l1", "vgg", "style", "grad_norm", "lr", "it_s", "skipped", "val_psnr")
+    FIELDS = ("step", "loss", "l1", "vgg", "style", "l1_warped", "pseudo_flow", "grad_norm", "lr", "it_s", "skipped", "val_psnr")
 
     def __init__(self, run_dir: Path, cfg: TrainConfig, start_step: int):
         from tqdm.auto import tqdm
@@ -375,6 +380,12 @@ class Trainer:
             out = self.ddp(x0, x1, t)
             pred = out["image"]
             total, terms = self.loss_fn(pred, y, self.step)
+            flow_weight = self.pseudo_flow_weight(self.step)
+            if flow_weight and "flow" in batch:
+                terms["pseudo_flow"] = pseudo_flow_loss(out["forward_residual_flow_pyramid"],
+                                                        out["backward_residual_flow_pyramid"],
+                                                        batch["flow"].to(self.info.device, non_blocking=True))
+                total = total + flow_weight * terms["pseudo_flow"]
             if self.cfg.warped_weight:
                 terms["l1_warped"] = 0.5 * (l1_loss(out["x0_warped"].float(), y) + l1_loss(out["x1_warped"].float(), y))
                 total = total + self.cfg.warped_weight * terms["l1_warped"]
@@ -395,6 +406,12 @@ class Trainer:
         self._consecutive_skips = 0
         terms = {"loss": total.detach(), **{k: v.detach() for k, v in terms.items()}}
         return terms, norm.detach(), (x0[:1], pred[:1].detach(), y[:1], x1[:1])
+
+    def pseudo_flow_weight(self, step: int) -> float:
+        """`pseudo_flow_weight`, falling linearly to 0 at `pseudo_flow_steps`."""
+        if not self.cfg.pseudo_flow_weight:
+            return 0.0
+        return self.cfg.pseudo_flow_weight * max(0.0, 1.0 - step / self.cfg.pseudo_flow_steps)
 
     def _sync_flags(self, total: torch.Tensor) -> bool:
         """Agree over ranks on (any loss non-finite, Ctrl-C seen, time limit passed); returns the first.
