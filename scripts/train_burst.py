@@ -2,6 +2,8 @@
 
 Uses the project's model, dataset and native format; `filmnet train` is the full trainer.
 python scripts/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
+python scripts/train_burst.py --data .gpu/pack --out OUT --init W.safetensors --minutes 7 --flow-weight 0.03 \
+    --flow-frac 0.6 --warped-weight 0.25      # with DIS pseudo-flow labels (needs OpenCV in the workers)
 """
 from __future__ import annotations
 
