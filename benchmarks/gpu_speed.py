@@ -1,7 +1,7 @@
 """Frames per second of FILM on a CUDA GPU: fp32 against fp16 (and bf16), as ratios from one run.
 
-Times `Interpolator.interpolate` on one frame pair already on the GPU (padding, model, clip, copy to host; no disk I/O) after
-warm-up, with `torch.cuda.synchronize()` around the timed loop, plus the peak GPU memory of each mode.
+Times `Interpolator.interpolate` on one frame pair already on the GPU (padding, model, clip, copy to host; no disk
+I/O) after warm-up, with `torch.cuda.synchronize()` around the timed loop, plus the peak GPU memory of each mode.
 Random seeded weights: speed does not depend on their values.
 
   python benchmarks/gpu_speed.py --configs film_net film_lite --sizes 1920x1080 --precisions fp32 fp16 bf16
@@ -36,8 +36,9 @@ def measure(config: str, width: int, height: int, precision: str, repeats: int, 
         interp.interpolate(x0, x1)
     sync()
     seconds = (time.perf_counter() - start) / repeats
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
     return {"config": config, "size": f"{width}x{height}", "precision": precision, "s_per_frame": seconds,
-            "fps": 1.0 / seconds, "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")}
+            "fps": 1.0 / seconds, "peak_gpu_gb": peak}
 
 
 def main() -> None:

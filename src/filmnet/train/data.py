@@ -423,7 +423,8 @@ def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, 
     log.info("%s split: %d triplets from %d clips (%d cut, %d static dropped)", split, len(triplets), len(clips),
              counts.cut, counts.static)
     return TripletDataset(clips, triplets, crop=crop, augment=augment, large_motion=large_motion,
-                          train=split == "train", seed=seed, counts=counts, pseudo_flow=pseudo_flow and split == "train")
+                          train=split == "train", seed=seed, counts=counts,
+                          pseudo_flow=pseudo_flow and split == "train")
 
 
 def seed_worker(worker_id: int) -> None:

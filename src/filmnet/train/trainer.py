@@ -211,7 +211,8 @@ class _StopFlag:
 class RunLogger:
     """Rank-0 outputs: log.csv rows, TensorBoard scalars and image grids (tb/), and a tqdm bar."""
 
-    FIELDS = ("step", "loss", "l1", "vgg", "style", "l1_warped", "pseudo_flow", "grad_norm", "lr", "it_s", "skipped", "val_psnr")
+    FIELDS = ("step", "loss", "l1", "vgg", "style", "l1_warped", "pseudo_flow", "grad_norm", "lr", "it_s", "skipped",
+              "val_psnr")
 
     def __init__(self, run_dir: Path, cfg: TrainConfig, start_step: int):
         from tqdm.auto import tqdm
