@@ -72,17 +72,21 @@ def test_loss_ignores_unlabelled_pixels():
     assert pseudo_flow_loss(fwd, bwd, labels).item() > 1.0
 
 
-def test_dataset_items_carry_labels_of_their_own_augmented_crop(tmp_path):
+def moving_clip(folder, frames: int = 5):
     from PIL import Image
 
-    from filmnet.train.data import build_train_dataset
-
-    folder = tmp_path / "clip"
     folder.mkdir()
     tex = textured_triplet(160, shift=0, seed=1)["x0"]
-    for i in range(5):
+    for i in range(frames):
         frame = tex[:, 16:144, 4 * i:4 * i + 128]
         Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_dataset_items_carry_labels_of_their_own_augmented_crop(tmp_path):
+    from filmnet.train.data import build_train_dataset
+
+    folder = moving_clip(tmp_path / "clip")
     train = build_train_dataset([folder], crop=64, spacings=(1,), pseudo_flow=True, check_files=False)
     item = train[0]
     assert item["flow"].shape == (6, 64, 64)
@@ -92,6 +96,21 @@ def test_dataset_items_carry_labels_of_their_own_augmented_crop(tmp_path):
     val = build_train_dataset([folder], crop=64, spacings=(1,), split="val", holdout=0.5, pseudo_flow=True,
                               check_files=False)
     assert "flow" not in val[0]
+
+
+def test_labels_in_forked_workers_after_the_parent_used_opencv(tmp_path):
+    """Regression: a worker_init_fn calling cv2.setNumThreads hung forked workers once the parent had run DIS."""
+    from torch.utils.data import DataLoader
+
+    from filmnet.train.data import build_train_dataset, seed_worker
+
+    pseudo_flows(*shifted_pair(2, 1))  # starts OpenCV's thread pool in this process
+    ds = build_train_dataset([moving_clip(tmp_path / "clip", frames=7)], crop=64, spacings=(1,), pseudo_flow=True,
+                             check_files=False)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, worker_init_fn=seed_worker, timeout=120,
+                        multiprocessing_context="fork")
+    batch = next(iter(loader))
+    assert batch["flow"].shape == (2, 6, 64, 64)
 
 
 class LabelledTriplets(Triplets):

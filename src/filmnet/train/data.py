@@ -428,12 +428,10 @@ def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, 
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: seed numpy and `random` from the worker's torch seed; one OpenCV thread."""
+    """DataLoader `worker_init_fn`: seed numpy and `random` from the worker's torch seed.
+
+    Leaves OpenCV alone: `cv2.setNumThreads` in a forked worker hangs once the parent has used OpenCV's pool.
+    """
     worker_seed = torch.initial_seed() % 2**32
-    try:
-        import cv2
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
     np.random.seed(worker_seed)
     random.seed(worker_seed)
