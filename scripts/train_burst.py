@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.train.data import build_train_dataset, seed_worker
+from filmnet.train.losses import l1_loss, warped_l1_loss
 from filmnet.train.pseudo_flow import pseudo_flow_loss
 
 
@@ -71,11 +72,10 @@ def main() -> None:
             with torch.autocast(dev.type, dtype=amp):
                 out = model(x0, x1, batch["time"].to(dev))
             pred = out["image"]
-            loss = (pred.float() - y).abs().mean()
+            loss = l1_loss(pred.float(), y)
             image_l1 = loss.detach()
             if args.warped_weight:
-                warped = 0.5 * ((out["x0_warped"].float() - y).abs().mean() + (out["x1_warped"].float() - y).abs().mean())
-                loss = loss + args.warped_weight * warped
+                loss = loss + args.warped_weight * warped_l1_loss(out, y)
             flow_w = args.flow_weight * max(0.0, 1.0 - elapsed / (args.flow_frac * budget)) if args.flow_weight else 0.0
             if flow_w:
                 flow_loss = pseudo_flow_loss(out["forward_residual_flow_pyramid"], out["backward_residual_flow_pyramid"],

@@ -6,7 +6,7 @@ import torch
 
 from filmnet.errors import WeightsError
 from filmnet.train.losses import (VGG_LAYER_WEIGHTS, TrainingLoss, build_loss, gram_matrix, l1_loss,
-                                  perceptual_loss, style_loss)
+                                  perceptual_loss, style_loss, warped_l1_loss)
 from filmnet.train.schedule import LOSS_SCHEDULES, PiecewiseConstant, staircase_decay
 from filmnet.train.vgg import (CONV_CHANNELS, CONV_LAYER_INDICES, IMAGENET_MEAN_255, TORCHVISION_MEAN,
                                TORCHVISION_STD, VGG19Features, load_vgg19, save_vgg19)
@@ -48,6 +48,13 @@ def test_l1_value():
     pred = torch.tensor([[[[0.0, 1.0], [0.5, 0.25]]]])
     y = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
     assert l1_loss(pred, y).item() == pytest.approx((1 + 0 + 0.5 + 0.25) / 4)
+
+
+def test_warped_l1_is_the_mean_of_both_sides_in_fp32():
+    y = torch.zeros(1, 3, 4, 4)
+    outputs = {"x0_warped": torch.full_like(y, 0.5).bfloat16(), "x1_warped": torch.full_like(y, 0.25)}
+    value = warped_l1_loss(outputs, y)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx((0.5 + 0.25) / 2)
 
 
 def test_gram_hand_value():

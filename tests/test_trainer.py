@@ -320,3 +320,10 @@ def test_ddp_ranks_agree_on_the_time_limit(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert [load_checkpoint(p)["step"] for p in list_checkpoints(tmp_path / "run")] == [1]
+
+
+def test_trainer_logs_the_warped_input_term_when_weighted(tmp_path):
+    run = train(tiny_cfg(tmp_path / "run", steps=2, log_every=1, warped_weight=0.5), train_set=Triplets(n=4))
+    rows = [r for r in csv.DictReader((run / "log.csv").open()) if r["loss"]]
+    assert rows and all(float(r["l1_warped"]) > 0 for r in rows)
+    assert all(float(r["loss"]) > float(r["l1"]) for r in rows)

@@ -19,7 +19,8 @@ def blend(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     return ((frame0.astype(np.float32) + frame1.astype(np.float32)) * 0.5).astype(np.float32)
 
 
-def _import_cv2():
+def require_cv2():
+    """The cv2 module, or an InputError saying how to install it."""
     try:
         import cv2
     except ImportError as err:
@@ -36,7 +37,7 @@ def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
 def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS flows (preset MEDIUM) of two (H, W, 3) [0, 1] frames: f01 on I0's grid (I0(x) ~ I1(x + f01(x)))
     and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels."""
-    cv2 = _import_cv2()
+    cv2 = require_cv2()
     g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
     flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
@@ -48,7 +49,7 @@ def dis(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     f01 maps I0 -> I1 and f10 maps I1 -> I0 (each on its source grid). Assuming linear motion, the mid frame at
     x sees I0 at x + 0.5 f10(x) and I1 at x + 0.5 f01(x); both are sampled bilinearly (border replicate) and averaged.
     """
-    cv2 = _import_cv2()
+    cv2 = require_cv2()
     if frame0.shape != frame1.shape:
         raise InputError(f"frames differ in size: {frame0.shape} vs {frame1.shape}")
     f01, f10 = dis_flows(frame0, frame1)

@@ -22,6 +22,11 @@ def l1_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (pred - y).abs().mean()
 
 
+def warped_l1_loss(outputs: dict, y: torch.Tensor) -> torch.Tensor:
+    """Mean of the L1 of `x0_warped` and of `x1_warped` to y (the official code's unused `l1_warped`), in fp32."""
+    return 0.5 * (l1_loss(outputs["x0_warped"].float(), y) + l1_loss(outputs["x1_warped"].float(), y))
+
+
 def gram_matrix(feature: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C) = Phi^T Phi / (H*W), computed in fp32."""
     b, c, h, w = feature.shape

@@ -31,7 +31,7 @@ from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights,
                          save_native_weights, set_rng_state)
 from .config import TrainConfig, load_train_config
 from .init import init_fusion_as_blend
-from .losses import build_loss, l1_loss
+from .losses import build_loss, warped_l1_loss
 from .pseudo_flow import pseudo_flow_loss
 from .schedule import staircase_decay
 
@@ -157,9 +157,9 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     if not cfg.data:
         raise InputError("no training data: set `data` in the config or pass --data DIR")
     if cfg.pseudo_flow_weight > 0:
-        from ..eval.baselines import _import_cv2
+        from ..eval.baselines import require_cv2
 
-        _import_cv2()  # fail before decoding the data, not in the first batch
+        require_cv2()  # fail before decoding the data, not in the first batch
     return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
                                     augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
                                     max_short_side=cfg.max_short_side, pseudo_flow=cfg.pseudo_flow_weight > 0)
@@ -388,7 +388,7 @@ class Trainer:
                                                         batch["flow"].to(self.info.device, non_blocking=True))
                 total = total + flow_weight * terms["pseudo_flow"]
             if self.cfg.warped_weight:
-                terms["l1_warped"] = 0.5 * (l1_loss(out["x0_warped"].float(), y) + l1_loss(out["x1_warped"].float(), y))
+                terms["l1_warped"] = warped_l1_loss(out, y)
                 total = total + self.cfg.warped_weight * terms["l1_warped"]
         self.optimizer.zero_grad(set_to_none=True)
         if self._sync_flags(total):
