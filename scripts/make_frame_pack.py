@@ -1,16 +1,21 @@
-"""Decode training sources into small JPEG frame folders (a portable pack for a remote training burst).
+"""Re-encode training sources small (a portable pack for a remote training burst).
 
-Reads only training sources (never the evaluation sets) and writes `<out>/<source>__<clip>/000000.jpg ...`,
-a layout `filmnet.train.data.build_train_dataset` reads as a frame sequence.
+Reads only training sources (never the evaluation sets) and writes, per clip, either a JPEG frame folder
+`<out>/<source>__<clip>/000000.jpg ...` or (`--format mp4`) one H.264 file `<out>/<source>__<clip>.mp4` holding every
+frame in order; annotated shot cuts are carried over in `<out>/motion_stats.csv`. `build_train_dataset` reads both.
 Usage: python scripts/make_frame_pack.py ../shared/data -o .gpu/pack --short-side 288 --max-frames 80
+       python scripts/make_frame_pack.py ../shared/data -o .gpu/pack3 --format mp4 --short-side 360 --crf 18
 """
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from filmnet.io.atomic import atomic_target
 
 TRAINING_SOURCES = ("train_video", "real_videos", "basketballpass_sequence", "vimeo_septuplet")
 EVAL_SETS = ("middlebury_other", "davis_adacof", "ucf101_dvf")
@@ -46,28 +51,81 @@ def read_frames(path: Path, limit: int):
             yield frame.to_ndarray(format="rgb24")
 
 
+def annotated_cuts(root: Path) -> dict[Path, str]:
+    cuts = {}
+    for stats in root.rglob("motion_stats.csv"):
+        with open(stats, newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("path") and row.get("cuts", "").strip():
+                    cuts[(stats.parent / row["path"]).resolve()] = row["cuts"].strip()
+    return cuts
+
+
+def resized(rgb: np.ndarray, short_side: int, even: bool) -> Image.Image:
+    img = Image.fromarray(rgb)
+    s = min(1.0, short_side / min(img.size))
+    w, h = round(img.width * s), round(img.height * s)
+    if even:
+        w, h = w - w % 2, h - h % 2
+    return img if (w, h) == img.size else img.resize((w, h), Image.BICUBIC)
+
+
+def write_jpegs(frames, out: Path, short_side: int, quality: int) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for n, rgb in enumerate(frames, 1):
+        resized(rgb, short_side, even=False).save(out / f"{n - 1:06d}.jpg", quality=quality)
+    return n
+
+
+def write_mp4(frames, out: Path, short_side: int, crf: int) -> int:
+    import av
+
+    n = 0
+    with atomic_target(out) as tmp:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = None
+            for n, rgb in enumerate(frames, 1):
+                img = resized(rgb, short_side, even=True)
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=30)
+                    stream.width, stream.height, stream.pix_fmt = img.width, img.height, "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "slow"}
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")))
+            if stream is not None:
+                container.mux(stream.encode())
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--short-side", type=int, default=288)
     ap.add_argument("--max-frames", type=int, default=80)
-    ap.add_argument("--quality", type=int, default=92)
+    ap.add_argument("--quality", type=int, default=92, help="JPEG quality")
+    ap.add_argument("--format", choices=("jpg", "mp4"), default="jpg")
+    ap.add_argument("--crf", type=int, default=18, help="H.264 CRF for --format mp4")
     args = ap.parse_args()
-    total = 0
+    cuts = annotated_cuts(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    total, cut_rows = 0, []
     for name, path in iter_clips(args.data):
         assert not any(e in str(path) for e in EVAL_SETS)
-        out = args.out / name
-        out.mkdir(parents=True, exist_ok=True)
-        n = 0
-        for n, rgb in enumerate(read_frames(path, args.max_frames)):
-            img = Image.fromarray(rgb)
-            s = args.short_side / min(img.size)
-            if s < 1:
-                img = img.resize((round(img.width * s), round(img.height * s)), Image.BICUBIC)
-            img.save(out / f"{n:06d}.jpg", quality=args.quality)
-        total += n + 1
-        print(f"{name}: {n + 1} frames")
+        frames = read_frames(path, args.max_frames)
+        if args.format == "mp4":
+            target = args.out / f"{name}.mp4"
+            n = write_mp4(frames, target, args.short_side, args.crf)
+        else:
+            target = args.out / name
+            n = write_jpegs(frames, target, args.short_side, args.quality)
+        if path.resolve() in cuts:
+            cut_rows.append((target.relative_to(args.out).as_posix(), cuts[path.resolve()]))
+        total += n
+        print(f"{name}: {n} frames")
+    if cut_rows:
+        with atomic_target(args.out / "motion_stats.csv") as tmp, tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([("path", "cuts"), *cut_rows])
     print(f"{total} frames in {args.out}")
 
 

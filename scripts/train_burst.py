@@ -4,6 +4,8 @@ Uses the project's model, dataset and native format; `filmnet train` is the full
 python scripts/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
 python scripts/train_burst.py --data .gpu/pack --out OUT --init W.safetensors --minutes 7 --flow-weight 0.03 \
     --flow-frac 0.6 --warped-weight 0.25      # with DIS pseudo-flow labels (needs OpenCV in the workers)
+`--wall-limit S` ends training early enough that the whole script (data loading included) finishes within S seconds;
+the learning-rate schedule (linear warm-up, then cosine to 5 %) follows the budget actually left.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--max-steps", type=int, default=10**9)
+    ap.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
+    ap.add_argument("--wall-limit", type=float, default=None, help="seconds for the whole script, loading included")
     ap.add_argument("--flow-weight", type=float, default=0.0, help="DIS pseudo-flow loss weight at the start")
     ap.add_argument("--flow-frac", type=float, default=0.5, help="fraction of the budget over which it falls to 0")
     ap.add_argument("--warped-weight", type=float, default=0.0, help="L1 on the warped inputs")
@@ -41,7 +45,12 @@ def main() -> None:
     ap.add_argument("--no-large-motion", action="store_true")
     args = ap.parse_args()
 
+    script_start = time.time()
     torch.manual_seed(0)
+    if args.flow_weight > 0:  # one OpenCV thread per loader worker, set before any fork (see seed_worker)
+        from filmnet.eval.baselines import require_cv2
+
+        require_cv2().setNumThreads(1)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
     ds = build_train_dataset(args.data, crop=args.crop, spacings=args.spacings, augment=True,
@@ -58,14 +67,19 @@ def main() -> None:
     writer = csv.writer(log)
     writer.writerow(["step", "seconds", "lr", "l1", "psnr"])
     budget = args.minutes * 60
-    start = last_save = time.time()
-    step, running = 0, None
+    if args.wall_limit is not None:  # leave ~20 s for the loader start-up and the final save
+        budget = min(budget, args.wall_limit - (time.time() - script_start) - 20)
+    print(f"training budget {budget:.0f}s", flush=True)
+    start = last_save = fetch_start = time.time()
+    step, running, waited = 0, None, 0.0
     while step < args.max_steps:
         for batch in loader:
+            waited += time.time() - fetch_start
             elapsed = time.time() - start
             if elapsed > budget or step >= args.max_steps:
                 break
             lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
+            lr *= min(1.0, (step + 1) / args.warmup) if args.warmup else 1.0
             for g in opt.param_groups:
                 g["lr"] = lr
             x0, x1, y = (batch[k].to(dev, non_blocking=True) for k in ("x0", "x1", "y"))
@@ -92,10 +106,12 @@ def main() -> None:
                 writer.writerow([step, f"{elapsed:.1f}", f"{lr:.3g}", f"{running:.5f}", f"{-10 * math.log10(mse):.2f}"])
                 log.flush()
                 extra = f" flow {flow_loss.item():.3f} (w {flow_w:.3g})" if flow_w else ""
-                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} l1 {running:.4f}{extra}", flush=True)
+                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} l1 {running:.4f}{extra} "
+                      f"waiting for data {100 * waited / max(elapsed, 1e-9):.0f}%", flush=True)
             if time.time() - last_save > 60:
                 filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
                 last_save = time.time()
+            fetch_start = time.time()
         else:
             continue
         break

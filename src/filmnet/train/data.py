@@ -2,9 +2,10 @@
 
 Each source path is scanned once. Layouts, detected per path: Vimeo-90K triplet or septuplet (`tri_trainlist.txt`
 / `sep_trainlist.txt` + `sequences/`, or any tree of `im1.png..imN.png` folders), folders of PNG/JPEG frames
-(natural sort) and video files (PyAV, decoded once into memory or a memory-mapped cache). Frame sequences give
-triplets (i, i+s, i+2s) for every spacing s; triplets spanning a shot cut (`filmnet.scenes`, plus the `cuts`
-column of a `motion_stats.csv` found in the source tree) or with repeated/static frames are dropped.
+(natural sort) and video files (PyAV, or OpenCV where PyAV is missing; decoded once into memory or a
+memory-mapped cache). Frame sequences give triplets (i, i+s, i+2s) for every spacing s; triplets spanning a shot
+cut (`filmnet.scenes`, plus the `cuts` column of a `motion_stats.csv` found in the source tree) or with
+repeated/static frames are dropped.
 The train/val split holds out whole clips (a single clip is split in time instead), so they never share frames.
 """
 from __future__ import annotations
@@ -119,8 +120,10 @@ def _target_size(w: int, h: int, max_short_side: int | None) -> tuple[int, int]:
 
 
 def _decode_video(path: Path, max_short_side: int | None) -> np.ndarray:
-    import av  # optional at import time: only video sources need it
-
+    try:
+        import av  # optional at import time: only video sources need it
+    except ImportError:
+        return _decode_video_cv2(path, max_short_side)
     frames = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -128,6 +131,33 @@ def _decode_video(path: Path, max_short_side: int | None) -> np.ndarray:
         for frame in container.decode(stream):
             w, h = _target_size(frame.width, frame.height, max_short_side)
             frames.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA"))
+    if len({f.shape for f in frames}) > 1:
+        raise InputError(f"{path}: frame size changes inside the video")
+    return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def _decode_video_cv2(path: Path, max_short_side: int | None) -> np.ndarray:
+    """OpenCV's decoder, for machines without PyAV (e.g. a bare GPU box running a training burst)."""
+    try:
+        import cv2
+    except ImportError as err:
+        raise InputError(f"{path}: decoding video needs PyAV (pip install av) or OpenCV") from err
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InputError(f"{path}: OpenCV cannot open this video")
+    frames = []
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            h, w = bgr.shape[:2]
+            size = _target_size(w, h, max_short_side)
+            if size != (w, h):
+                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
     if len({f.shape for f in frames}) > 1:
         raise InputError(f"{path}: frame size changes inside the video")
     return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
