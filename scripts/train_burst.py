@@ -56,8 +56,12 @@ def main() -> None:
     ds = build_train_dataset(args.data, crop=args.crop, spacings=args.spacings, augment=True,
                              large_motion=not args.no_large_motion, pseudo_flow=args.flow_weight > 0)
     print(f"{len(ds)} triplets, skipped {ds.skipped}, filtered {ds.filtered}", flush=True)
-    loader = DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers,
-                        worker_init_fn=seed_worker, pin_memory=dev.type == "cuda", persistent_workers=args.workers > 0)
+    def make_loader() -> DataLoader:
+        return DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers,
+                          worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
+                          persistent_workers=args.workers > 0)
+
+    loader = make_loader()
     model = filmnet.load_model(args.init) if args.init else filmnet.FILM(args.model)
     model.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
@@ -71,12 +75,19 @@ def main() -> None:
         budget = min(budget, args.wall_limit - (time.time() - script_start) - 20)
     print(f"training budget {budget:.0f}s", flush=True)
     start = last_save = fetch_start = time.time()
-    step, running, waited = 0, None, 0.0
-    while step < args.max_steps:
+    step, running, waited, done = 0, None, 0.0, False
+    while not done:
         for batch in loader:
             waited += time.time() - fetch_start
             elapsed = time.time() - start
             if elapsed > budget or step >= args.max_steps:
+                done = True
+                break
+            flow_w = args.flow_weight * max(0.0, 1.0 - elapsed / (args.flow_frac * budget)) if args.flow_weight else 0.0
+            if ds.pseudo_flow and not flow_w:  # released: new workers, without the DIS labels
+                ds.pseudo_flow = False
+                loader = make_loader()
+                fetch_start = time.time()
                 break
             lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
             lr *= min(1.0, (step + 1) / args.warmup) if args.warmup else 1.0
@@ -90,7 +101,6 @@ def main() -> None:
             image_l1 = loss.detach()
             if args.warped_weight:
                 loss = loss + args.warped_weight * warped_l1_loss(out, y)
-            flow_w = args.flow_weight * max(0.0, 1.0 - elapsed / (args.flow_frac * budget)) if args.flow_weight else 0.0
             if flow_w:
                 flow_loss = pseudo_flow_loss(out["forward_residual_flow_pyramid"], out["backward_residual_flow_pyramid"],
                                              batch["flow"].to(dev, non_blocking=True))
@@ -112,9 +122,6 @@ def main() -> None:
                 filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
                 last_save = time.time()
             fetch_start = time.time()
-        else:
-            continue
-        break
     filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
     print(f"done: {step} steps in {time.time() - start:.0f}s", flush=True)
 

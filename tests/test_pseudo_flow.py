@@ -136,3 +136,33 @@ def test_config_refuses_a_weight_without_a_release_step():
         TrainConfig(pseudo_flow_weight=0.1)
     with pytest.raises(InputError, match="pseudo_flow_weight"):
         TrainConfig(pseudo_flow_weight=-1.0, pseudo_flow_steps=10)
+
+
+class CountingLabelled(Triplets):
+    """Labels only while `pseudo_flow` is set (as TripletDataset); records what it served."""
+
+    def __init__(self, n):
+        super().__init__(n=n)
+        self.pseudo_flow, self.served, self.labelled = True, [], 0
+
+    def __getitem__(self, i):
+        item = dict(super().__getitem__(i))
+        self.served.append(i)
+        if self.pseudo_flow:
+            self.labelled += 1
+            item["flow"] = pseudo_flows(item["x0"], item["x1"])
+        return item
+
+
+def test_labels_stop_being_computed_at_release_without_changing_the_data_order(tmp_path):
+    from filmnet.train.trainer import train
+
+    labelled = CountingLabelled(n=8)
+    train(tiny_cfg(tmp_path / "a", steps=6, pseudo_flow_weight=0.5, pseudo_flow_steps=2), train_set=labelled)
+    plain = CountingLabelled(n=8)
+    plain.pseudo_flow = False
+    train(tiny_cfg(tmp_path / "b", steps=6), train_set=plain)
+    per_step = len(plain.served) // 6
+    assert not labelled.pseudo_flow
+    assert labelled.labelled == 2 * per_step  # steps 1 and 2 only
+    assert labelled.served[:6 * per_step] == plain.served  # the release restarts the loader in place

@@ -142,6 +142,12 @@ class BatchStream:
     def seek(self, epoch: int, batch_in_epoch: int) -> None:
         self.epoch, self.batch_in_epoch, self._it = epoch, batch_in_epoch, None
 
+    def drop_pseudo_flow(self) -> None:
+        """Stop computing pseudo-flow labels: the next batch comes from a fresh loader at the same position."""
+        if getattr(self.dataset, "pseudo_flow", False):
+            self.dataset.pseudo_flow = False
+            self._it = None
+
 
 def _seed_worker_fn():
     try:
@@ -367,6 +373,8 @@ class Trainer:
         self._deadline = time.monotonic() + 60 * limit if limit is not None else math.inf
         with _StopFlag() as self._ctrl_c:
             while self.step < self.cfg.steps and not self._stopping:
+                if self.cfg.pseudo_flow_weight and not self.pseudo_flow_weight(self.step):
+                    self.stream.drop_pseudo_flow()  # released: spare the workers the DIS labels
                 out = self._train_step(next(self.stream))
                 if out is not None:
                     self._after_step(*out)
