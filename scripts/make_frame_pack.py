@@ -3,6 +3,8 @@
 Reads only training sources (never the evaluation sets) and writes, per clip, either a JPEG frame folder
 `<out>/<source>__<clip>/000000.jpg ...` or (`--format mp4`) one H.264 file `<out>/<source>__<clip>.mp4` holding every
 frame in order; annotated shot cuts are carried over in `<out>/motion_stats.csv`. `build_train_dataset` reads both.
+`--holdout 0.05` leaves out the clips that `filmnet train --holdout 0.05` (and scripts/holdout_psnr.py) validate on,
+so that check stays a true hold-out for weights trained on the pack.
 Usage: python scripts/make_frame_pack.py ../shared/data -o .gpu/pack --short-side 288 --max-frames 80
        python scripts/make_frame_pack.py ../shared/data -o .gpu/pack3 --format mp4 --short-side 360 --crf 18
 """
@@ -97,6 +99,14 @@ def write_mp4(frames, out: Path, short_side: int, crf: int) -> int:
     return n
 
 
+def held_out_sources(root: Path, holdout: float) -> set[Path]:
+    from filmnet.train.data import discover_clips, held_out_clips
+
+    clips = [clip for source in TRAINING_SOURCES if (root / source).exists()
+             for clip in discover_clips(root / source, max_short_side=64)]
+    return {clip.source.resolve() for clip in held_out_clips(clips, holdout)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
@@ -106,12 +116,17 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=92, help="JPEG quality")
     ap.add_argument("--format", choices=("jpg", "mp4"), default="jpg")
     ap.add_argument("--crf", type=int, default=18, help="H.264 CRF for --format mp4")
+    ap.add_argument("--holdout", type=float, default=0.0, help="leave out the clips a split of this size validates on")
     args = ap.parse_args()
     cuts = annotated_cuts(args.data)
+    held = held_out_sources(args.data, args.holdout) if args.holdout else set()
     args.out.mkdir(parents=True, exist_ok=True)
     total, cut_rows = 0, []
     for name, path in iter_clips(args.data):
         assert not any(e in str(path) for e in EVAL_SETS)
+        if path.resolve() in held:
+            print(f"{name}: held out")
+            continue
         frames = read_frames(path, args.max_frames)
         if args.format == "mp4":
             target = args.out / f"{name}.mp4"

@@ -12,7 +12,8 @@ from PIL import Image
 from conftest import DATA, need_shared
 from filmnet.errors import InputError
 from filmnet.train.augment import AugmentParams, apply_augment, augment_triplet
-from filmnet.train.data import build_train_dataset, build_train_val_datasets, discover_clips, seed_worker
+from filmnet.train.data import (build_train_dataset, build_train_val_datasets, discover_clips, held_out_clips,
+                                seed_worker)
 
 
 def _img(seed: int, h: int = 40, w: int = 48) -> np.ndarray:
@@ -258,3 +259,22 @@ def test_mp4_frame_pack_keeps_frames_order_and_cuts(tmp_path):
     assert err.diagonal().max() < 10  # lossless luma; only yuv420 chroma of 4 px colour blocks is lost
     assert ds.clips[0].cuts == {4}
     assert sorted(map(tuple, ds.triplets[:, 1:].tolist())) == [(0, 1, 2), (1, 2, 3), (4, 5, 6), (5, 6, 7)]
+
+
+def test_frame_pack_can_leave_out_the_validation_clips(tmp_path):
+    root = tmp_path / "data"
+    for k in range(6):
+        _moving_frames(root / "train_video" / f"clip{k}", n=4, seed=k)
+    _moving_frames(root / "real_videos" / "other", n=4, seed=9)
+    _, val = build_train_val_datasets([root / "train_video", root / "real_videos"], holdout=0.3, crop=16)
+    held = {c.source.name for c in held_out_clips(val.clips, 0.3)}
+    assert {val.clips[c].source.name for c in val.triplets[:, 0].tolist()} == held and len(held) == 2
+    out = tmp_path / "pack"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_frame_pack.py"
+    subprocess.run([sys.executable, str(script), str(root), "-o", str(out), "--holdout", "0.3"],
+                   check=True, capture_output=True)
+    packed = {p.name.split("__")[1] for p in out.iterdir()}
+    assert packed == ({f"clip{k}" for k in range(6)} | {"other"}) - held
+    assert len(packed) == 5
+    with pytest.raises(InputError, match="two clips"):
+        held_out_clips(val.clips[:1], 0.3)

@@ -319,6 +319,13 @@ def _split_ranges(clips: list[Clip], split: str, holdout: float) -> list[tuple[i
     return [(c, 0, len(clips[c])) for c in sorted(chosen)]
 
 
+def held_out_clips(clips: list[Clip], holdout: float) -> list[Clip]:
+    """The clips a `holdout` split keeps for validation (two or more clips: whole clips, chosen by name)."""
+    if len(clips) < 2:
+        raise InputError("holding out whole clips needs at least two clips")
+    return [clips[c] for c, _, _ in _split_ranges(clips, "val", holdout)]
+
+
 # ---------------------------------------------------------------- dataset
 
 class TripletDataset(Dataset):
