@@ -60,6 +60,20 @@ def test_mp4_output_with_multi_and_odd_size(tmp_path, capsys, weights):
     assert len(frames) == 4 and (frames[0].height, frames[0].width) == (66, 82)
 
 
+@pytest.mark.parametrize("suffix, codec", [(".webm", "vp9"), (".m4v", "h264")])
+def test_other_video_containers_match_filmnet_video(tmp_path, capsys, weights, suffix, codec):
+    av = pytest.importorskip("av")
+    inputs = make_images(tmp_path, 2)
+    out = tmp_path / f"v{suffix}"
+    code, _, err = run(capsys, "interpolate", *inputs, "--exp", 2, "-o", out, "--weights", weights)
+    assert code == 0, err
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+        frames = list(container.decode(video=0))
+    assert len(frames) == 5 and (frames[0].height, frames[0].width) == (64, 80)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_gif_output_and_force(tmp_path, capsys, weights):
     inputs = make_images(tmp_path, 2)
     out = tmp_path / "a.gif"

@@ -62,7 +62,7 @@ def friendly_errors(command: Callable) -> Callable:
 @friendly_errors
 def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.mkv/.mov, .gif, or a folder of PNGs."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
                                       help="Recursive midpoints: 2^T-1 new frames per pair (official)."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,

@@ -1,4 +1,5 @@
-"""Streaming frame writers chosen by the output path: `.mp4`/`.mkv`/`.mov` (H.264), `.gif`, or a folder of PNGs.
+"""Streaming frame writers chosen by the output path: a video (`.mp4`/`.m4v`/`.mkv`/`.mov` H.264, `.webm` VP9), `.gif`,
+or a folder of PNGs.
 
 Frames are (H, W, 3) float32 in [0, 1] (or uint8). Every writer builds its output beside the target under a
 temporary name and moves it into place with `os.replace` only when the `with` block ends without error, so a
@@ -16,8 +17,9 @@ import numpy as np
 from ..errors import InputError
 from .atomic import commit, discard, make_temp
 from .images import to_float_image, to_uint8, write_image
+from .video import CONTAINER_FORMATS, DEFAULT_CODECS, quality_options
 
-VIDEO_FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
+VIDEO_FORMATS = {suffix: fmt for suffix, fmt in CONTAINER_FORMATS.items() if suffix != ".gif"}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
 MAX_FPS = 1000
 
@@ -111,11 +113,16 @@ class FolderWriter(FrameWriter):
 
 
 class VideoWriter(FrameWriter):
-    """H.264 (libx264, yuv420p, CRF 18) via PyAV. Odd sizes are padded to even by repeating the last row/column."""
+    """The container's default codec (H.264; VP9 for .webm), yuv420p, its default CRF (18 for H.264), via PyAV.
+
+    Odd sizes are padded to even by repeating the last row/column.
+    """
 
     def __init__(self, path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False,
-                 crf: int = 18):
+                 crf: int | None = None):
         super().__init__(path, overwrite=overwrite)
+        if self.path.suffix.lower() not in VIDEO_FORMATS:
+            raise InputError(f"unsupported video output {self.path}: use {', '.join(VIDEO_FORMATS)}")
         self.fps = parse_fps(fps)
         self.crf = crf
         self._container = None
@@ -127,11 +134,13 @@ class VideoWriter(FrameWriter):
         h, w = frame.shape[:2]
         frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         if self._container is None:
-            self._container = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
-            self._stream = self._container.add_stream("libx264", rate=self.fps)
+            suffix = self.path.suffix.lower()
+            codec = DEFAULT_CODECS[suffix]
+            self._container = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[suffix])
+            self._stream = self._container.add_stream(codec, rate=self.fps)
             self._stream.width, self._stream.height = frame.shape[1], frame.shape[0]
             self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(self.crf)}
+            self._stream.options = quality_options(codec, self.crf)
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
         self._container.mux(self._stream.encode(video_frame))
 
@@ -172,7 +181,8 @@ class GifWriter(FrameWriter):
 
 
 def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False) -> FrameWriter:
-    """Pick a writer from the path: `.mp4`/`.mkv`/`.mov` video, `.gif`, or (no suffix) a PNG folder."""
+    """Pick a writer from the path: a video (`.mp4`, `.m4v`, `.mkv`, `.mov`, `.webm`), `.gif`, or (no suffix) a PNG
+    folder."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in VIDEO_FORMATS:
@@ -181,7 +191,7 @@ def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, ov
         return GifWriter(path, fps, overwrite=overwrite)
     if suffix == "" or path.is_dir():
         return FolderWriter(path, overwrite=overwrite)
-    raise InputError(f"unsupported output {path}: use a .mp4, .mkv, .mov or .gif file, or a folder name")
+    raise InputError(f"unsupported output {path}: use a {', '.join(VIDEO_FORMATS)} or .gif file, or a folder name")
 
 
 def check_output(path: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
