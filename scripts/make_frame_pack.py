@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from filmnet.io.atomic import atomic_target
+from filmnet.train.data import annotated_cuts
 
 TRAINING_SOURCES = ("train_video", "real_videos", "basketballpass_sequence", "vimeo_septuplet")
 EVAL_SETS = ("middlebury_other", "davis_adacof", "ucf101_dvf")
@@ -51,16 +52,6 @@ def read_frames(path: Path, limit: int):
             if i >= limit:
                 return
             yield frame.to_ndarray(format="rgb24")
-
-
-def annotated_cuts(root: Path) -> dict[Path, str]:
-    cuts = {}
-    for stats in root.rglob("motion_stats.csv"):
-        with open(stats, newline="") as f:
-            for row in csv.DictReader(f):
-                if row.get("path") and row.get("cuts", "").strip():
-                    cuts[(stats.parent / row["path"]).resolve()] = row["cuts"].strip()
-    return cuts
 
 
 def resized(rgb: np.ndarray, short_side: int, even: bool) -> Image.Image:
@@ -100,7 +91,7 @@ def write_mp4(frames, out: Path, short_side: int, crf: int) -> int:
 
 
 def held_out_sources(root: Path, holdout: float) -> set[Path]:
-    from filmnet.train.data import discover_clips, held_out_clips
+    from filmnet.train.data import discover_clips, held_out_clips  # decodes every clip: only when asked
 
     clips = [clip for source in TRAINING_SOURCES if (root / source).exists()
              for clip in discover_clips(root / source, max_short_side=64)]
@@ -135,7 +126,7 @@ def main() -> None:
             target = args.out / name
             n = write_jpegs(frames, target, args.short_side, args.quality)
         if path.resolve() in cuts:
-            cut_rows.append((target.relative_to(args.out).as_posix(), cuts[path.resolve()]))
+            cut_rows.append((target.relative_to(args.out).as_posix(), " ".join(map(str, sorted(cuts[path.resolve()])))))
         total += n
         print(f"{name}: {n} frames")
     if cut_rows:

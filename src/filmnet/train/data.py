@@ -193,7 +193,7 @@ def _video_clip(path: Path, name: str, max_short_side: int | None, cache_dir: Pa
     return Clip(name=name, source=path, array=array, thumbs=thumbs, sizes=[array.shape[1:3]] * len(array))
 
 
-def _annotated_cuts(root: Path) -> dict[Path, set[int]]:
+def annotated_cuts(root: Path) -> dict[Path, set[int]]:
     """`cuts` column of any motion_stats.csv under `root` (as in shared/data/train_video)."""
     cuts: dict[Path, set[int]] = {}
     for stats in root.rglob("motion_stats.csv"):
@@ -206,7 +206,7 @@ def _annotated_cuts(root: Path) -> dict[Path, set[int]]:
 
 def _scan_tree(root: Path, max_short_side: int | None, cache_dir: Path | None, check_files: bool) -> list[Clip]:
     clips: list[Clip] = []
-    cuts = _annotated_cuts(root)
+    cuts = annotated_cuts(root)
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted((d for d in dirs if not _is_eval_only(Path(folder, d))), key=natural_key)
         folder = Path(folder)
