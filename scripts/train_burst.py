@@ -92,10 +92,14 @@ def main() -> None:
     ds = build_train_dataset(args.data, crop=args.crop, spacings=args.spacings, augment=True,
                              large_motion=not args.no_large_motion, pseudo_flow=args.flow_weight > 0)
     print(f"{len(ds)} triplets, skipped {ds.skipped}, filtered {ds.filtered}", flush=True)
-    def make_loader() -> DataLoader:
+    if len(ds) < args.batch:
+        raise SystemExit(f"no training triplets for a batch of {args.batch} in {' '.join(args.data)} ({len(ds)} found)")
+    epoch = 0
+
+    def make_loader() -> DataLoader:  # fresh workers per pass, so they see the epoch (new augmentation each pass)
+        ds.set_epoch(epoch)
         return DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers,
-                          worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
-                          persistent_workers=args.workers > 0)
+                          worker_init_fn=seed_worker, pin_memory=dev.type == "cuda")
 
     loader = make_loader()
     model = filmnet.load_model(args.init) if args.init else filmnet.FILM(args.model)
@@ -110,6 +114,8 @@ def main() -> None:
     budget = args.minutes * 60
     if args.wall_limit is not None:  # leave ~20 s for the loader start-up and the final save
         budget = min(budget, args.wall_limit - (time.time() - script_start) - 20)
+        if budget <= 0:
+            raise SystemExit(f"--wall-limit {args.wall_limit:g} s leaves no time to train after loading")
     print(f"training budget {budget:.0f}s", flush=True)
     start = last_save = fetch_start = time.time()
     step, running, waited, done = 0, None, 0.0, False
@@ -159,6 +165,9 @@ def main() -> None:
                 filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
                 last_save = time.time()
             fetch_start = time.time()
+        else:  # the pass is over
+            epoch += 1
+            loader = make_loader()
     filmnet.save_model(model, args.out / "model.safetensors", metadata={"steps": str(step)})
     print(f"done: {step} steps in {time.time() - start:.0f}s", flush=True)
 

@@ -166,3 +166,31 @@ def test_labels_stop_being_computed_at_release_without_changing_the_data_order(t
     assert not labelled.pseudo_flow
     assert labelled.labelled == 2 * per_step  # steps 1 and 2 only
     assert labelled.served[:6 * per_step] == plain.served  # the release restarts the loader in place
+
+
+class SharedCountLabelled(Triplets):
+    """Counts labels across loader worker processes (a shared counter inherited by fork)."""
+
+    def __init__(self, n):
+        import multiprocessing
+
+        super().__init__(n=n)
+        self.pseudo_flow, self.labelled = True, multiprocessing.get_context("fork").Value("i", 0)
+
+    def __getitem__(self, i):
+        item = dict(super().__getitem__(i))
+        if self.pseudo_flow:
+            with self.labelled.get_lock():
+                self.labelled.value += 1
+            item["flow"] = pseudo_flows(item["x0"], item["x1"])
+        return item
+
+
+def test_released_labels_stop_in_the_loader_workers_too(tmp_path):
+    from filmnet.train.trainer import train
+
+    data = SharedCountLabelled(n=40)
+    train(tiny_cfg(tmp_path / "run", steps=10, num_workers=1, pseudo_flow_weight=0.5, pseudo_flow_steps=2,
+                   val_every=100, image_every=100), train_set=data)
+    # batch 2: 4 labelled items used, at most 2 more batches prefetched before the release; 20 without it
+    assert 4 <= data.labelled.value <= 8

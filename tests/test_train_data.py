@@ -278,3 +278,27 @@ def test_frame_pack_can_leave_out_the_validation_clips(tmp_path):
     assert len(packed) == 5
     with pytest.raises(InputError, match="two clips"):
         held_out_clips(val.clips[:1], 0.3)
+
+
+def test_mp4_frame_pack_keeps_every_frame_and_crops_odd_sizes_to_even(tmp_path):
+    pytest.importorskip("av", reason="PyAV needed to write the pack")
+    root = tmp_path / "data"
+    folder = root / "real_videos" / "odd"
+    for i in range(85):  # more than the old 80-frame default
+        grey = np.roll(_img(4, 36, 36), i, axis=1)[:33, :35, :1].repeat(3, axis=2)  # no chroma for yuv420 to lose
+        _write(folder / f"{i:03d}.png", np.ascontiguousarray(grey))
+    _moving_frames(root / "real_videos" / "empty", n=0)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_frame_pack.py"
+    out = tmp_path / "pack"
+    subprocess.run([sys.executable, str(script), str(root), "-o", str(out), "--format", "mp4", "--crf", "0"],
+                   check=True, capture_output=True)
+    assert [p.name for p in out.iterdir()] == ["real_videos__odd.mp4"]  # no file for a clip without frames
+    frames = build_train_dataset([out], crop=16, spacings=(1,), augment=False).clips[0].array
+    paths = sorted(folder.iterdir())
+    cropped = np.stack([np.asarray(Image.open(p))[:32, :34] for p in paths])
+    resampled = np.stack([np.asarray(Image.open(p).resize((34, 32), Image.BICUBIC)) for p in paths])
+    assert frames.shape == cropped.shape == (85, 32, 34, 3)
+    err = lambda ref: np.abs(frames.astype(np.int16) - ref.astype(np.int16)).mean()  # noqa: E731
+    assert err(cropped) < 1.0 and err(resampled) > 4.0, (err(cropped), err(resampled))  # a crop, not a resample
+    again = subprocess.run([sys.executable, str(script), str(root), "-o", str(out)], capture_output=True, text=True)
+    assert again.returncode != 0 and "not empty" in again.stderr

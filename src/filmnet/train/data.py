@@ -145,6 +145,8 @@ def _decode_video_cv2(path: Path, max_short_side: int | None) -> np.ndarray:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError(f"{path}: OpenCV cannot open this video")
+    if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # stored pixels, as PyAV decodes them
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     frames = []
     try:
         while True:

@@ -165,7 +165,9 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     if cfg.pseudo_flow_weight > 0:
         from ..eval.baselines import require_cv2
 
-        require_cv2()  # fail before decoding the data, not in the first batch
+        # fail before decoding the data, not in the first batch; one OpenCV thread, set before anything uses it,
+        # so that forked loader workers never inherit a used OpenCV thread pool (a known hang)
+        require_cv2().setNumThreads(1)
     return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
                                     augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
                                     max_short_side=cfg.max_short_side, pseudo_flow=cfg.pseudo_flow_weight > 0)

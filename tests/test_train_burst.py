@@ -1,0 +1,52 @@
+"""scripts/train_burst.py end to end on a tiny frame folder (CPU): passes, warm-up, memory-format probe, limits."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_burst.py"
+
+
+def _clip(folder: Path, n: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.roll(base, 2 * i, axis=1)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_burst_runs_several_passes_with_probe_and_warmup(tmp_path):
+    data = _clip(tmp_path / "clip")
+    out = tmp_path / "out"
+    res = _run("--data", data, "--out", out, "--model", "film_tiny", "--minutes", 5, "--max-steps", 100,
+               "--batch", 2, "--crop", 64, "--workers", 0, "--warmup", 50, "--lr", 1e-3, "--spacings", 1,
+               "--memory-format", "probe")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "4 triplets" in res.stdout and "done: 100 steps" in res.stdout  # 2 steps a pass: 50 passes
+    assert "memory format probe (s/step): nchw" in res.stdout and "channels_last" in res.stdout
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [50, 100]
+    assert abs(float(rows[0]["lr"]) - 1e-3) < 1e-4  # warm-up over: full lr (cosine has barely moved)
+    assert (out / "model.safetensors").stat().st_size > 0
+
+
+def test_burst_refuses_empty_data_and_a_wall_limit_that_leaves_no_training_time(tmp_path):
+    still = tmp_path / "still"
+    still.mkdir()
+    for i in range(4):
+        Image.new("RGB", (32, 32), (90, 90, 90)).save(still / f"{i}.png")
+    res = _run("--data", still, "--out", tmp_path / "o", "--model", "film_tiny", "--workers", 0, "--crop", 64)
+    assert res.returncode != 0 and "no training triplets" in res.stderr
+    data = _clip(tmp_path / "clip")
+    res = _run("--data", data, "--out", tmp_path / "out", "--model", "film_tiny", "--wall-limit", 5, "--workers", 0,
+               "--batch", 2, "--crop", 64, "--spacings", 1)
+    assert res.returncode != 0 and "leaves no time to train" in res.stderr
+    assert not (tmp_path / "out" / "model.safetensors").exists()
