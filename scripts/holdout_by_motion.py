@@ -1,0 +1,66 @@
+"""PSNR by motion size on the clips `filmnet train --holdout 0.05` holds out: weights files against DIS and blend.
+
+Motion is the mean length of the DIS flow x0 -> x1 over the crop. Training sources only (never the evaluation sets);
+every held-out triplet, 192 px centre crops of frames at most 288 px on the short side, fp32, 8-bit predictions.
+
+python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+import filmnet
+from filmnet.eval.baselines import blend, dis, dis_flows
+from filmnet.train.data import build_train_val_datasets
+
+SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
+           "../shared/data/vimeo_septuplet"]
+EDGES = (0, 1, 2, 4, 8, 16, float("inf"))
+
+
+def psnr8(pred: np.ndarray, y: np.ndarray) -> float:
+    pred = np.round(np.clip(pred, 0, 1) * 255) / 255
+    return float(-10 * np.log10(max(((pred - y) ** 2).mean(), 1e-10)))
+
+
+def hwc(t: torch.Tensor) -> np.ndarray:
+    return t.permute(1, 2, 0).float().numpy()
+
+
+@torch.inference_mode()
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", nargs="+")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288)
+    models = {w: filmnet.load_model(w).eval() for w in args.weights}
+    names = [*args.weights, "dis", "blend"]
+    motion, scores = [], {n: [] for n in names}
+    for batch in DataLoader(val, batch_size=8):
+        preds = {w: m(batch["x0"], batch["x1"], batch["time"])["image"] for w, m in models.items()}
+        for k in range(len(batch["y"])):
+            x0, x1, y = (hwc(batch[n][k]) for n in ("x0", "x1", "y"))
+            motion.append(float(np.linalg.norm(dis_flows(x0, x1)[0], axis=-1).mean()))
+            for w, p in preds.items():
+                scores[w].append(psnr8(hwc(p[k]), y))
+            scores["dis"].append(psnr8(dis(x0, x1), y))
+            scores["blend"].append(psnr8(blend(x0, x1), y))
+    motion = np.array(motion)
+    print(f"{len(motion)} held-out triplets; mean PSNR (dB) by mean DIS motion")
+    print("motion (px)  n     " + "  ".join(names))
+    for lo, hi in [*zip(EDGES[:-1], EDGES[1:]), (0, float("inf"))]:
+        mask = (motion >= lo) & (motion < hi)
+        if mask.any():
+            label = "all" if (lo, hi) == (0, float("inf")) else f"{lo:g}-{hi:g}"
+            cells = "  ".join(f"{np.mean(np.array(scores[n])[mask]):.2f}" for n in names)
+            print(f"{label:<12} {mask.sum():<5} {cells}")
+
+
+if __name__ == "__main__":
+    main()
