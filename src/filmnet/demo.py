@@ -45,19 +45,24 @@ def _ball(h: int, w: int, cx: float, cy: float, r: float, angle: float) -> tuple
     return np.clip(colour, 0, 1), alpha[..., None]
 
 
-def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    """Two frames of one synthetic scene: the camera pans right, a ball flies across and spins.
+def render_synthetic_frame(t: float, width: int = 640, height: int = 360, seed: int = 7, *, pan: int = 48,
+                           move: tuple[float, float] = (0.20, -0.15), spin: float = 0.5) -> np.ndarray:
+    """Time `t` in [0, 1] of one synthetic scene: the camera pans right by `pan` px (whole pixels), a ball moves
+    by `move` (fractions of width, height) from (0.3, 0.6) and spins by `spin` radians, all linearly in t.
 
-    Returns float32 HxWx3 arrays in [0, 1]. Everything is computed here; nothing is read from disk.
+    Returns a float32 HxWx3 array in [0, 1]. Everything is computed here; nothing is read from disk.
     """
-    pan = 48
     world = _landscape(height, width + pan, seed)
-    frames = []
-    for i, (cx, cy, spin) in enumerate(((0.30, 0.60, 0.0), (0.50, 0.45, 0.5))):
-        bg = world[:, i * pan : i * pan + width]
-        colour, alpha = _ball(height, width, cx * width, cy * height, 0.09 * height, spin)
-        frames.append((bg * (1 - alpha) + colour * alpha).astype(np.float32))
-    return frames[0], frames[1]
+    offset = round(t * pan)
+    bg = world[:, offset : offset + width]
+    cx, cy = (0.30 + move[0] * t) * width, (0.60 + move[1] * t) * height
+    colour, alpha = _ball(height, width, cx, cy, 0.09 * height, spin * t)
+    return (bg * (1 - alpha) + colour * alpha).astype(np.float32)
+
+
+def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """The demo's two input frames (t = 0 and 1 of `render_synthetic_frame`)."""
+    return render_synthetic_frame(0.0, width, height, seed), render_synthetic_frame(1.0, width, height, seed)
 
 
 def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True,
