@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--warped-weight", type=float, default=0.0, help="L1 on the warped inputs")
     ap.add_argument("--spacings", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--no-large-motion", action="store_true")
+    ap.add_argument("--object-motion", type=float, default=0.0, help="probability of a pasted moving object")
     ap.add_argument("--memory-format", choices=("nchw", "channels_last", "probe"), default="nchw")
     args = ap.parse_args()
 
@@ -90,7 +91,8 @@ def main() -> None:
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
     ds = build_train_dataset(args.data, crop=args.crop, spacings=args.spacings, augment=True,
-                             large_motion=not args.no_large_motion, pseudo_flow=args.flow_weight > 0)
+                             large_motion=not args.no_large_motion, pseudo_flow=args.flow_weight > 0,
+                             object_motion=args.object_motion)
     print(f"{len(ds)} triplets, skipped {ds.skipped}, filtered {ds.filtered}", flush=True)
     if len(ds) < args.batch:
         raise SystemExit(f"no training triplets for a batch of {args.batch} in {' '.join(args.data)} ({len(ds)} found)")

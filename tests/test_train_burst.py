@@ -28,7 +28,7 @@ def test_burst_runs_several_passes_with_probe_and_warmup(tmp_path):
     out = tmp_path / "out"
     res = _run("--data", data, "--out", out, "--model", "film_tiny", "--minutes", 5, "--max-steps", 100,
                "--batch", 2, "--crop", 64, "--workers", 0, "--warmup", 50, "--lr", 1e-3, "--spacings", 1,
-               "--memory-format", "probe")
+               "--memory-format", "probe", "--object-motion", 0.5)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "4 triplets" in res.stdout and "done: 100 steps" in res.stdout  # 2 steps a pass: 50 passes
     assert "memory format probe (s/step): nchw" in res.stdout and "channels_last" in res.stdout

@@ -302,3 +302,48 @@ def test_mp4_frame_pack_keeps_every_frame_and_crops_odd_sizes_to_even(tmp_path):
     assert err(cropped) < 1.0 and err(resampled) > 4.0, (err(cropped), err(resampled))  # a crop, not a resample
     again = subprocess.run([sys.executable, str(script), str(root), "-o", str(out)], capture_output=True, text=True)
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+def _footprint(out: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    return (out - background).abs().sum(0) > 1e-6
+
+
+def test_pasted_object_moves_linearly_and_sits_exactly_halfway_in_y():
+    from filmnet.train.augment import paste_moving_object
+
+    size, checked = 96, 0
+    background = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
+    for seed in range(60):
+        frames = background.expand(3, 3, size, size).clone()
+        out = paste_moving_object(frames, np.random.default_rng(seed), max_motion=32)
+        masks = [_footprint(out[k], background) for k in range(3)]
+        assert all(m.any() for m in masks)
+        if any(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any() for m in masks):
+            continue  # clipped by the crop edge: centroids are not comparable
+        checked += 1
+        centres = [torch.nonzero(m).float().mean(0) for m in masks]
+        half = centres[1] - centres[0]
+        torch.testing.assert_close(centres[2] - centres[1], half, atol=0.05, rtol=0)
+        step = [int(round(v)) for v in half.tolist()]
+        assert np.hypot(*step) * 2 <= 32 + 2
+        inner = -torch.nn.functional.max_pool2d(-masks[0][None, None].float(), 5, 1, 2)[0, 0] > 0  # eroded
+        ys, xs = torch.nonzero(inner, as_tuple=True)
+        for k in (1, 2):
+            torch.testing.assert_close(out[k][:, ys + k * step[0], xs + k * step[1]], out[0][:, ys, xs])
+    assert checked >= 20
+
+
+def test_dataset_object_motion_only_changes_augmented_training_items(tmp_path):
+    _moving_frames(tmp_path / "clip", n=6)
+    kw = dict(crop=32, spacings=(1,), seed=3)
+    plain = build_train_dataset([tmp_path / "clip"], **kw)
+    moving = build_train_dataset([tmp_path / "clip"], object_motion=1.0, **kw)
+    changed = [not torch.equal(plain[i]["x0"], moving[i]["x0"]) or not torch.equal(plain[i]["y"], moving[i]["y"])
+               for i in range(len(plain))]
+    assert all(changed)
+    _, val = build_train_val_datasets([tmp_path / "clip", tmp_path / "clip"], holdout=0.5, object_motion=1.0, **kw)
+    assert val.object_motion == 0.0
+    from filmnet.train.config import TrainConfig
+
+    with pytest.raises(InputError, match="object_motion"):
+        TrainConfig(object_motion=1.5)

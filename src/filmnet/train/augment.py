@@ -6,6 +6,9 @@ random crop. The rotation is sampled only for the crop window (same pixels as ro
 Optional large-motion augmentation (not in the official recipe): x0 and x1 are cropped from windows shifted by
 -d and +d, y from the window in between, which adds a global translation of 2d between the inputs while y stays
 exactly halfway (p=.5, |d| <= crop/8 per axis, limited by the frame size).
+Optional object motion (not official either, `paste_moving_object`): a textured ellipse cut from the triplet's own
+middle frame (turned and mirrored) is pasted into x0, y and x1 at positions p, p + d/2 and p + d, moving on its own
+over the background by up to `max_motion` px, so y stays the exact midpoint.
 """
 from __future__ import annotations
 
@@ -100,3 +103,39 @@ def apply_augment(frames: torch.Tensor, params: AugmentParams, crop: int, rng: n
 def augment_triplet(frames: torch.Tensor, crop: int, rng: np.random.Generator, *, large_motion: bool = False) -> torch.Tensor:
     """Draw parameters from `rng` and apply them: (3, C, H, W) -> (3, C, crop, crop)."""
     return apply_augment(frames, sample_params(rng, crop, large_motion=large_motion), crop, rng)
+
+
+def paste_moving_object(frames: torch.Tensor, rng: np.random.Generator, *, max_motion: int) -> torch.Tensor:
+    """Paste one object moving linearly by up to `max_motion` px into a cropped triplet (3, C, S, S) (x0, y, x1).
+
+    The object is an ellipse (radii S/16..S/5, soft 1 px edge) with the texture of a random square of the middle
+    frame, rotated by a multiple of 90 degrees and maybe mirrored. Its displacement is even per axis, so at y it sits
+    at whole pixels exactly halfway; it is placed so its centre stays inside the crop at all three times.
+    """
+    _, _, size, _ = frames.shape
+    ry, rx = (int(v) for v in rng.integers(max(2, size // 16), max(3, size // 5) + 1, size=2))
+    half = max(ry, rx)
+    patch_side = 2 * half + 1
+    top, left = (int(v) for v in rng.integers(0, size - patch_side + 1, size=2))
+    texture = frames[1, :, top : top + patch_side, left : left + patch_side]
+    texture = torch.rot90(texture, int(rng.integers(4)), dims=(-2, -1))
+    if rng.random() < 0.5:
+        texture = texture.flip(-1)
+    length = rng.uniform(0, max_motion)
+    angle = rng.uniform(0, 2 * math.pi)
+    dy, dx = (2 * round(length * v / 2) for v in (math.sin(angle), math.cos(angle)))
+    dy, dx = (int(np.clip(v, -(size - 2), size - 2) // 2 * 2) for v in (dy, dx))
+    cy0 = int(rng.integers(max(0, -dy), size - max(0, dy)))
+    cx0 = int(rng.integers(max(0, -dx), size - max(0, dx)))
+    yy, xx = torch.meshgrid(torch.arange(patch_side) - half, torch.arange(patch_side) - half, indexing="ij")
+    dist = torch.sqrt((yy / ry) ** 2 + (xx / rx) ** 2) * min(ry, rx)  # ~ px from the centre, scaled to the ellipse
+    alpha = (min(ry, rx) - dist + 0.5).clamp(0, 1).to(frames.dtype)
+    out = frames.clone()
+    for k in range(3):
+        cy, cx = cy0 + k * dy // 2, cx0 + k * dx // 2
+        y0, x0 = cy - half, cx - half
+        sy, sx = slice(max(0, y0), min(size, y0 + patch_side)), slice(max(0, x0), min(size, x0 + patch_side))
+        py, px = slice(sy.start - y0, sy.stop - y0), slice(sx.start - x0, sx.stop - x0)
+        a = alpha[py, px]
+        out[k, :, sy, sx] = out[k, :, sy, sx] * (1 - a) + texture[:, py, px] * a
+    return out

@@ -36,6 +36,7 @@ class TrainConfig:
     spacings: tuple[int, ...] = (1, 2, 3)
     augment: bool = True
     large_motion: bool = False
+    object_motion: float = 0.0  # probability of an object moving on its own (train/augment.py); not official
     lr: float = 1e-4
     lr_decay_steps: int = 750_000
     lr_decay_rate: float = 0.464158
@@ -88,6 +89,8 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_init not in ("default", "blend"):
             raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
+        if not 0.0 <= self.object_motion <= 1.0:
+            raise InputError(f"object_motion is a probability in [0, 1], got {self.object_motion}")
         if self.pseudo_flow_weight < 0 or (self.pseudo_flow_weight > 0 and self.pseudo_flow_steps < 1):
             raise InputError("pseudo_flow_weight must be >= 0, and pseudo_flow_steps >= 1 when it is set; got "
                              f"{self.pseudo_flow_weight} and {self.pseudo_flow_steps}")

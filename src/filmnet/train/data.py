@@ -28,7 +28,7 @@ from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
 from ..io.images import natural_key, read_image, read_image_size
-from .augment import augment_triplet, center_crop, pad_to
+from .augment import augment_triplet, center_crop, pad_to, paste_moving_object
 from .config import eval_only_parts
 from .pseudo_flow import pseudo_flows
 
@@ -336,13 +336,16 @@ class TripletDataset(Dataset):
     `skipped` counts triplets dropped for bad data (unreadable frame, size mismatch), `filtered` those dropped
     for a shot cut or a static/repeated frame. Augmentation is reproducible from (seed, epoch, index);
     call `set_epoch(e)` before each epoch. With `pseudo_flow`, items also carry `flow`: DIS labels of the
-    augmented x0/x1 crop (`train.pseudo_flow`).
+    augmented x0/x1 crop (`train.pseudo_flow`). With `object_motion` p, an augmented training item gets, with
+    probability p, an object moving on its own by up to crop/3 px (`train.augment.paste_moving_object`).
     """
 
     def __init__(self, clips: list[Clip], triplets: list[tuple[int, int, int, int]], *, crop: int, augment: bool,
-                 large_motion: bool, train: bool, seed: int, counts: _Counts, pseudo_flow: bool = False):
+                 large_motion: bool, train: bool, seed: int, counts: _Counts, pseudo_flow: bool = False,
+                 object_motion: float = 0.0):
         self.clips = clips
         self.pseudo_flow = pseudo_flow
+        self.object_motion = object_motion
         self.triplets = np.asarray(triplets, dtype=np.int64).reshape(-1, 4)
         self.crop, self.augment, self.large_motion, self.train = crop, augment, large_motion, train
         self.seed, self.epoch = seed, 0
@@ -379,6 +382,8 @@ class TripletDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             if self.augment:
                 frames = augment_triplet(frames, self.crop, rng, large_motion=self.large_motion)
+                if self.object_motion and rng.random() < self.object_motion:
+                    frames = paste_moving_object(frames, rng, max_motion=self.crop // 3)
             else:
                 frames = _random_crop(frames, self.crop, rng)
         else:
@@ -401,7 +406,7 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
                         augment: bool = True, large_motion: bool = False, split: str = "train",
                         holdout: float = 0.0, seed: int = 0, max_short_side: int | None = 540,
                         cache_dir: str | Path | None = None, check_files: bool = True,
-                        pseudo_flow: bool = False) -> TripletDataset:
+                        pseudo_flow: bool = False, object_motion: float = 0.0) -> TripletDataset:
     """Build the training (or held-out validation) triplet dataset from one or more sources.
 
     Args:
@@ -418,6 +423,7 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
       cache_dir: if set, decoded videos are kept there as .npy and memory-mapped instead of held in RAM.
       check_files: read every image header up front so bad files are skipped before training starts.
       pseudo_flow: add DIS flow labels (`flow`, (6, crop, crop)) to training items; needs OpenCV.
+      object_motion: probability of pasting an independently moving object into an augmented training item.
     Returns:
       TripletDataset; `len(ds)`, `ds.skipped`, `ds.filtered`, `ds.set_epoch(e)`.
     """
@@ -425,21 +431,22 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
         raise InputError(f"split must be 'train' or 'val', got {split!r}")
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
     return _split_dataset(clips, split, holdout, crop=crop, spacings=spacings, augment=augment,
-                          large_motion=large_motion, seed=seed, pseudo_flow=pseudo_flow)
+                          large_motion=large_motion, seed=seed, pseudo_flow=pseudo_flow, object_motion=object_motion)
 
 
 def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, crop: int = 256,
                              spacings: Sequence[int] = (1, 2, 3), augment: bool = True, large_motion: bool = False,
                              seed: int = 0, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
-                             check_files: bool = True,
-                             pseudo_flow: bool = False) -> tuple[TripletDataset, TripletDataset | None]:
+                             check_files: bool = True, pseudo_flow: bool = False,
+                             object_motion: float = 0.0) -> tuple[TripletDataset, TripletDataset | None]:
     """(train, val) datasets as `build_train_dataset` gives them, sharing one scan and one decode of the sources.
 
     val is None when `holdout` is 0; it never uses augmentation.
     """
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
     common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed)
-    train = _split_dataset(clips, "train", holdout, augment=augment, pseudo_flow=pseudo_flow, **common)
+    train = _split_dataset(clips, "train", holdout, augment=augment, pseudo_flow=pseudo_flow,
+                           object_motion=object_motion, **common)
     val = _split_dataset(clips, "val", holdout, augment=False, **common) if holdout > 0 else None
     return train, val
 
@@ -453,7 +460,8 @@ def _discover_all(sources: Sequence[str | Path], crop: int, spacings: Sequence[i
 
 
 def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, spacings: Sequence[int],
-                   augment: bool, large_motion: bool, seed: int, pseudo_flow: bool = False) -> TripletDataset:
+                   augment: bool, large_motion: bool, seed: int, pseudo_flow: bool = False,
+                   object_motion: float = 0.0) -> TripletDataset:
     counts = _Counts()
     triplets = [(c, *t) for c, lo, hi in _split_ranges(clips, split, holdout)
                 for t in _clip_triplets(clips[c], [int(s) for s in spacings], lo, hi, counts)]
@@ -463,7 +471,8 @@ def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, 
              counts.cut, counts.static)
     return TripletDataset(clips, triplets, crop=crop, augment=augment, large_motion=large_motion,
                           train=split == "train", seed=seed, counts=counts,
-                          pseudo_flow=pseudo_flow and split == "train")
+                          pseudo_flow=pseudo_flow and split == "train",
+                          object_motion=object_motion if split == "train" else 0.0)
 
 
 def seed_worker(worker_id: int) -> None:
