@@ -95,6 +95,7 @@ def test_demo_writes_mp4_and_gif(tmp_path, capsys, weights):
     assert code == 0, err
     mp4 = next((tmp_path / "demo").glob("*.mp4"))
     assert "synthetic" in mp4.name and str(mp4) in out
+    assert "middle frame vs the scene rendered at t = 0.5" in out and "averaging the two inputs" in out
     with av.open(str(mp4)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 2**2 + 1
     gif = Image.open(next((tmp_path / "demo").glob("*.gif")))

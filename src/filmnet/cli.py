@@ -241,8 +241,11 @@ def demo(
     from .inference import Interpolator
 
     interpolator = Interpolator(weights, precision=precision.value)
-    for path in run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force):
+    result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
+    for path in result.videos:
         typer.echo(f"wrote {path}")
+    typer.echo(f"middle frame vs the scene rendered at t = 0.5: {result.middle_psnr:.2f} dB PSNR "
+               f"(averaging the two inputs: {result.blend_psnr:.2f} dB)")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """`filmnet demo`: a procedurally rendered (synthetic) scene, interpolated with the bundled model."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,25 @@ def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) ->
     return render_synthetic_frame(0.0, width, height, seed), render_synthetic_frame(1.0, width, height, seed)
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """The files written, and the PSNR (dB, 8-bit) of the middle frame against the rendered truth at t = 0.5,
+    next to that of averaging the two inputs."""
+
+    videos: list[Path]
+    middle_psnr: float
+    blend_psnr: float
+
+
+def _psnr8(pred: np.ndarray, truth: np.ndarray) -> float:
+    q = lambda a: np.round(np.clip(a, 0.0, 1.0) * 255.0)  # noqa: E731
+    return float(10 * np.log10(255.0**2 / max(np.mean((q(pred) - q(truth)) ** 2), 1e-10)))
+
+
 def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True,
-             overwrite: bool = False) -> list[Path]:
-    """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir.
+             overwrite: bool = False) -> DemoResult:
+    """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir, and score the
+    middle frame against the scene rendered at t = 0.5.
 
     Existing demo files are refused before any work unless `overwrite`.
     """
@@ -91,4 +108,5 @@ def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, pr
         with open_writer(path, fps=fps, overwrite=overwrite) as writer:
             for frame in frames:
                 writer.write(frame)
-    return videos
+    truth = render_synthetic_frame(0.5)
+    return DemoResult(videos, _psnr8(frames[2 ** (exp - 1)], truth), _psnr8(0.5 * (f0 + f1), truth))
