@@ -15,16 +15,12 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
+from filmnet.eval.metrics import psnr_8bit
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
            "../shared/data/vimeo_septuplet"]
 EDGES = (0, 1, 2, 4, 8, 16, float("inf"))
-
-
-def psnr8(pred: np.ndarray, y: np.ndarray) -> float:
-    pred = np.round(np.clip(pred, 0, 1) * 255) / 255
-    return float(-10 * np.log10(max(((pred - y) ** 2).mean(), 1e-10)))
 
 
 def hwc(t: torch.Tensor) -> np.ndarray:
@@ -48,9 +44,9 @@ def main() -> None:
             x0, x1, y = (hwc(batch[n][k]) for n in ("x0", "x1", "y"))
             motion.append(float(np.linalg.norm(dis_flows(x0, x1)[0], axis=-1).mean()))
             for w, p in preds.items():
-                scores[w].append(psnr8(hwc(p[k]), y))
-            scores["dis"].append(psnr8(dis(x0, x1), y))
-            scores["blend"].append(psnr8(blend(x0, x1), y))
+                scores[w].append(psnr_8bit(hwc(p[k]), y))
+            scores["dis"].append(psnr_8bit(dis(x0, x1), y))
+            scores["blend"].append(psnr_8bit(blend(x0, x1), y))
     motion = np.array(motion)
     print(f"{len(motion)} held-out triplets; mean PSNR (dB) by mean DIS motion")
     print("motion (px)  n     " + "  ".join(names))

@@ -16,23 +16,19 @@ import numpy as np
 import torch
 
 import filmnet
-from filmnet.demo import render_synthetic_frame
+from filmnet.demo import ball_disc, render_synthetic_frame
 from filmnet.eval.baselines import blend, dis
+from filmnet.eval.metrics import psnr_8bit
 
-WIDTH, HEIGHT, RADIUS = 640, 360, 0.09 * 360
-
-
-def psnr8(pred: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
-    err = (np.round(np.clip(pred, 0, 1) * 255) / 255 - np.round(y * 255) / 255) ** 2
-    return float(-10 * np.log10(max((err[mask] if mask is not None else err).mean(), 1e-10)))
+WIDTH, HEIGHT = 640, 360
 
 
 def path_mask(move: tuple[float, float]) -> np.ndarray:
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     mask = np.zeros((HEIGHT, WIDTH), bool)
     for t in (0.0, 0.5, 1.0):
-        cx, cy = (0.30 + move[0] * t) * WIDTH, (0.60 + move[1] * t) * HEIGHT
-        mask |= np.hypot(xx - cx, yy - cy) <= RADIUS + 2
+        cx, cy, radius = ball_disc(t, WIDTH, HEIGHT, move)
+        mask |= np.hypot(xx - cx, yy - cy) <= radius + 2
     return mask
 
 
@@ -63,7 +59,7 @@ def main() -> None:
             preds = {name: np.asarray(run.interpolate(f0, f1)) for name, run in runners.items()}
             preds["dis"], preds["blend"] = dis(f0, f1), blend(f0, f1)
             for m in methods:
-                scores[m].append((psnr8(preds[m], mid), psnr8(preds[m], mid, mask)))
+                scores[m].append((psnr_8bit(preds[m], mid), psnr_8bit(preds[m][mask], mid[mask])))
         cells = "  ".join(f"{np.mean([s[0] for s in scores[m]]):11.2f} /{np.mean([s[1] for s in scores[m]]):6.2f}"
                           for m in methods)
         print(f"{d:6d}  {pan:3d}  " + cells, flush=True)

@@ -88,6 +88,14 @@ def test_shared_layouts(data_dir, name, count, gt):
 
 # ---------------------------------------------------------------- metrics
 
+def test_psnr_8bit_quantises_both_images_first():
+    gt = np.full((4, 5, 3), 0.5, np.float32)
+    assert metrics.psnr_8bit(gt + 0.4 / 255, gt) == math.inf  # rounds to the same 8-bit value
+    one_step = metrics.psnr_8bit(np.clip(gt + 1 / 255, 0, 1), gt)
+    assert one_step == pytest.approx(20 * math.log10(255))
+    assert metrics.psnr_8bit(np.full((7, 3), 2.0), np.ones((7, 3))) == math.inf  # prediction clipped to [0, 1]
+
+
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, np.float64)).permute(2, 0, 1)
 

@@ -56,9 +56,14 @@ def render_synthetic_frame(t: float, width: int = 640, height: int = 360, seed: 
     world = _landscape(height, width + pan, seed)
     offset = round(t * pan)
     bg = world[:, offset : offset + width]
-    cx, cy = (0.30 + move[0] * t) * width, (0.60 + move[1] * t) * height
-    colour, alpha = _ball(height, width, cx, cy, 0.09 * height, spin * t)
+    colour, alpha = _ball(height, width, *ball_disc(t, width, height, move), spin * t)
     return (bg * (1 - alpha) + colour * alpha).astype(np.float32)
+
+
+def ball_disc(t: float, width: int = 640, height: int = 360,
+              move: tuple[float, float] = (0.20, -0.15)) -> tuple[float, float, float]:
+    """Centre (x, y) and radius in px of the ball of `render_synthetic_frame` at time t."""
+    return (0.30 + move[0] * t) * width, (0.60 + move[1] * t) * height, 0.09 * height
 
 
 def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -74,11 +79,6 @@ class DemoResult:
     videos: list[Path]
     middle_psnr: float
     blend_psnr: float
-
-
-def _psnr8(pred: np.ndarray, truth: np.ndarray) -> float:
-    q = lambda a: np.round(np.clip(a, 0.0, 1.0) * 255.0)  # noqa: E731
-    return float(10 * np.log10(255.0**2 / max(np.mean((q(pred) - q(truth)) ** 2), 1e-10)))
 
 
 def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True,
@@ -108,5 +108,7 @@ def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, pr
         with open_writer(path, fps=fps, overwrite=overwrite) as writer:
             for frame in frames:
                 writer.write(frame)
+    from .eval.metrics import psnr_8bit
+
     truth = render_synthetic_frame(0.5)
-    return DemoResult(videos, _psnr8(frames[2 ** (exp - 1)], truth), _psnr8(0.5 * (f0 + f1), truth))
+    return DemoResult(videos, psnr_8bit(frames[2 ** (exp - 1)], truth), psnr_8bit(0.5 * (f0 + f1), truth))

@@ -17,8 +17,11 @@ is the L2 norm of its RGB difference vector, on the 0-255 scale: IE = sqrt(mean_
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..io.images import to_uint8
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -36,6 +39,12 @@ def psnr(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     pred, gt = _prepare(pred, gt)
     mse = (pred - gt).pow(2).mean(dim=(-3, -2, -1))
     return 10.0 * torch.log10(1.0 / mse)
+
+
+def psnr_8bit(pred: np.ndarray, gt: np.ndarray) -> float:
+    """PSNR (dB) of two float arrays in [0, 1] of any one shape, both quantised to 8 bits first (`to_uint8`)."""
+    p, g = (torch.from_numpy(to_uint8(np.asarray(a, dtype=np.float32)).astype(np.float64) / 255.0) for a in (pred, gt))
+    return float(10.0 * torch.log10(1.0 / (p - g).pow(2).mean()))
 
 
 def _gaussian_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
