@@ -18,7 +18,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -120,23 +120,28 @@ def _target_size(w: int, h: int, max_short_side: int | None) -> tuple[int, int]:
 
 
 def _decode_video(path: Path, max_short_side: int | None) -> np.ndarray:
+    """Every frame as uint8 (N, H, W, 3), downscaled to `max_short_side`: PyAV, else OpenCV."""
     try:
         import av  # optional at import time: only video sources need it
     except ImportError:
-        return _decode_video_cv2(path, max_short_side)
-    frames = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            w, h = _target_size(frame.width, frame.height, max_short_side)
-            frames.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA"))
+        frames = list(_frames_cv2(path, max_short_side))
+    else:
+        frames = list(_frames_av(av, path, max_short_side))
     if len({f.shape for f in frames}) > 1:
         raise InputError(f"{path}: frame size changes inside the video")
     return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
 
 
-def _decode_video_cv2(path: Path, max_short_side: int | None) -> np.ndarray:
+def _frames_av(av, path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            w, h = _target_size(frame.width, frame.height, max_short_side)
+            yield frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+
+
+def _frames_cv2(path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
     """OpenCV's decoder, for machines without PyAV (e.g. a bare GPU box running a training burst)."""
     try:
         import cv2
@@ -147,7 +152,6 @@ def _decode_video_cv2(path: Path, max_short_side: int | None) -> np.ndarray:
         raise InputError(f"{path}: OpenCV cannot open this video")
     if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # stored pixels, as PyAV decodes them
         capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-    frames = []
     try:
         while True:
             ok, bgr = capture.read()
@@ -157,12 +161,9 @@ def _decode_video_cv2(path: Path, max_short_side: int | None) -> np.ndarray:
             size = _target_size(w, h, max_short_side)
             if size != (w, h):
                 bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
-    if len({f.shape for f in frames}) > 1:
-        raise InputError(f"{path}: frame size changes inside the video")
-    return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
 
 
 def _cache_file(cache_dir: Path, path: Path, max_short_side: int | None) -> Path:
