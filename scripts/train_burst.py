@@ -25,15 +25,16 @@ from filmnet.train.losses import l1_loss, warped_l1_loss
 from filmnet.train.pseudo_flow import pseudo_flow_loss
 
 
-def pick_memory_format(choice: str, model, opt, batch, dev, amp):
-    """Put the model in the chosen (or the measured-faster) memory format; return the input converter."""
+def pick_memory_format(choice: str, model, opt, loader, dev, amp):
+    """Put the model in the chosen (or, timed on the loader's first batch, the faster) memory format; return the
+    input converter."""
     def convert(fmt):
         model.to(memory_format=fmt)
         return lambda x: x.contiguous(memory_format=fmt)
 
     if choice != "probe":
         return convert(torch.channels_last if choice == "channels_last" else torch.contiguous_format)
-    seconds = {}
+    batch, seconds = next(iter(loader)), {}
     for name, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
         to_fmt = convert(fmt)
         x0, x1, y = (to_fmt(batch[k].to(dev)) for k in ("x0", "x1", "y"))
@@ -112,7 +113,7 @@ def main() -> None:
     log = (args.out / "log.csv").open("w", newline="")
     writer = csv.writer(log)
     writer.writerow(["step", "seconds", "lr", "l1", "psnr"])
-    to_format = pick_memory_format(args.memory_format, model, opt, next(iter(loader)), dev, amp)
+    to_format = pick_memory_format(args.memory_format, model, opt, loader, dev, amp)
     budget = args.minutes * 60
     if args.wall_limit is not None:  # leave ~20 s for the loader start-up and the final save
         budget = min(budget, args.wall_limit - (time.time() - script_start) - 20)
