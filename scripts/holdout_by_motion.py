@@ -42,10 +42,11 @@ def main() -> None:
         preds = {w: m(batch["x0"], batch["x1"], batch["time"])["image"] for w, m in models.items()}
         for k in range(len(batch["y"])):
             x0, x1, y = (hwc(batch[n][k]) for n in ("x0", "x1", "y"))
-            motion.append(float(np.linalg.norm(dis_flows(x0, x1)[0], axis=-1).mean()))
+            flows = dis_flows(x0, x1)
+            motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))
             for w, p in preds.items():
                 scores[w].append(psnr_8bit(hwc(p[k]), y))
-            scores["dis"].append(psnr_8bit(dis(x0, x1), y))
+            scores["dis"].append(psnr_8bit(dis(x0, x1, flows), y))
             scores["blend"].append(psnr_8bit(blend(x0, x1), y))
     motion = np.array(motion)
     print(f"{len(motion)} held-out triplets; mean PSNR (dB) by mean DIS motion")

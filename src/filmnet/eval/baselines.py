@@ -43,16 +43,18 @@ def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.nd
     return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
 
 
-def dis(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
+def dis(frame0: np.ndarray, frame1: np.ndarray,
+        flows: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Mid frame from OpenCV DIS optical flow (preset MEDIUM) in both directions.
 
     f01 maps I0 -> I1 and f10 maps I1 -> I0 (each on its source grid). Assuming linear motion, the mid frame at
     x sees I0 at x + 0.5 f10(x) and I1 at x + 0.5 f01(x); both are sampled bilinearly (border replicate) and averaged.
+    `flows`: (f01, f10) from `dis_flows` of the same frames, when the caller already has them.
     """
     cv2 = require_cv2()
     if frame0.shape != frame1.shape:
         raise InputError(f"frames differ in size: {frame0.shape} vs {frame1.shape}")
-    f01, f10 = dis_flows(frame0, frame1)
+    f01, f10 = flows if flows is not None else dis_flows(frame0, frame1)
     h, w = frame0.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
