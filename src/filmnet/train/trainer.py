@@ -542,6 +542,8 @@ def train(cfg: TrainConfig, *, train_set: Dataset | None = None, val_set: Datase
         start = time.perf_counter()
         run_dir = trainer.run()
         log.info("training finished in %.1f s: %s", time.perf_counter() - start, run_dir)
+        if info.world_size > 1:
+            dist.barrier()  # no rank tears gloo down while another still finishes its last save
         return run_dir
     finally:
         if info.world_size > 1 and dist.is_initialized():
