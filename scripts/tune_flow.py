@@ -34,29 +34,35 @@ def flow_losses(model, batch, amp, margin: float) -> tuple[torch.Tensor, torch.T
     """(warped-input L1, teacher L1 in pixels) of one batch; only the flow estimator gets gradients."""
     x0, x1, y = (batch[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
     t = batch["time"].view(-1, 1, 1, 1)
-    labels = batch["flow"]
+    labels = batch.get("flow")
     with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
         with torch.no_grad():
             e0, e1 = model.encode(x0), model.encode(x1)
         flows = model.estimate_flows(e0, e1)
     warped_terms, teacher_terms = [], []
-    # Each side: (source frame, model flow on the middle grid's stand-in, DIS flow, DIS validity, time factor)
-    for src, flow, dis_flow, valid, scale in ((x0, flows.backward[0], labels[:, 3:5], labels[:, 5:6], t),
-                                              (x1, flows.forward[0], labels[:, 0:2], labels[:, 2:3], 1 - t)):
+    # Each side: source frame, the model's flow that warps it to t, its DIS label channels, time factor
+    for src, flow, side, scale in ((x0, flows.backward[0], slice(3, 6), t), (x1, flows.forward[0], slice(0, 3), 1 - t)):
         flow = flow.float()
         err = (warp(src, scale * flow) - y).abs().sum(1, keepdim=True)
         warped_terms.append(err.mean() / 3)
+        if labels is None:
+            continue
+        dis_flow, valid = labels[:, side][:, :2], labels[:, side][:, 2:]
         with torch.no_grad():
             err_dis = (warp(src, scale * dis_flow) - y).abs().sum(1, keepdim=True)
             mask = valid * (err_dis < err.detach() - margin).float()
         teacher = ((flow - dis_flow).abs().sum(1, keepdim=True) * mask).sum() / mask.sum().clamp_min(1.0)
         teacher_terms.append(teacher)
-    return sum(warped_terms) / 2, sum(teacher_terms) / 2
+    return sum(warped_terms) / 2, sum(teacher_terms) / 2 if teacher_terms else torch.zeros(())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="weights file to start from")
+    ap.add_argument("--data", nargs="+", default=SOURCES, help="training sources (never the evaluation sets)")
+    ap.add_argument("--holdout", type=float, default=0.05, help="fraction of clips left out, as `filmnet train`")
+    ap.add_argument("--spacings", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--batch", type=int, default=8)
@@ -66,6 +72,7 @@ def main() -> None:
     ap.add_argument("--teacher-weight", type=float, default=0.02)
     ap.add_argument("--margin", type=float, default=0.03,
                     help="DIS must warp a pixel better by this much (RGB L1 summed) to be its teacher there")
+    ap.add_argument("--no-large-motion", action="store_true", help="no synthetic large-shift augmentation")
     ap.add_argument("--max-short-side", type=int, default=360)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
@@ -75,10 +82,14 @@ def main() -> None:
         raise SystemExit(f"{args.out} is not empty; choose another --out")
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    require_cv2().setNumThreads(1)
-    train, _ = build_train_val_datasets(SOURCES, holdout=0.05, crop=args.crop, large_motion=True, seed=0,
-                                        max_short_side=args.max_short_side, pseudo_flow=True)
+    if args.teacher_weight:
+        require_cv2().setNumThreads(1)
+    train, _ = build_train_val_datasets(args.data, holdout=args.holdout, crop=args.crop, spacings=args.spacings,
+                                        large_motion=not args.no_large_motion, seed=0,
+                                        max_short_side=args.max_short_side, pseudo_flow=args.teacher_weight > 0)
     print(f"{len(train)} training triplets (held-out clips excluded)", flush=True)
+    if len(train) < args.batch:
+        raise SystemExit(f"{len(train)} training triplets: too few for a batch of {args.batch}")
 
     model = filmnet.load_model(args.init).train()
     model.to(memory_format=torch.channels_last)
@@ -102,7 +113,7 @@ def main() -> None:
                             worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(epoch))
         for batch in loader:
             elapsed = time.time() - start
-            if elapsed > budget:
+            if elapsed > budget or step >= args.max_steps:
                 done = True
                 break
             lr = args.lr * min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
