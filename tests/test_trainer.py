@@ -282,6 +282,12 @@ def test_fresh_run_into_an_existing_run_is_refused(tmp_path):
     (run / "checkpoints").rename(tmp_path / "moved")  # model.safetensors alone also marks a run
     with pytest.raises(InputError, match="another --out"):
         train(tiny_cfg(tmp_path / "run", steps=4), train_set=Triplets(n=4))
+    weights = (run / "model.safetensors").read_bytes()
+    with pytest.raises(InputError, match="no checkpoint to resume from.*--init-weights"):
+        train(tiny_cfg(tmp_path / "run", steps=4, resume=True), train_set=Triplets(n=4))
+    assert (run / "model.safetensors").read_bytes() == weights
+    (run / "model.safetensors").unlink()  # an empty folder: --resume just starts
+    assert list_checkpoints(train(tiny_cfg(tmp_path / "run", steps=1, resume=True), train_set=Triplets(n=4)))
 
 
 def test_init_weights_of_another_architecture_is_a_weights_error(tmp_path):

@@ -508,10 +508,17 @@ class Trainer:
 
 
 def _refuse_existing_run(run_dir: Path, resume: bool) -> None:
-    """A fresh run must not overwrite (log.csv, checkpoint pruning, weights) a run folder that holds a run."""
+    """A fresh run must not overwrite (log.csv, checkpoint pruning, weights) a run folder that holds a run.
+
+    `resume` with no checkpoint starts from scratch, unless the folder holds weights that it would overwrite.
+    """
+    checkpoints, weights = list_checkpoints(run_dir), run_dir / "model.safetensors"
+    if resume and not checkpoints and weights.exists():
+        raise InputError(f"{run_dir} has model.safetensors but no checkpoint to resume from; to continue from those "
+                         f"weights, start a new run: --init-weights {weights} --out NEW_FOLDER")
     if resume:
         return
-    if list_checkpoints(run_dir) or (run_dir / "model.safetensors").exists():
+    if checkpoints or weights.exists():
         raise InputError(f"{run_dir} already holds a training run (checkpoints or model.safetensors): "
                          "pass --resume to continue it, or choose another --out")
 
