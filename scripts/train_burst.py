@@ -4,6 +4,7 @@ Uses the project's model, dataset and native format; `filmnet train` is the full
 python scripts/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
 python scripts/train_burst.py --data .gpu/pack --out OUT --init W.safetensors --minutes 7 --flow-weight 0.03 \
     --flow-frac 0.6 --warped-weight 0.25      # with DIS pseudo-flow labels (needs OpenCV in the workers)
+`--widen-flow-filters 32 32 64 96` widens the flow predictors of `--init` first, keeping its output unchanged.
 `--memory-format probe` times a few steps in NCHW and in channels_last on the first batch and trains in the faster.
 `--wall-limit S` ends training early enough that the whole script (data loading included) finishes within S seconds;
 the learning-rate schedule (linear warm-up, then cosine to 5 %) follows the budget actually left.
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.train.data import build_train_dataset, seed_worker
+from filmnet.train.init import widen_flow_estimator
 from filmnet.train.losses import l1_loss, warped_l1_loss
 from filmnet.train.pseudo_flow import pseudo_flow_loss
 
@@ -81,6 +83,8 @@ def main() -> None:
     ap.add_argument("--no-large-motion", action="store_true")
     ap.add_argument("--object-motion", type=float, default=0.0, help="probability of a pasted moving object")
     ap.add_argument("--memory-format", choices=("nchw", "channels_last", "probe"), default="nchw")
+    ap.add_argument("--widen-flow-filters", type=int, nargs="+", default=None,
+                    help="start from --init with wider flow predictors that compute the same flows (train.init)")
     args = ap.parse_args()
 
     script_start = time.time()
@@ -106,6 +110,9 @@ def main() -> None:
 
     loader = make_loader()
     model = filmnet.load_model(args.init) if args.init else filmnet.FILM(args.model)
+    if args.widen_flow_filters:
+        model = widen_flow_estimator(model, tuple(args.widen_flow_filters))
+        print(f"flow_filters widened to {model.config.flow_filters}", flush=True)
     model.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
     amp = torch.bfloat16

@@ -50,3 +50,16 @@ def test_burst_refuses_empty_data_and_a_wall_limit_that_leaves_no_training_time(
                "--batch", 2, "--crop", 64, "--spacings", 1)
     assert res.returncode != 0 and "leaves no time to train" in res.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_burst_widens_the_flow_estimator_of_its_init(tmp_path):
+    import filmnet
+
+    init = tmp_path / "init.safetensors"
+    filmnet.save_model(filmnet.FILM("film_tiny"), init)
+    out = tmp_path / "out"
+    res = _run("--data", _clip(tmp_path / "clip"), "--out", out, "--init", init, "--widen-flow-filters", 8, 8, 16, 16,
+               "--max-steps", 2, "--batch", 2, "--crop", 64, "--workers", 0, "--spacings", 1)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "flow_filters widened to (8, 8, 16, 16)" in res.stdout
+    assert filmnet.load_model(out / "model.safetensors").config.flow_filters == (8, 8, 16, 16)

@@ -265,6 +265,28 @@ def test_blend_fusion_init_outputs_the_average_of_the_warped_inputs():
         init_fusion_as_blend(filmnet.FILM("film_tiny"))
 
 
+def test_widened_flow_estimator_computes_the_same_flows_and_its_new_channels_can_learn():
+    from filmnet.train.init import widen_flow_estimator
+
+    torch.manual_seed(0)
+    model = filmnet.FILM(filmnet.FILMConfig(filters=8, flow_filters=(4, 4, 8, 8))).eval()
+    wide = widen_flow_estimator(model, (8, 6, 8, 12)).eval()
+    assert wide.config.flow_filters == (8, 6, 8, 12) and model.config.flow_filters == (4, 4, 8, 8)
+    x0, x1 = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        a, b = model(x0, x1, 0.5), wide(x0, x1, 0.5)
+    for key in ("image", "forward_flow_pyramid"):
+        torch.testing.assert_close(b[key], a[key], rtol=1e-6, atol=1e-5)  # only summation order differs
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith("predict_flow.")}
+    assert all(torch.equal(wide.state_dict()[k], v) for k, v in old.items())
+    wide.train()
+    F.l1_loss(wide(x0, x1, 0.5)["image"], torch.rand(1, 3, 64, 96)).backward()
+    head = wide.predict_flow.predictor(0)._convs[-1][0]  # zero weights from the new channels get gradients
+    assert head.weight.grad[:, 2:].abs().sum() > 0
+    with pytest.raises(InputError, match="at least"):
+        widen_flow_estimator(model, (2, 4, 8, 8))
+
+
 def test_time_limit_stops_early_and_saves(tmp_path):
     run = train(tiny_cfg(tmp_path / "t", steps=1000, ckpt_every=500, time_limit_minutes=1e-6), train_set=Triplets(n=6))
     final = load_checkpoint(list_checkpoints(run)[-1])

@@ -1,8 +1,11 @@
-"""Fusion initialisation for (re)training: start from a flow-based blend of the two warped inputs."""
+"""Initialisations for (re)training: the fusion as a blend of the warped inputs; a wider flow estimator."""
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
+from ..errors import InputError
 from ..model import FILM
 
 
@@ -35,3 +38,33 @@ def init_fusion_as_blend(model: FILM) -> FILM:
         out.weight[c, c] = 0.5
         out.weight[c, c + 3] = 0.5
     return model
+
+
+@torch.no_grad()
+def widen_flow_estimator(model: FILM, flow_filters: tuple[int, ...], std: float = 1e-3) -> FILM:
+    """A copy of `model` whose flow predictors have `flow_filters` (each >= the old) and compute the same flows.
+
+    Old weights are copied; a new channel gets small random incoming weights and zero outgoing weights, so it
+    changes nothing until training gives it a use. Everything outside the flow estimator is copied unchanged.
+    """
+    old = model.config
+    flow_filters = tuple(int(f) for f in flow_filters)
+    if len(flow_filters) != len(old.flow_filters) or any(n < o for n, o in zip(flow_filters, old.flow_filters)):
+        raise InputError(f"flow_filters {flow_filters} must have {len(old.flow_filters)} entries, each at least "
+                         f"the current {old.flow_filters}")
+    wide = FILM(dataclasses.replace(old, flow_filters=flow_filters)).to(next(model.parameters()).device)
+    state = model.state_dict()
+    target = wide.state_dict()
+    for key, new in target.items():
+        w = state[key]
+        if new.shape == w.shape:
+            new.copy_(w)
+            continue
+        if new.ndim == 4:  # conv weight (out, in, k, k): new rows random, new input columns zero
+            new.normal_(0.0, std)
+            new[:, w.shape[1]:] = 0.0
+        else:  # bias
+            new.zero_()
+        new[tuple(slice(0, n) for n in w.shape)] = w
+    wide.load_state_dict(target)
+    return wide
