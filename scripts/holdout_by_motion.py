@@ -27,6 +27,26 @@ def hwc(t: torch.Tensor) -> np.ndarray:
     return t.permute(1, 2, 0).float().numpy()
 
 
+def held_out_crops():
+    """The validation split of `filmnet train --holdout 0.05`: 192 px centre crops, frames <= 288 px short side."""
+    _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288)
+    return val
+
+
+def print_by_motion(motion: list[float], scores: dict[str, list[float]],
+                    buckets: list[tuple[float, float]]) -> None:
+    """Mean of each score over the triplets whose motion falls in each [lo, hi) bucket, one row per bucket."""
+    motion = np.array(motion)
+    print(f"{len(motion)} held-out triplets; mean PSNR (dB) by mean DIS motion (px)")
+    print("motion       n     " + "  ".join(scores))
+    for lo, hi in buckets:
+        mask = (motion >= lo) & (motion < hi)
+        if mask.any():
+            label = "all" if (lo, hi) == (0, float("inf")) else f"{lo:g}-{hi:g}"
+            cells = "  ".join(f"{np.mean(np.array(values)[mask]):.2f}" for values in scores.values())
+            print(f"{label:<12} {mask.sum():<5} {cells}", flush=True)
+
+
 @torch.inference_mode()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,7 +54,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288)
+    val = held_out_crops()
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
     names = [*args.weights, "dis", "blend"]
     motion, scores = [], {n: [] for n in names}
@@ -48,15 +68,7 @@ def main() -> None:
                 scores[w].append(psnr_8bit(hwc(p[k]), y))
             scores["dis"].append(psnr_8bit(dis(x0, x1, flows), y))
             scores["blend"].append(psnr_8bit(blend(x0, x1), y))
-    motion = np.array(motion)
-    print(f"{len(motion)} held-out triplets; mean PSNR (dB) by mean DIS motion")
-    print("motion (px)  n     " + "  ".join(names))
-    for lo, hi in [*zip(EDGES[:-1], EDGES[1:]), (0, float("inf"))]:
-        mask = (motion >= lo) & (motion < hi)
-        if mask.any():
-            label = "all" if (lo, hi) == (0, float("inf")) else f"{lo:g}-{hi:g}"
-            cells = "  ".join(f"{np.mean(np.array(scores[n])[mask]):.2f}" for n in names)
-            print(f"{label:<12} {mask.sum():<5} {cells}")
+    print_by_motion(motion, scores, [*zip(EDGES[:-1], EDGES[1:]), (0, float("inf"))])
 
 
 if __name__ == "__main__":
