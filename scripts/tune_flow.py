@@ -5,8 +5,8 @@ own flows warp worse than DIS's (MODEL_CARD "Known failure modes"), so the flows
 
 Loss, for each direction at the finest level: L1 between the input warped to the middle time and the true middle
 frame, plus `--teacher-weight` times the L1 (pixels) to the DIS flow where DIS warps that pixel better than the
-model does (by `--margin`) and the two DIS directions agree. Training sources only, with the clips `filmnet train --holdout 0.05`
-holds out left out. bf16 autocast + channels_last on CPU.
+model does (by `--margin`) and the two DIS directions agree. Training sources only, leaving out the clips
+`filmnet train --holdout 0.05` holds out. bf16 autocast + channels_last on CPU.
 
 python scripts/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
 """
@@ -116,7 +116,7 @@ def main() -> None:
             if elapsed > budget or step >= args.max_steps:
                 done = True
                 break
-            lr = args.lr * min(1.0, (step + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
+            lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup)) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
             for g in opt.param_groups:
                 g["lr"] = lr
             warped, teacher = flow_losses(model, batch, amp, args.margin)

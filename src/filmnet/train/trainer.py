@@ -513,12 +513,11 @@ def _refuse_existing_run(run_dir: Path, resume: bool) -> None:
     `resume` with no checkpoint starts from scratch, unless the folder holds weights that it would overwrite.
     """
     checkpoints, weights = list_checkpoints(run_dir), run_dir / "model.safetensors"
-    if resume and not checkpoints and weights.exists():
-        raise InputError(f"{run_dir} has model.safetensors but no checkpoint to resume from; to continue from those "
-                         f"weights, start a new run: --init-weights {weights} --out NEW_FOLDER")
     if resume:
-        return
-    if checkpoints or weights.exists():
+        if not checkpoints and weights.exists():
+            raise InputError(f"{run_dir} has model.safetensors but no checkpoint to resume from; to continue from "
+                             f"those weights, start a new run: --init-weights {weights} --out NEW_FOLDER")
+    elif checkpoints or weights.exists():
         raise InputError(f"{run_dir} already holds a training run (checkpoints or model.safetensors): "
                          "pass --resume to continue it, or choose another --out")
 
