@@ -1,6 +1,9 @@
 """Install a trained film_lite checkpoint as the package's bundled default (fp16 storage, config in metadata).
 
-python scripts/bundle_default_model.py runs/lite_cpu2/model.safetensors --note "..."
+python scripts/bundle_default_model.py runs/lite_cpu2/model.safetensors --note "..." --flow dis
+
+`--flow` is the flow source `Interpolator(flow="auto")` uses with these weights ("model" or "dis"); `--note`
+defaults to the provenance already in the source file's metadata.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from pathlib import Path
 import torch
 
 import filmnet
+from filmnet.inference.flows import METADATA_KEY
+from filmnet.weights.native import read_header
 
 ASSET = Path(__file__).resolve().parents[1] / "src" / "filmnet" / "assets" / "film_lite.safetensors"
 
@@ -17,14 +22,18 @@ ASSET = Path(__file__).resolve().parents[1] / "src" / "filmnet" / "assets" / "fi
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("weights", type=Path)
-    ap.add_argument("--note", default="", help="provenance text stored in the file's metadata")
+    ap.add_argument("--note", default=None, help="provenance text stored in the file's metadata")
+    ap.add_argument("--flow", choices=("model", "dis"), required=True,
+                    help="the flow source Interpolator(flow='auto') uses with these weights")
     args = ap.parse_args()
+    header = read_header(args.weights) or {}
+    note = args.note if args.note is not None else (header.get("__metadata__") or {}).get("provenance", "")
     model = filmnet.load_model(args.weights)
     if model.config != filmnet.CONFIGS["film_lite"]:
         raise SystemExit(f"{args.weights} is not a film_lite model: {model.config}")
     half = model.to(torch.float16)  # halves the wheel; load_model casts back to float32
     ASSET.parent.mkdir(parents=True, exist_ok=True)
-    filmnet.save_model(half, ASSET, metadata={"name": "film_lite", "provenance": args.note})
+    filmnet.save_model(half, ASSET, metadata={"name": "film_lite", "provenance": note, METADATA_KEY: args.flow})
     print(f"wrote {ASSET} ({ASSET.stat().st_size / 1e6:.1f} MB)")
 
 

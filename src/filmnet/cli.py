@@ -29,6 +29,15 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+class Flow(str, Enum):
+    auto = "auto"
+    model = "model"
+    dis = "dis"
+
+
+FLOW_HELP = "Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), auto (what the weights ask for)."
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -50,9 +59,10 @@ def friendly_errors(command: Callable) -> Callable:
         except OSError as err:
             _fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
         except ImportError as err:  # an optional extra that is not installed
-            extra = {"onnx": "onnx", "onnxruntime": "onnx", "cv2": "dis", "yaml": "train", "scipy": "train"}.get(
-                (err.name or "").split(".")[0])
-            hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {err.name or 'the missing package'}"
+            module = (err.name or "").split(".")[0]
+            extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train"}.get(module)
+            package = {"cv2": "opencv-python-headless"}.get(module, err.name or "the missing package")
+            hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {package}"
             _fail(f"{err.name or 'a required package'} is not installed ({hint})")
 
     return wrapper
@@ -70,6 +80,7 @@ def interpolate(
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
     max_memory: str = typer.Option("auto", "--max-memory",
@@ -90,14 +101,15 @@ def interpolate(
     check_output(output, overwrite=force, inputs=tuple(inputs))
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
-    interpolator = Interpolator(weights, device=device, precision=precision.value,
+    interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 **_memory_options(max_memory, tile, tile_overlap))
     frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
                                          n_inputs=len(inputs))
     with writer:
         for frame in frames:
             writer.write(frame)
-    typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device})")
+    typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device}, "
+               f"{interpolator.flow} flows)")
 
 
 @app.command()
@@ -136,6 +148,7 @@ def video(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
@@ -149,7 +162,7 @@ def video(
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         _fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
-    interpolator = Interpolator(weights, device=device, precision=precision.value,
+    interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 **_memory_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
                     scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
@@ -204,6 +217,8 @@ def eval_(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary JSON here."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-triplet rows here."),
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="Precision for model weights."),
+    flow: list[Flow] = typer.Option([Flow.auto], "--flow",
+                                    help="Flow source(s) for each --weights (repeatable: one result per source)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     float_prediction: bool = typer.Option(False, "--float-prediction",
                                           help="Score the float prediction instead of the 8-bit one."),
@@ -216,9 +231,11 @@ def eval_(
         _fail("give --weights W and/or --method blend|dis")
     runners = []
     for name, w in zip(_unique_names(weights or []), weights or []):
-        interp = Interpolator(w, device=device, precision=precision.value, max_memory=None)
-        interp.name = f"filmnet:{name}"
-        runners.append((interp, None))
+        for source in dict.fromkeys(f.value for f in flow):
+            interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source)
+            several = len(set(flow)) > 1
+            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow == "dis" else "")
+            runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]
     results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
                for d in data for m, b in runners]
@@ -234,13 +251,14 @@ def demo(
     fps: float = typer.Option(30.0, "--fps", min=1.0),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite demo files from an earlier run."),
 ) -> None:
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from .demo import run_demo
     from .inference import Interpolator
 
-    interpolator = Interpolator(weights, precision=precision.value)
+    interpolator = Interpolator(weights, precision=precision.value, flow=flow.value)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
     for path in result.videos:
         typer.echo(f"wrote {path}")

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
+from ..inference.flows import dis_flows, require_cv2
 
 BASELINES = ("blend", "dis")
 
@@ -17,30 +18,6 @@ BASELINES = ("blend", "dis")
 def blend(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     """The average of the two frames."""
     return ((frame0.astype(np.float32) + frame1.astype(np.float32)) * 0.5).astype(np.float32)
-
-
-def require_cv2():
-    """The cv2 module, or an InputError saying how to install it."""
-    try:
-        import cv2
-    except ImportError as err:
-        raise InputError("DIS optical flow (the 'dis' baseline, pseudo-flow training) needs OpenCV: "
-                         "pip install opencv-python-headless (or filmnet[dis])") from err
-    return cv2
-
-
-def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
-    rgb = (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV DIS flows (preset MEDIUM) of two (H, W, 3) [0, 1] frames: f01 on I0's grid (I0(x) ~ I1(x + f01(x)))
-    and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels."""
-    cv2 = require_cv2()
-    g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
-    flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
 
 
 def dis(frame0: np.ndarray, frame1: np.ndarray,

@@ -75,10 +75,9 @@ def _predictor(model: Any, method: str | None, precision: str) -> tuple[str, Cal
 @torch.inference_mode()
 def _native_size(interpolator: Any, frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     """The official protocol: the model at the frames' own size, no padding, t = 0.5."""
-    x0, x1 = interpolator.to_tensor(frame0), interpolator.to_tensor(frame1)
-    with interpolator.autocast():
-        image = interpolator.model(x0, x1, torch.full((x0.shape[0],), 0.5, device=x0.device))["image"]
-    return interpolator.to_numpy(image.float())
+    e0, e1 = interpolator.encode(interpolator.to_tensor(frame0)), interpolator.encode(interpolator.to_tensor(frame1))
+    image = interpolator.synthesize(e0, e1, interpolator.estimate_flows(e0, e1), 0.5)
+    return interpolator.to_numpy(image)
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, quantize: bool) -> dict[str, float]:

@@ -25,6 +25,7 @@ from ..model import FILM, Encoded, PairFlows
 from . import memory
 from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
+from .flows import dis_pair_flows, require_cv2, resolve_flow
 from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,18 @@ class Interpolator:
         tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
       tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
       overlap: overlap and cross-fade width between tiles, a multiple of 64.
+      flow: where the flows come from (see `flows`): "model" (FILM's estimator), "dis" (OpenCV DIS flows into
+        FILM's fusion; needs OpenCV) or "auto" (what the weights file recommends; the bundled film_lite asks
+        for "dis"). The resolved choice is in `self.flow`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
                  precision: str = "fp32", *, max_memory: int | str | None = "auto",
-                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP):
+                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto"):
         self.device = resolve_device(device)
+        self.flow = resolve_flow(flow, weights)
+        if self.flow == "dis":
+            require_cv2()  # fail now, not at the first frame
         self.precision = resolve_precision(precision, self.device)
         self.model: FILM = _load_weights(weights, self.device).eval()
         self.channels_last = use_channels_last(self.device, self.precision)
@@ -284,7 +291,7 @@ class Interpolator:
         padder = Padder(height, width, self.align)
 
         def frames_at(e0: Encoded, e1: Encoded, times: Sequence[float]) -> Iterator[torch.Tensor]:
-            flows = self.estimate_flows(e0, e1)
+            flows = self.estimate_flows(e0, e1, padder.padding)
             return (padder.unpad(self.synthesize(e0, e1, flows, t)) for t in times)
 
         return (lambda frame: self.encode(padder.pad(frame))), frames_at
@@ -293,7 +300,8 @@ class Interpolator:
         if not times:
             return []
         return interpolate_tiled_times(self.model, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
-                                       autocast=self.autocast, channels_last=self.channels_last, align=self.align)
+                                       autocast=self.autocast, channels_last=self.channels_last, align=self.align,
+                                       dis_flows=self.flow == "dis")
 
     # Building blocks for callers that pad once and reuse encodings (e.g. video retiming).
 
@@ -306,8 +314,12 @@ class Interpolator:
             return self.model.encode(x)
 
     @torch.inference_mode()
-    def estimate_flows(self, e0: Encoded, e1: Encoded) -> PairFlows:
-        """Bidirectional flows of a pair of encoded frames (independent of t)."""
+    def estimate_flows(self, e0: Encoded, e1: Encoded,
+                       padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+        """Bidirectional flows of a pair of encoded frames (independent of t); `padding` (left, right, top,
+        bottom, from the Padder) keeps DIS flows off the zero border."""
+        if self.flow == "dis":
+            return dis_pair_flows(e0, e1, self.model.config.fusion_pyramid_levels, padding)
         with self.autocast():
             return self.model.estimate_flows(e0, e1)
 

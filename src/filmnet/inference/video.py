@@ -201,6 +201,7 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
     job = dict(v=WORK_VERSION, src=vio.source_fingerprint(info), rate=str(info.rate),
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
+               flow=getattr(interpolator, "flow", "model"),
                device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 
@@ -244,7 +245,7 @@ class _Model:
         return self.interp.encode(self.padder.pad(self.interp.to_tensor(image)))
 
     def flows(self, e0, e1):
-        return self.interp.estimate_flows(e0, e1)
+        return self.interp.estimate_flows(e0, e1, self.padder.padding)
 
     def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
         y = self.interp.synthesize(e0, e1, flows, float(t))
@@ -259,7 +260,7 @@ class _Model:
                 images = interpolate_tiled_times(
                     interp.model, x0, x1, [float(t) for t in times[start:start + self.chunk]], tile=tiling.tile,
                     overlap=tiling.overlap, autocast=interp.autocast, channels_last=interp.channels_last,
-                    align=interp.align)
+                    align=interp.align, dis_flows=interp.flow == "dis")
             for y in images:
                 yield _quantize(interp.to_numpy(y), left)
 

@@ -1,0 +1,113 @@
+"""Where a pair's flows come from: the model's own estimator, or OpenCV DIS flows fed to the model's fusion.
+
+"dis" keeps FILM's features, warping and fusion decoder and replaces only the flow estimator by DIS (preset
+MEDIUM, both directions, on the full-resolution frame; coarser fusion levels are area-downsampled). It needs
+OpenCV. "auto" uses what the weights file recommends in its metadata (`flow`), else the model's own flows.
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from ..model import Encoded, PairFlows
+
+FLOW_SOURCES = ("auto", "model", "dis")
+METADATA_KEY = "flow"
+
+
+def require_cv2():
+    """The cv2 module, or an InputError saying how to install it."""
+    try:
+        import cv2
+    except ImportError as err:
+        raise InputError("DIS optical flow (flow='dis', which the bundled film_lite uses by default; the 'dis' "
+                         "baseline; pseudo-flow training) needs OpenCV: pip install opencv-python-headless") from err
+    return cv2
+
+
+def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
+    rgb = (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV DIS flows (preset MEDIUM) of two (H, W, 3) [0, 1] frames: f01 on I0's grid (I0(x) ~ I1(x + f01(x)))
+    and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels."""
+    cv2 = require_cv2()
+    g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
+    flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
+
+
+def check_flow(flow: str) -> str:
+    if flow not in FLOW_SOURCES:
+        raise InputError(f"unknown flow source {flow!r}; choose one of {', '.join(FLOW_SOURCES)}")
+    return flow
+
+
+def recommended_flow(weights: str | os.PathLike | nn.Module | None) -> str:
+    """The flow source a native weights file names in its metadata ("model" when it names none or is a module)."""
+    from ..weights.loader import default_weights
+    from ..weights.native import read_header
+
+    if isinstance(weights, nn.Module):
+        return "model"
+    if weights is None:
+        with resources.as_file(default_weights()) as path:
+            header = read_header(path)
+    else:
+        path = Path(weights)
+        header = read_header(path) if path.is_file() else None
+    flow = ((header or {}).get("__metadata__") or {}).get(METADATA_KEY, "model")
+    if flow not in ("model", "dis"):
+        raise InputError(f"{path}: metadata {METADATA_KEY}={flow!r} is not 'model' or 'dis'")
+    return flow
+
+
+def resolve_flow(flow: str, weights: str | os.PathLike | nn.Module | None) -> str:
+    """"model" or "dis" for a requested source ("auto" asks the weights)."""
+    return recommended_flow(weights) if check_flow(flow) == "auto" else flow
+
+
+def dis_flow_fields(x0: torch.Tensor, x1: torch.Tensor,
+                    padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-resolution DIS flows (f01 on x0's grid into x1, f10 on x1's grid into x0) of two padded (B, 3, H, W)
+    batches, as float32 (B, 2, H, W) on their device. DIS sees only the frame inside `padding` (left, right, top,
+    bottom), whose flows are edge-replicated over the padding."""
+    left, right, top, bottom = padding
+    h, w = x0.shape[-2] - top - bottom, x0.shape[-1] - left - right
+    window = (slice(None), slice(top, top + h), slice(left, left + w))
+    pairs = [dis_flows(_hwc(a[window]), _hwc(b[window])) for a, b in zip(x0, x1)]
+    fields = []
+    for k in range(2):
+        flow = torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2)
+        flow = F.pad(flow, padding, mode="replicate") if any(padding) else flow
+        fields.append(flow.to(x0.device).contiguous())
+    return fields[0], fields[1]
+
+
+def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
+                   padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+    """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first). The residual
+    pyramids are empty: DIS has none."""
+    forward, backward = dis_flow_fields(e0.images[0], e1.images[0], padding)
+    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels))
+
+
+def flow_levels(flow: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """A full-resolution (B, 2, H, W) pixel flow and its 2x area downsamplings, in each level's pixels."""
+    out = [flow.contiguous()]
+    for _ in range(levels - 1):
+        out.append(F.avg_pool2d(out[-1], 2) / 2)
+    return out
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    return x.detach().permute(1, 2, 0).float().cpu().numpy()
