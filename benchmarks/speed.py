@@ -8,7 +8,9 @@ tiled under the default budget of 16 GB). "est RSS" is the memory model's predic
   python benchmarks/speed.py                                   # all configs, sizes, fp32 vs fast
   python benchmarks/speed.py --configs film_lite --sizes 640x360 1280x720 --repeats 5 --threads 2
   python benchmarks/speed.py --modes fp32 fast compile --json results.json
+  python benchmarks/speed.py --configs film_lite --sizes 1280x720 --threads 2 --flows model dis
 Modes: fp32 = fp32 eager NCHW; fast = bf16 autocast + channels_last; compile = fast + torch.compile.
+Flows: model = FILM's flow estimator; dis = OpenCV DIS flows into the fusion (shown as e.g. "fast+dis").
 """
 from __future__ import annotations
 
@@ -36,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     for config in args.configs:
         for size in args.sizes:
             base = None
-            for mode in args.modes:
+            for mode, flow in [(m, f) for f in args.flows for m in args.modes]:
                 spec = dict(config=config, size=size, mode=mode, repeats=args.repeats, warmup=args.warmup,
                             threads=args.threads, max_memory=args.max_memory, weights=args.weights,
-                            overlap=args.overlap)
+                            overlap=args.overlap, flow=flow)
                 row = _run_worker(spec, args.timeout)
                 results.append(row)
-                base = row if mode == args.modes[0] else base
+                base = row if (mode, flow) == (args.modes[0], args.flows[0]) else base
                 _print_row(row, base)
     if args.json:
         _write_json(args.json, results)
@@ -76,10 +78,12 @@ def measure(spec: dict) -> dict:
                                   overlap=spec["overlap"])
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else None
     tile = tiling.tile if tiling else (1 << 30, 1 << 30)  # one tile: exactly the untiled path
+    flow = spec.get("flow", "model")
     run = lambda: interpolate_tiled(model, x0, x1, 0.5, tile=tile, overlap=spec["overlap"],  # noqa: E731
-                                    autocast=autocast, channels_last=mode != "fp32")
+                                    autocast=autocast, channels_last=mode != "fp32", dis_flows=flow == "dis")
     times = [_timed(run) for _ in range(spec["warmup"] + spec["repeats"])]
-    return dict(config=spec["config"], size=spec["size"], mode=mode, threads=spec["threads"],
+    return dict(config=spec["config"], size=spec["size"], mode=mode if flow == "model" else f"{mode}+{flow}",
+                flow=flow, threads=spec["threads"],
                 tiles=memory.describe(tiling, height, width), seconds=statistics.median(times[spec["warmup"]:]),
                 seconds_min=min(times[spec["warmup"]:]), first_seconds=times[0], rss_before=rss_before,
                 peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -146,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="WxH, e.g. 1920x1080")
     p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES,
                    help="the first mode is the baseline of the ratios")
+    p.add_argument("--flows", nargs="+", default=["model"], choices=("model", "dis"),
+                   help="flow sources to time (the first mode and flow is the ratios' base)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())

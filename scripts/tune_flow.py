@@ -1,4 +1,4 @@
-"""Fine-tune only the flow estimator of a FILM weights file; the feature extractor and fusion stay frozen.
+"""Fine-tune one part of a FILM weights file: the flow estimator (`--part flow`) or the fusion (`--part fusion`).
 
 Why: on held-out training clips, FILM's fusion fed OpenCV DIS flows beats both film_lite and DIS, while film_lite's
 own flows warp worse than DIS's (MODEL_CARD "Known failure modes"), so the flows are what limits the small model.
@@ -8,7 +8,11 @@ frame, plus `--teacher-weight` times the L1 (pixels) to the DIS flow where DIS w
 model does (by `--margin`) and the two DIS directions agree. Training sources only, leaving out the clips
 `filmnet train --holdout 0.05` holds out. bf16 autocast + channels_last on CPU.
 
+`--part fusion` instead trains the fusion decoder alone (features and flow estimator frozen) on OpenCV DIS flows of
+each crop, with the L1 of its output: the `Interpolator(flow="dis")` path the bundled model uses by default.
+
 python scripts/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
+python scripts/tune_flow.py --part fusion --init src/filmnet/assets/film_lite.safetensors --out runs/tune_fusion
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import require_cv2
+from filmnet.inference.flows import flow_levels
+from filmnet.model.film import PairFlows
 from filmnet.model.ops import warp
 from filmnet.train.data import build_train_val_datasets, seed_worker
 
@@ -56,9 +62,23 @@ def flow_losses(model, batch, amp, margin: float) -> tuple[torch.Tensor, torch.T
     return sum(warped_terms) / 2, sum(teacher_terms) / 2 if teacher_terms else torch.zeros(())
 
 
+def fusion_loss(model, batch, amp) -> torch.Tensor:
+    """L1 of the fusion's output fed the crops' DIS flows; only the fusion gets gradients."""
+    x0, x1, y = (batch[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
+    labels, levels = batch["flow"], model.config.fusion_pyramid_levels
+    flows = PairFlows([], [], flow_levels(labels[:, 0:2].contiguous(), levels),
+                      flow_levels(labels[:, 3:5].contiguous(), levels))
+    with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
+        with torch.no_grad():
+            e0, e1 = model.encode(x0), model.encode(x1)
+        out = model.synthesize(e0, e1, flows, batch["time"])["image"]
+    return (out.float() - y).abs().mean()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="weights file to start from")
+    ap.add_argument("--part", choices=("flow", "fusion"), default="flow", help="the part that trains")
     ap.add_argument("--data", nargs="+", default=SOURCES, help="training sources (never the evaluation sets)")
     ap.add_argument("--holdout", type=float, default=0.05, help="fraction of clips left out, as `filmnet train`")
     ap.add_argument("--spacings", type=int, nargs="+", default=[1, 2, 3])
@@ -82,27 +102,29 @@ def main() -> None:
         raise SystemExit(f"{args.out} is not empty; choose another --out")
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    if args.teacher_weight:
+    dis_labels = args.part == "fusion" or args.teacher_weight > 0
+    if dis_labels:
         require_cv2().setNumThreads(1)
     train, _ = build_train_val_datasets(args.data, holdout=args.holdout, crop=args.crop, spacings=args.spacings,
                                         large_motion=not args.no_large_motion, seed=0,
-                                        max_short_side=args.max_short_side, pseudo_flow=args.teacher_weight > 0)
+                                        max_short_side=args.max_short_side, pseudo_flow=dis_labels)
     print(f"{len(train)} training triplets (held-out clips excluded)", flush=True)
     if len(train) < args.batch:
         raise SystemExit(f"{len(train)} training triplets: too few for a batch of {args.batch}")
 
     model = filmnet.load_model(args.init).train()
     model.to(memory_format=torch.channels_last)
-    for part in (model.extract, model.fuse):
-        part.requires_grad_(False)
-    params = list(model.predict_flow.parameters())
+    trained = model.fuse if args.part == "fusion" else model.predict_flow
+    model.requires_grad_(False)
+    trained.requires_grad_(True)
+    params = list(trained.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
     amp = None if args.fp32 else torch.bfloat16
 
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = (args.out / "log.csv").open("w", newline="")
     writer = csv.writer(log_file)
-    writer.writerow(["step", "seconds", "lr", "warped_l1", "teacher_px"])
+    writer.writerow(["step", "seconds", "lr", "output_l1" if args.part == "fusion" else "warped_l1", "teacher_px"])
     budget, epoch, step = args.minutes * 60, 0, 0
     start = last_save = time.time()
     run_w = run_t = None
@@ -119,8 +141,12 @@ def main() -> None:
             lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup)) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
             for g in opt.param_groups:
                 g["lr"] = lr
-            warped, teacher = flow_losses(model, batch, amp, args.margin)
-            loss = warped + args.teacher_weight * teacher
+            if args.part == "fusion":
+                warped, teacher = fusion_loss(model, batch, amp), torch.zeros(())
+                loss = warped
+            else:
+                warped, teacher = flow_losses(model, batch, amp, args.margin)
+                loss = warped + args.teacher_weight * teacher
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -131,14 +157,14 @@ def main() -> None:
             if step % 25 == 0:
                 writer.writerow([step, f"{elapsed:.0f}", f"{lr:.3g}", f"{run_w:.5f}", f"{run_t:.4f}"])
                 log_file.flush()
-                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} warped l1 {run_w:.5f} teacher {run_t:.3f} px",
+                print(f"step {step} {elapsed:.0f}s lr {lr:.2e} {args.part} l1 {run_w:.5f} teacher {run_t:.3f} px",
                       flush=True)
             if time.time() - last_save > 300:
-                filmnet.save_model(model, args.out / "model.safetensors", metadata={"tune_flow_steps": str(step)})
+                filmnet.save_model(model, args.out / "model.safetensors", metadata={f"tune_{args.part}_steps": str(step)})
                 last_save = time.time()
         else:
             epoch += 1
-    filmnet.save_model(model, args.out / "model.safetensors", metadata={"tune_flow_steps": str(step)})
+    filmnet.save_model(model, args.out / "model.safetensors", metadata={f"tune_{args.part}_steps": str(step)})
     print(f"done: {step} steps in {time.time() - start:.0f}s", flush=True)
 
 

@@ -47,8 +47,11 @@ def test_bundled_model_beats_blend_by_3db_on_a_middlebury_triplet(data_dir):
     triplets = [t for t in load_eval_triplets(data_dir / "middlebury_other") if t.name.endswith("Grove2")]
     assert len(triplets) == 1
     blend = evaluate(triplets, method="blend", progress=False).psnr
-    bundled = evaluate(triplets, model=filmnet.Interpolator(precision="fp32"), progress=False).psnr
-    assert bundled >= blend + 3.0, f"bundled {bundled:.2f} dB vs blend {blend:.2f} dB"
+    for flow in ("auto", "model"):  # auto = DIS flows into the bundled fusion; model = its own flow estimator
+        bundled = evaluate(triplets, model=filmnet.Interpolator(precision="fp32", flow=flow), progress=False).psnr
+        assert bundled >= blend + 3.0, f"bundled ({flow} flows) {bundled:.2f} dB vs blend {blend:.2f} dB"
     torch.manual_seed(0)
-    random = evaluate(triplets, model=filmnet.FILM("film_lite").eval(), progress=False).psnr
-    assert random < blend + 3.0, f"random weights should not pass this check ({random:.2f} dB)"
+    random = filmnet.FILM("film_lite").eval()
+    for flow in ("model", "dis"):
+        score = evaluate(triplets, model=filmnet.Interpolator(random, flow=flow), progress=False).psnr
+        assert score < blend + 3.0, f"random weights ({flow} flows) should not pass this check ({score:.2f} dB)"

@@ -1,0 +1,132 @@
+"""Flow sources: the model's own flows, or OpenCV DIS flows fed to FILM's fusion (`Interpolator(flow=...)`)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import filmnet
+from filmnet.cli import main
+from filmnet.inference.flows import (check_flow, dis_flow_fields, dis_flows, flow_levels, recommended_flow,
+                                     resolve_flow)
+from filmnet.model.film import PairFlows
+from helpers import tiny_model
+
+pytest.importorskip("cv2")
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture DIS can track (float32 HxWx3 in [0, 1])."""
+    rng = np.random.default_rng(seed)
+    small = torch.from_numpy(rng.random((1, 3, h // 8 + 2, w // 8 + 2), dtype=np.float32))
+    big = torch.nn.functional.interpolate(small, size=(h + 16, w + 16), mode="bicubic", align_corners=False)
+    return big[0, :, 8:8 + h, 8:8 + w].clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def shifted_pair(h: int, w: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    wide = textured(h, w + dx)
+    return np.ascontiguousarray(wide[:, dx:]), np.ascontiguousarray(wide[:, :w])  # frame1 = frame0 moved right
+
+
+def nchw(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frame).permute(2, 0, 1)[None]
+
+
+def test_unknown_flow_source_is_refused():
+    with pytest.raises(filmnet.InputError, match="unknown flow source 'raft'"):
+        check_flow("raft")
+    with pytest.raises(filmnet.InputError, match="unknown flow source"):
+        filmnet.Interpolator(tiny_model(), flow="raft")
+
+
+def test_auto_follows_the_weights_metadata(tmp_path):
+    assert recommended_flow(None) == "dis"  # the bundled film_lite asks for DIS flows
+    assert filmnet.Interpolator().flow == "dis"
+    assert filmnet.Interpolator(flow="model").flow == "model"
+    assert recommended_flow(tiny_model()) == "model"
+    plain = filmnet.save_model(tiny_model(), tmp_path / "plain.safetensors")
+    assert resolve_flow("auto", plain) == "model" and resolve_flow("dis", plain) == "dis"
+    asks = filmnet.save_model(tiny_model(), tmp_path / "asks.safetensors", metadata={"flow": "dis"})
+    assert filmnet.Interpolator(asks).flow == "dis"
+    bad = filmnet.save_model(tiny_model(), tmp_path / "bad.safetensors", metadata={"flow": "sideways"})
+    with pytest.raises(filmnet.InputError, match="flow='sideways'"):
+        filmnet.Interpolator(bad)
+
+
+def test_dis_fields_find_a_shift_and_ignore_the_padding():
+    f0, f1 = shifted_pair(96, 160, 6)
+    x0, x1 = nchw(f0), nchw(f1)
+    f01, f10 = dis_flow_fields(x0, x1)
+    inner = (slice(None), slice(None), slice(16, -16), slice(16, -16))
+    assert f01.shape == (1, 2, 96, 160) and f01.dtype == torch.float32
+    assert f01[:, 0][inner[1:]].median() == pytest.approx(6, abs=0.3)
+    assert f10[:, 0][inner[1:]].median() == pytest.approx(-6, abs=0.3)
+    assert f01[:, 1][inner[1:]].abs().median() < 0.3
+    padding = (10, 22, 3, 29)  # left, right, top, bottom
+    p0, p1 = (torch.nn.functional.pad(x, padding) for x in (x0, x1))
+    g01, g10 = dis_flow_fields(p0, p1, padding)
+    assert g01.shape == (1, 2, 128, 192)
+    assert torch.equal(g01[..., 3:99, 10:170], f01) and torch.equal(g10[..., 3:99, 10:170], f10)
+    assert torch.equal(g01[..., :3, 10:170], f01[..., :1, :].expand(-1, -1, 3, -1))  # edge-replicated
+    assert torch.equal(g01[..., 3:99, 170:], f01[..., -1:].expand(-1, -1, -1, 22))
+
+
+def test_flow_levels_are_area_downsampled_in_each_levels_pixels():
+    flow = torch.full((1, 2, 64, 64), 8.0)
+    levels = flow_levels(flow, 4)
+    assert [tuple(f.shape[-2:]) for f in levels] == [(64, 64), (32, 32), (16, 16), (8, 8)]
+    assert [float(f.mean()) for f in levels] == [8.0, 4.0, 2.0, 1.0]
+
+
+def test_dis_interpolator_is_the_fusion_fed_dis_flows():
+    model = filmnet.load_model()
+    f0, f1 = shifted_pair(128, 192, 8)  # multiples of 64: no padding
+    via_interp = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
+    a, b = dis_flows(f0, f1)
+    levels = model.config.fusion_pyramid_levels
+    flows = PairFlows([], [], flow_levels(torch.from_numpy(a).permute(2, 0, 1)[None], levels),
+                      flow_levels(torch.from_numpy(b).permute(2, 0, 1)[None], levels))
+    with torch.inference_mode():
+        e0, e1 = model.encode(nchw(f0)), model.encode(nchw(f1))
+        direct = model.synthesize(e0, e1, flows, torch.tensor([0.5]))["image"]
+    np.testing.assert_allclose(via_interp, direct[0].clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-5)
+    own = filmnet.Interpolator(model, flow="model", max_memory=None).interpolate(f0, f1)
+    assert np.abs(own - via_interp).max() > 1e-3  # the two sources really differ
+
+
+def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
+    """A 100x150 frame is padded to 128x192; DIS must see the frame, not the zero border."""
+    model = filmnet.load_model()
+    f0, f1 = shifted_pair(100, 150, 5)
+    interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
+    x = torch.nn.functional.pad(nchw(f0), (21, 21, 14, 14))
+    y = torch.nn.functional.pad(nchw(f1), (21, 21, 14, 14))
+    e0, e1 = interp.encode(x), interp.encode(y)
+    flows = interp.estimate_flows(e0, e1, (21, 21, 14, 14))
+    a, _ = dis_flows(f0, f1)
+    assert torch.equal(flows.forward[0][0, :, 14:114, 21:171], torch.from_numpy(a).permute(2, 0, 1))
+    out = interp.interpolate(f0, f1)
+    assert out.shape == (100, 150, 3)
+
+
+def test_dis_tiles_use_whole_frame_flows():
+    model = filmnet.load_model()
+    f0, f1 = shifted_pair(192, 320, 6)
+    whole = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
+    tiled_interp = filmnet.Interpolator(model, flow="dis", tile=(128, 192), overlap=64)
+    tiled = tiled_interp.interpolate(f0, f1)
+    assert tiled_interp.last_tiling is not None
+    assert float(np.abs(tiled - whole).mean()) < 2e-3  # only the features differ near tile borders
+    single = filmnet.Interpolator(model, flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
+    np.testing.assert_allclose(single, whole, atol=1e-5)
+
+
+def test_eval_scores_each_flow_source(tmp_path, data_dir, capsys):
+    weights = filmnet.save_model(filmnet.load_model(), tmp_path / "lite.safetensors")
+    js = tmp_path / "r.json"
+    code = main(["eval", "--data", str(data_dir / "middlebury_other" / "Grove2"), "--weights", str(weights), "--flow", "model", "--flow", "dis",
+                 "--json", str(js)])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads(js.read_text())["results"]
+    assert [r["method"] for r in results] == ["filmnet:lite:model", "filmnet:lite:dis"]
+    assert results[0]["psnr"] != results[1]["psnr"]
