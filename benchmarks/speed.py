@@ -10,7 +10,9 @@ tiled under the default budget of 16 GB). "est RSS" is the memory model's predic
   python benchmarks/speed.py --modes fp32 fast compile --json results.json
   python benchmarks/speed.py --configs film_lite --sizes 1280x720 --threads 2 --flows model dis
 Modes: fp32 = fp32 eager NCHW; fast = bf16 autocast + channels_last; compile = fast + torch.compile.
-Flows: model = FILM's flow estimator; dis = OpenCV DIS flows into the fusion (shown as e.g. "fast+dis").
+Flows: model = FILM's flow estimator; dis = OpenCV DIS flows into the fusion (shown as e.g. "fast+dis"); hybrid =
+DIS, plus the model's flows for pairs whose mean DIS motion is large: between the two, depending on what DIS makes
+of the random frames.
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def measure(spec: dict) -> dict:
     tile = tiling.tile if tiling else (1 << 30, 1 << 30)  # one tile: exactly the untiled path
     flow = spec.get("flow", "model")
     run = lambda: interpolate_tiled(model, x0, x1, 0.5, tile=tile, overlap=spec["overlap"],  # noqa: E731
-                                    autocast=autocast, channels_last=mode != "fp32", dis_flows=flow == "dis")
+                                    autocast=autocast, channels_last=mode != "fp32", flow=flow)
     times = [_timed(run) for _ in range(spec["warmup"] + spec["repeats"])]
     return dict(config=spec["config"], size=spec["size"], mode=mode if flow == "model" else f"{mode}+{flow}",
                 flow=flow, threads=spec["threads"],
@@ -150,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="WxH, e.g. 1920x1080")
     p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES,
                    help="the first mode is the baseline of the ratios")
-    p.add_argument("--flows", nargs="+", default=["model"], choices=("model", "dis"),
+    p.add_argument("--flows", nargs="+", default=["model"], choices=("model", "dis", "hybrid"),
                    help="flow sources to time (the first mode and flow is the ratios' base)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 import filmnet
-from filmnet.inference.flows import METADATA_KEY
+from filmnet.inference.flows import FLOW_SOURCES, METADATA_KEY
 from filmnet.weights.native import read_header
 
 ASSET = Path(__file__).resolve().parents[1] / "src" / "filmnet" / "assets" / "film_lite.safetensors"
@@ -23,7 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("weights", type=Path)
     ap.add_argument("--note", default=None, help="provenance text stored in the file's metadata")
-    ap.add_argument("--flow", choices=("model", "dis"), required=True,
+    ap.add_argument("--flow", choices=FLOW_SOURCES[1:], required=True,
                     help="the flow source Interpolator(flow='auto') uses with these weights")
     args = ap.parse_args()
     header = read_header(args.weights) or {}

@@ -4,6 +4,9 @@ Motion is the mean length of the DIS flow x0 -> x1 over the crop. Training sourc
 every held-out triplet, 192 px centre crops of frames at most 288 px on the short side, fp32, 8-bit predictions.
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
+python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis
+
+`--flows dis` scores each weights file's fusion fed the triplet's DIS flows (`Interpolator(flow="dis")`) too.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
+from filmnet.inference.flows import flow_levels
+from filmnet.model.film import PairFlows
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -51,18 +56,30 @@ def print_by_motion(motion: list[float], scores: dict[str, list[float]],
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
+    ap.add_argument("--flows", nargs="+", choices=("model", "dis"), default=["model"])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     val = held_out_crops()
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
-    names = [*args.weights, "dis", "blend"]
-    motion, scores = [], {n: [] for n in names}
+    runs = [(w, f) for w in args.weights for f in args.flows]
+    names = [w if f == "model" else f"{w}:{f}" for w, f in runs]
+    motion, scores = [], {n: [] for n in [*names, "dis", "blend"]}
     for batch in DataLoader(val, batch_size=8):
-        preds = {w: m(batch["x0"], batch["x1"], batch["time"])["image"] for w, m in models.items()}
-        for k in range(len(batch["y"])):
-            x0, x1, y = (hwc(batch[n][k]) for n in ("x0", "x1", "y"))
-            flows = dis_flows(x0, x1)
+        frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
+        pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]
+        preds = {}
+        for name, (w, flow) in zip(names, runs):
+            model = models[w]
+            if flow == "model":
+                preds[name] = model(batch["x0"], batch["x1"], batch["time"])["image"]
+                continue
+            levels = model.config.fusion_pyramid_levels
+            stacked = [torch.from_numpy(np.stack([f[i] for f in pair_flows])).permute(0, 3, 1, 2) for i in (0, 1)]
+            e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])
+            given = PairFlows([], [], flow_levels(stacked[0], levels), flow_levels(stacked[1], levels))
+            preds[name] = model.synthesize(e0, e1, given, batch["time"])["image"]
+        for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))
             for w, p in preds.items():
                 scores[w].append(psnr_8bit(hwc(p[k]), y))

@@ -7,8 +7,8 @@ import torch
 
 import filmnet
 from filmnet.cli import main
-from filmnet.inference.flows import (check_flow, dis_flow_fields, dis_flows, flow_levels, recommended_flow,
-                                     resolve_flow)
+from filmnet.inference.flows import (HYBRID_MOTION, check_flow, dis_flow_fields, dis_flows, flow_levels,
+                                     recommended_flow, resolve_flow, select_flows)
 from filmnet.model.film import PairFlows
 from helpers import tiny_model
 
@@ -40,8 +40,8 @@ def test_unknown_flow_source_is_refused():
 
 
 def test_auto_follows_the_weights_metadata(tmp_path):
-    assert recommended_flow(None) == "dis"  # the bundled film_lite asks for DIS flows
-    assert filmnet.Interpolator().flow == "dis"
+    assert recommended_flow(None) == "hybrid"  # the bundled film_lite asks for DIS flows, or its own on large motion
+    assert filmnet.Interpolator().flow == "hybrid"
     assert filmnet.Interpolator(flow="model").flow == "model"
     assert recommended_flow(tiny_model()) == "model"
     plain = filmnet.save_model(tiny_model(), tmp_path / "plain.safetensors")
@@ -130,3 +130,47 @@ def test_eval_scores_each_flow_source(tmp_path, data_dir, capsys):
     results = json.loads(js.read_text())["results"]
     assert [r["method"] for r in results] == ["filmnet:lite:model", "filmnet:lite:dis"]
     assert results[0]["psnr"] != results[1]["psnr"]
+
+
+def constant_flows(dx: list[float], h: int, w: int, levels: int = 3) -> PairFlows:
+    """Per pair of a batch: flow (dx, 0) forward and (-dx, 0) backward, as fusion levels."""
+    fw = torch.zeros(len(dx), 2, h, w)
+    fw[:, 0] = torch.tensor(dx).view(-1, 1, 1)
+    return PairFlows([], [], flow_levels(fw, levels), flow_levels(-fw, levels))
+
+
+def test_hybrid_keeps_dis_for_small_motion_without_running_the_model():
+    x = torch.rand(2, 3, 64, 64)
+
+    def own():
+        raise AssertionError("the model's flows must not be computed below HYBRID_MOTION")
+
+    dis = constant_flows([HYBRID_MOTION - 1, 0.0], 64, 64)
+    assert select_flows(x, x, dis, own) is dis
+
+
+def test_hybrid_picks_per_pair_the_flows_that_align_the_inputs():
+    shift = 12  # >= HYBRID_MOTION
+    f0, f1 = shifted_pair(64, 128, shift)
+    pair = nchw(f0), nchw(f1)
+    x0, x1 = torch.cat([pair[0], pair[0]]), torch.cat([pair[1], pair[1]])
+    right = [float(shift), float(shift)]
+    # pair 0: "DIS" is right and "own" is wrong; pair 1: the other way round
+    dis = constant_flows([right[0], shift + 9.0], 64, 128)
+    own = constant_flows([shift - 9.0, right[1]], 64, 128)
+    chosen = select_flows(x0, x1, dis, lambda: own)
+    assert [float(f[0, 0].mean()) for f in chosen.forward[0]] == [shift, shift]
+    assert all(torch.equal(c[1], o[1]) and torch.equal(c[0], d[0])
+               for c, o, d in zip(chosen.backward, own.backward, dis.backward))
+
+
+def test_hybrid_interpolator_matches_dis_or_model_output():
+    model = filmnet.load_model()
+    outputs = {f: filmnet.Interpolator(model, flow=f, max_memory=None) for f in ("model", "dis", "hybrid")}
+    small = shifted_pair(128, 192, 3)
+    assert np.array_equal(outputs["hybrid"].interpolate(*small), outputs["dis"].interpolate(*small))
+    large = shifted_pair(128, 192, 20)
+    hybrid = outputs["hybrid"].interpolate(*large)
+    assert any(np.array_equal(hybrid, outputs[f].interpolate(*large)) for f in ("model", "dis"))
+    tiled = filmnet.Interpolator(model, flow="hybrid", tile=(128, 128), overlap=64).interpolate(*large)
+    assert tiled.shape == hybrid.shape and float(np.abs(tiled - hybrid).mean()) < 0.02

@@ -33,9 +33,11 @@ class Flow(str, Enum):
     auto = "auto"
     model = "model"
     dis = "dis"
+    hybrid = "hybrid"
 
 
-FLOW_HELP = "Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), auto (what the weights ask for)."
+FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
+             "flows for large motion where they align better), auto (what the weights ask for).")
 
 
 def _one_line(text: str) -> str:
@@ -234,7 +236,7 @@ def eval_(
         for source in dict.fromkeys(f.value for f in flow):
             interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source)
             several = len(set(flow)) > 1
-            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow == "dis" else "")
+            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow != "model" else "")
             runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]
     results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)

@@ -1,12 +1,16 @@
-"""Where a pair's flows come from: the model's own estimator, or OpenCV DIS flows fed to the model's fusion.
+"""Where a pair's flows come from: the model's own estimator, OpenCV DIS flows, or a per-pair choice of the two.
 
-"dis" keeps FILM's features, warping and fusion decoder and replaces only the flow estimator by DIS (preset
-MEDIUM, both directions, on the full-resolution frame; coarser fusion levels are area-downsampled). It needs
-OpenCV. "auto" uses what the weights file recommends in its metadata (`flow`), else the model's own flows.
+- "model": FILM's flow estimator.
+- "dis": FILM's features, warping and fusion decoder with the flow estimator replaced by DIS (preset MEDIUM, both
+  directions, on the full-resolution frame; coarser fusion levels are area-downsampled). Needs OpenCV.
+- "hybrid": DIS flows; for a pair whose mean DIS motion is at least `HYBRID_MOTION` px, also the model's own flows,
+  and whichever of the two makes the inputs warped to t = 0.5 agree better (no ground truth needed) is fused.
+- "auto": what the weights file recommends in its metadata (`flow`), else "model".
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -17,9 +21,11 @@ from torch import nn
 
 from ..errors import InputError
 from ..model import Encoded, PairFlows
+from ..model.ops import warp
 
-FLOW_SOURCES = ("auto", "model", "dis")
+FLOW_SOURCES = ("auto", "model", "dis", "hybrid")
 METADATA_KEY = "flow"
+HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the model's own flows
 
 
 def require_cv2():
@@ -66,13 +72,13 @@ def recommended_flow(weights: str | os.PathLike | nn.Module | None) -> str:
         path = Path(weights)
         header = read_header(path) if path.is_file() else None
     flow = ((header or {}).get("__metadata__") or {}).get(METADATA_KEY, "model")
-    if flow not in ("model", "dis"):
-        raise InputError(f"{path}: metadata {METADATA_KEY}={flow!r} is not 'model' or 'dis'")
+    if flow not in FLOW_SOURCES[1:]:
+        raise InputError(f"{path}: metadata {METADATA_KEY}={flow!r} is not one of {', '.join(FLOW_SOURCES[1:])}")
     return flow
 
 
 def resolve_flow(flow: str, weights: str | os.PathLike | nn.Module | None) -> str:
-    """"model" or "dis" for a requested source ("auto" asks the weights)."""
+    """"model", "dis" or "hybrid" for a requested source ("auto" asks the weights)."""
     return recommended_flow(weights) if check_flow(flow) == "auto" else flow
 
 
@@ -99,6 +105,39 @@ def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
     pyramids are empty: DIS has none."""
     forward, backward = dis_flow_fields(e0.images[0], e1.images[0], padding)
     return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels))
+
+
+def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callable[[], PairFlows],
+                 padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+    """The "hybrid" choice per pair of a (B, 3, H, W) batch: `dis`, or `own()` (called only when some pair moves
+    at least HYBRID_MOTION px on average) where its warped inputs agree better. Measured inside `padding`."""
+    window = _inside(padding)
+    motion = dis.forward[0][window].norm(dim=1).mean(dim=(1, 2))
+    large = motion >= HYBRID_MOTION
+    if not bool(large.any()):
+        return dis
+    mine = own()
+    use_own = large & (_disagreement(x0, x1, mine, window) < _disagreement(x0, x1, dis, window))
+    if not bool(use_own.any()):
+        return dis
+    where = use_own.view(-1, 1, 1, 1)
+
+    def pick(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.where(where, u.float(), v.float()) for u, v in zip(a, b)]
+
+    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward))
+
+
+def _inside(padding: tuple[int, int, int, int]) -> tuple:
+    left, right, top, bottom = padding
+    return (..., slice(top, -bottom or None), slice(left, -right or None))
+
+
+def _disagreement(x0: torch.Tensor, x1: torch.Tensor, flows: PairFlows, window: tuple) -> torch.Tensor:
+    """Per pair: mean |x0 warped to t = 0.5 - x1 warped to t = 0.5| (the fusion's finest-level warps)."""
+    a = warp(x0.float(), 0.5 * flows.backward[0].float())
+    b = warp(x1.float(), 0.5 * flows.forward[0].float())
+    return (a - b)[window].abs().mean(dim=(1, 2, 3))
 
 
 def flow_levels(flow: torch.Tensor, levels: int) -> list[torch.Tensor]:

@@ -25,7 +25,7 @@ from ..model import FILM, Encoded, PairFlows
 from . import memory
 from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
-from .flows import dis_pair_flows, require_cv2, resolve_flow
+from .flows import dis_pair_flows, require_cv2, resolve_flow, select_flows
 from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,9 @@ class Interpolator:
       tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
       overlap: overlap and cross-fade width between tiles, a multiple of 64.
       flow: where the flows come from (see `flows`): "model" (FILM's estimator), "dis" (OpenCV DIS flows into
-        FILM's fusion; needs OpenCV) or "auto" (what the weights file recommends; the bundled film_lite asks
-        for "dis"). The resolved choice is in `self.flow`.
+        FILM's fusion; needs OpenCV), "hybrid" (per pair, DIS or, for large motion, the model's flows if they
+        align the inputs better) or "auto" (what the weights file recommends; the bundled film_lite asks for
+        "hybrid"). The resolved choice is in `self.flow`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
@@ -113,7 +114,7 @@ class Interpolator:
                  tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto"):
         self.device = resolve_device(device)
         self.flow = resolve_flow(flow, weights)
-        if self.flow == "dis":
+        if self.flow != "model":
             require_cv2()  # fail now, not at the first frame
         self.precision = resolve_precision(precision, self.device)
         self.model: FILM = _load_weights(weights, self.device).eval()
@@ -301,7 +302,7 @@ class Interpolator:
             return []
         return interpolate_tiled_times(self.model, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
                                        autocast=self.autocast, channels_last=self.channels_last, align=self.align,
-                                       dis_flows=self.flow == "dis")
+                                       flow=self.flow)
 
     # Building blocks for callers that pad once and reuse encodings (e.g. video retiming).
 
@@ -318,8 +319,14 @@ class Interpolator:
                        padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
         """Bidirectional flows of a pair of encoded frames (independent of t); `padding` (left, right, top,
         bottom, from the Padder) keeps DIS flows off the zero border."""
-        if self.flow == "dis":
-            return dis_pair_flows(e0, e1, self.model.config.fusion_pyramid_levels, padding)
+        if self.flow == "model":
+            return self._own_flows(e0, e1)
+        flows = dis_pair_flows(e0, e1, self.model.config.fusion_pyramid_levels, padding)
+        if self.flow == "hybrid":
+            flows = select_flows(e0.images[0], e1.images[0], flows, lambda: self._own_flows(e0, e1), padding)
+        return flows
+
+    def _own_flows(self, e0: Encoded, e1: Encoded) -> PairFlows:
         with self.autocast():
             return self.model.estimate_flows(e0, e1)
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..model import PairFlows
-from .flows import dis_flow_fields, flow_levels
+from .flows import dis_flow_fields, flow_levels, select_flows
 from .padding import Padder
 
 ALIGN = 64
@@ -105,7 +105,7 @@ def interpolate_tiled(
     autocast: ContextManager | Callable[[], ContextManager] | None = None,
     channels_last: bool = False,
     align: int = ALIGN,
-    dis_flows: bool = False,
+    flow: str = "model",
 ) -> torch.Tensor:
     """FILM's `image` for unpadded frames, computed tile by tile with feathered overlaps.
 
@@ -117,12 +117,13 @@ def interpolate_tiled(
       overlap: minimum overlap between neighbouring tiles and width of their cross-fade, a multiple of `align`.
       autocast: a context manager, or a factory for one, entered around each tile (e.g. bf16 autocast).
       channels_last: feed tiles in channels_last memory format (match the model's format).
-      dis_flows: use OpenCV DIS flows of the whole frame (cropped per tile) instead of the model's flows.
+      flow: "model", "dis" (OpenCV DIS flows of the whole frame, cropped per tile) or "hybrid" (per tile, see
+        `flows.select_flows`).
     Returns:
       (B, 3, H, W) float32 image, unclipped; identical to the untiled result when one tile covers the frame.
     """
     return interpolate_tiled_times(model, x0, x1, [time], tile=tile, overlap=overlap, autocast=autocast,
-                                   channels_last=channels_last, align=align, dis_flows=dis_flows)[0]
+                                   channels_last=channels_last, align=align, flow=flow)[0]
 
 
 def interpolate_tiled_times(
@@ -136,7 +137,7 @@ def interpolate_tiled_times(
     autocast: ContextManager | Callable[[], ContextManager] | None = None,
     channels_last: bool = False,
     align: int = ALIGN,
-    dis_flows: bool = False,
+    flow: str = "model",
 ) -> list[torch.Tensor]:
     """`interpolate_tiled` for several times at once: each tile's features and flows are computed once.
 
@@ -150,8 +151,8 @@ def interpolate_tiled_times(
     p0, p1 = padder.pad(x0), padder.pad(x1)
     rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
     cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
-    fields = dis_flow_fields(p0, p1, padder.padding) if dis_flows else None
-    run = _tile_runner(model, times, autocast, channels_last, fields)
+    fields = None if flow == "model" else dis_flow_fields(p0, p1, padder.padding)
+    run = _tile_runner(model, times, autocast, channels_last, fields, hybrid=flow == "hybrid")
     if len(rows) == 1 and len(cols) == 1:
         return [padder.unpad(image) for image in run(p0, p1, (...,))]
     outs = [torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device) for _ in times]
@@ -168,7 +169,7 @@ def interpolate_tiled_times(
 
 
 def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: bool,
-                 fields: tuple[torch.Tensor, torch.Tensor] | None) -> Callable:
+                 fields: tuple[torch.Tensor, torch.Tensor] | None, hybrid: bool = False) -> Callable:
     def run(a: torch.Tensor, b: torch.Tensor, window: tuple) -> list[torch.Tensor]:
         if channels_last:
             a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
@@ -179,6 +180,8 @@ def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: boo
             else:
                 levels = model.config.fusion_pyramid_levels
                 flows = PairFlows([], [], flow_levels(fields[0][window], levels), flow_levels(fields[1][window], levels))
+                if hybrid:
+                    flows = select_flows(a, b, flows, lambda: model.estimate_flows(e0, e1))
             return [model.synthesize(e0, e1, flows, _batch_time(t, a))["image"].float() for t in times]
 
     return run

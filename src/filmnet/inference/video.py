@@ -260,7 +260,7 @@ class _Model:
                 images = interpolate_tiled_times(
                     interp.model, x0, x1, [float(t) for t in times[start:start + self.chunk]], tile=tiling.tile,
                     overlap=tiling.overlap, autocast=interp.autocast, channels_last=interp.channels_last,
-                    align=interp.align, dis_flows=interp.flow == "dis")
+                    align=interp.align, flow=interp.flow)
             for y in images:
                 yield _quantize(interp.to_numpy(y), left)
 
