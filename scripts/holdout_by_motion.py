@@ -4,9 +4,10 @@ Motion is the mean length of the DIS flow x0 -> x1 over the crop. Training sourc
 every held-out triplet, 192 px centre crops of frames at most 288 px on the short side, fp32, 8-bit predictions.
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
-python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis
+python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
-`--flows dis` scores each weights file's fusion fed the triplet's DIS flows (`Interpolator(flow="dis")`) too.
+`--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
+(its fusion fed the triplet's DIS flows) and hybrid (`filmnet.inference.flows.select_flows`).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import flow_levels
+from filmnet.inference.flows import flow_levels, select_flows
 from filmnet.model.film import PairFlows
 from filmnet.train.data import build_train_val_datasets
 
@@ -56,7 +57,7 @@ def print_by_motion(motion: list[float], scores: dict[str, list[float]],
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
-    ap.add_argument("--flows", nargs="+", choices=("model", "dis"), default=["model"])
+    ap.add_argument("--flows", nargs="+", choices=("model", "dis", "hybrid"), default=["model"])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,6 +79,8 @@ def main() -> None:
             stacked = [torch.from_numpy(np.stack([f[i] for f in pair_flows])).permute(0, 3, 1, 2) for i in (0, 1)]
             e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])
             given = PairFlows([], [], flow_levels(stacked[0], levels), flow_levels(stacked[1], levels))
+            if flow == "hybrid":
+                given = select_flows(batch["x0"], batch["x1"], given, lambda: model.estimate_flows(e0, e1))
             preds[name] = model.synthesize(e0, e1, given, batch["time"])["image"]
         for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))

@@ -7,6 +7,7 @@ weights file, DIS and blend, averaged over three landscapes. Synthetic data made
 
 python scripts/synthetic_motion.py                      # the bundled film_lite
 python scripts/synthetic_motion.py --weights film_net.safetensors
+python scripts/synthetic_motion.py --flows model hybrid       # one column per flow source (default: auto)
 """
 from __future__ import annotations
 
@@ -38,12 +39,17 @@ def main() -> None:
     ap.add_argument("--weights", nargs="*", default=[None], help="weights files (default: the bundled film_lite)")
     ap.add_argument("--displacements", type=int, nargs="+", default=[10, 20, 30, 40, 60, 80, 100, 130])
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23])
+    ap.add_argument("--flows", nargs="+", default=["auto"], choices=("auto", "model", "dis", "hybrid"))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if any(d % 10 for d in args.displacements):
         ap.error("displacements must be multiples of 10 px")
     torch.set_num_threads(args.threads)
-    runners = {(w or "film_lite (bundled)"): filmnet.Interpolator(w, precision="fp32") for w in args.weights}
+    runners = {}
+    for w in args.weights:
+        for flow in args.flows:
+            run = filmnet.Interpolator(w, precision="fp32", flow=flow)
+            runners[(w or "film_lite (bundled)") + ("" if len(args.flows) == 1 else f":{run.flow}")] = run
     methods = [*runners, "dis", "blend"]
     print("ball motion (px), pan (px); then PSNR dB over the frame / over the ball's path, mean of "
           f"{len(args.seeds)} landscapes")

@@ -34,7 +34,7 @@ def test_demo_with_bundled_model_writes_decodable_mp4(tmp_path, capsys):
     assert next((tmp_path / "demo").glob("*.gif")).stat().st_size > 0
     line = next(l for l in out.splitlines() if l.startswith("middle frame vs the scene rendered"))
     model_db, blend_db = (float(v) for v in re.findall(r"(\d+\.\d+) dB", line))
-    assert model_db > blend_db + 1.0, line  # 24.26 vs 22.35 dB measured: the ball ghosts, the panning scene does not
+    assert model_db > blend_db + 1.0, line  # 24.08 vs 22.35 dB measured (hybrid flows): the ball ghosts, the panning scene does not
 
 
 def test_bundled_model_beats_blend_by_3db_on_a_middlebury_triplet(data_dir):

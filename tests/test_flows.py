@@ -174,3 +174,11 @@ def test_hybrid_interpolator_matches_dis_or_model_output():
     assert any(np.array_equal(hybrid, outputs[f].interpolate(*large)) for f in ("model", "dis"))
     tiled = filmnet.Interpolator(model, flow="hybrid", tile=(128, 128), overlap=64).interpolate(*large)
     assert tiled.shape == hybrid.shape and float(np.abs(tiled - hybrid).mean()) < 0.02
+
+
+def test_tiled_interpolation_refuses_an_unresolved_flow_source():
+    from filmnet.inference import interpolate_tiled
+
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(filmnet.InputError, match="flow must be one of model, dis, hybrid, got 'auto'"):
+        interpolate_tiled(tiny_model(), x, x, tile=(64, 64), overlap=0, flow="auto")

@@ -277,7 +277,7 @@ def export(
     pad: bool = typer.Option(True, "--pad/--no-pad", help="Pad to a multiple of 64 inside the graph."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Export the model to ONNX with dynamic batch, height and width."""
+    """Export the model to ONNX with dynamic batch, height and width (its own flows: DIS flows are not in the graph)."""
     from .errors import InputError
     from .export import export_onnx
     from .weights import load_model

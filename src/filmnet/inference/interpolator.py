@@ -23,9 +23,9 @@ from torch import nn
 from ..errors import InputError
 from ..model import FILM, Encoded, PairFlows
 from . import memory
+from .flows import dis_pair_flows, require_cv2, resolve_flow, select_flows
 from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
-from .flows import dis_pair_flows, require_cv2, resolve_flow, select_flows
 from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)

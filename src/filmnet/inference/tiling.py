@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..model import PairFlows
-from .flows import dis_flow_fields, flow_levels, select_flows
+from .flows import FLOW_SOURCES, dis_flow_fields, flow_levels, select_flows
 from .padding import Padder
 
 ALIGN = 64
@@ -146,6 +146,8 @@ def interpolate_tiled_times(
     """
     if x0.shape != x1.shape or x0.ndim != 4:
         raise InputError(f"x0 and x1 must be (B, 3, H, W) of one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
+    if flow not in FLOW_SOURCES[1:]:
+        raise InputError(f"flow must be one of {', '.join(FLOW_SOURCES[1:])}, got {flow!r}")
     h, w = x0.shape[-2:]
     padder = Padder(h, w, align)
     p0, p1 = padder.pad(x0), padder.pad(x1)
