@@ -16,26 +16,15 @@ import argparse
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.model.film import PairFlows
+from filmnet.inference.flows import fusion_flows, stack_flow_pairs
 from holdout_by_motion import held_out_crops, hwc, print_by_motion
 
 BUCKETS = [(0, 2), (2, 8), (8, float("inf")), (0, float("inf"))]
-
-
-def flow_pyramid(flows: list[np.ndarray], levels: int) -> list[torch.Tensor]:
-    """(H, W, 2) pixel flows of a batch -> finest-first (B, 2, H/2^k, W/2^k) flows in each level's pixels."""
-    level = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2)
-    out = [level]
-    for _ in range(levels - 1):
-        level = F.avg_pool2d(level, 2) / 2
-        out.append(level)
-    return out
 
 
 @torch.inference_mode()
@@ -58,9 +47,7 @@ def main() -> None:
         for i, model in enumerate(models.values()):
             e0, e1 = model.encode(x0), model.encode(x1)
             out = model.synthesize(e0, e1, model.estimate_flows(e0, e1), t)
-            levels = model.config.fusion_pyramid_levels
-            swapped = PairFlows([], [], flow_pyramid([f[0] for f in flows], levels),
-                                flow_pyramid([f[1] for f in flows], levels))
+            swapped = fusion_flows(*stack_flow_pairs(flows), model.config.fusion_pyramid_levels)
             fused = model.synthesize(e0, e1, swapped, t)["image"]
             for k, (_, _, y) in enumerate(frames):
                 scores[f"model:{i}"].append(psnr_8bit(hwc(out["image"][k]), y))

@@ -12,6 +12,7 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --f
 from __future__ import annotations
 
 import argparse
+import functools
 
 import numpy as np
 import torch
@@ -20,8 +21,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import flow_levels, select_flows
-from filmnet.model.film import PairFlows
+from filmnet.inference.flows import fusion_flows, select_flows, stack_flow_pairs
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -63,25 +63,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     val = held_out_crops()
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
-    runs = [(w, f) for w in args.weights for f in args.flows]
-    names = [w if f == "model" else f"{w}:{f}" for w, f in runs]
+    column = lambda w, flow: w if flow == "model" else f"{w}:{flow}"  # noqa: E731
+    names = [column(w, f) for w in args.weights for f in args.flows]
     motion, scores = [], {n: [] for n in [*names, "dis", "blend"]}
     for batch in DataLoader(val, batch_size=8):
         frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
         pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]
+        stacked = stack_flow_pairs(pair_flows)
         preds = {}
-        for name, (w, flow) in zip(names, runs):
-            model = models[w]
-            if flow == "model":
-                preds[name] = model(batch["x0"], batch["x1"], batch["time"])["image"]
-                continue
-            levels = model.config.fusion_pyramid_levels
-            stacked = [torch.from_numpy(np.stack([f[i] for f in pair_flows])).permute(0, 3, 1, 2) for i in (0, 1)]
+        for w, model in models.items():
             e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])
-            given = PairFlows([], [], flow_levels(stacked[0], levels), flow_levels(stacked[1], levels))
-            if flow == "hybrid":
-                given = select_flows(batch["x0"], batch["x1"], given, lambda: model.estimate_flows(e0, e1))
-            preds[name] = model.synthesize(e0, e1, given, batch["time"])["image"]
+            own = functools.cache(lambda: model.estimate_flows(e0, e1))
+            given = fusion_flows(*stacked, model.config.fusion_pyramid_levels)
+            for flow in args.flows:
+                if flow == "model":
+                    flows = own()
+                elif flow == "dis":
+                    flows = given
+                else:
+                    flows = select_flows(batch["x0"], batch["x1"], given, own)
+                preds[column(w, flow)] = model.synthesize(e0, e1, flows, batch["time"])["image"]
         for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))
             for w, p in preds.items():

@@ -27,8 +27,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import require_cv2
-from filmnet.inference.flows import flow_levels
-from filmnet.model.film import PairFlows
+from filmnet.inference.flows import fusion_flows
 from filmnet.model.ops import warp
 from filmnet.train.data import build_train_val_datasets, seed_worker
 
@@ -65,9 +64,8 @@ def flow_losses(model, batch, amp, margin: float) -> tuple[torch.Tensor, torch.T
 def fusion_loss(model, batch, amp) -> torch.Tensor:
     """L1 of the fusion's output fed the crops' DIS flows; only the fusion gets gradients."""
     x0, x1, y = (batch[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
-    labels, levels = batch["flow"], model.config.fusion_pyramid_levels
-    flows = PairFlows([], [], flow_levels(labels[:, 0:2].contiguous(), levels),
-                      flow_levels(labels[:, 3:5].contiguous(), levels))
+    labels = batch["flow"]
+    flows = fusion_flows(labels[:, 0:2], labels[:, 3:5], model.config.fusion_pyramid_levels)
     with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
         with torch.no_grad():
             e0, e1 = model.encode(x0), model.encode(x1)

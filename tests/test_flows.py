@@ -8,7 +8,7 @@ import torch
 import filmnet
 from filmnet.cli import main
 from filmnet.inference.flows import (HYBRID_MOTION, check_flow, dis_flow_fields, dis_flows, flow_levels,
-                                     recommended_flow, resolve_flow, select_flows)
+                                     fusion_flows, recommended_flow, resolve_flow, select_flows)
 from filmnet.model.film import PairFlows
 from helpers import tiny_model
 
@@ -136,7 +136,7 @@ def constant_flows(dx: list[float], h: int, w: int, levels: int = 3) -> PairFlow
     """Per pair of a batch: flow (dx, 0) forward and (-dx, 0) backward, as fusion levels."""
     fw = torch.zeros(len(dx), 2, h, w)
     fw[:, 0] = torch.tensor(dx).view(-1, 1, 1)
-    return PairFlows([], [], flow_levels(fw, levels), flow_levels(-fw, levels))
+    return fusion_flows(fw, -fw, levels)
 
 
 def test_hybrid_keeps_dis_for_small_motion_without_running_the_model():

@@ -232,10 +232,11 @@ def eval_(
     if not weights and not method:
         _fail("give --weights W and/or --method blend|dis")
     runners = []
+    sources = list(dict.fromkeys(f.value for f in flow))
+    several = len(sources) > 1
     for name, w in zip(_unique_names(weights or []), weights or []):
-        for source in dict.fromkeys(f.value for f in flow):
+        for source in sources:
             interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source)
-            several = len(set(flow)) > 1
             interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow != "model" else "")
             runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]

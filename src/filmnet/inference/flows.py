@@ -90,20 +90,28 @@ def dis_flow_fields(x0: torch.Tensor, x1: torch.Tensor,
     left, right, top, bottom = padding
     h, w = x0.shape[-2] - top - bottom, x0.shape[-1] - left - right
     window = (slice(None), slice(top, top + h), slice(left, left + w))
-    pairs = [dis_flows(_hwc(a[window]), _hwc(b[window])) for a, b in zip(x0, x1)]
-    fields = []
-    for k in range(2):
-        flow = torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2)
-        flow = F.pad(flow, padding, mode="replicate") if any(padding) else flow
-        fields.append(flow.to(x0.device).contiguous())
-    return fields[0], fields[1]
+    fields = stack_flow_pairs([dis_flows(_hwc(a[window]), _hwc(b[window])) for a, b in zip(x0, x1)])
+    if any(padding):
+        fields = tuple(F.pad(flow, padding, mode="replicate") for flow in fields)
+    forward, backward = (flow.to(x0.device).contiguous() for flow in fields)
+    return forward, backward
+
+
+def stack_flow_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f01, f10) (H, W, 2) arrays per pair, as `dis_flows` returns them -> two (B, 2, H, W) tensors."""
+    forward, backward = (torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2) for k in (0, 1))
+    return forward, backward
 
 
 def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
                    padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
-    """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first). The residual
-    pyramids are empty: DIS has none."""
-    forward, backward = dis_flow_fields(e0.images[0], e1.images[0], padding)
+    """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first)."""
+    return fusion_flows(*dis_flow_fields(e0.images[0], e1.images[0], padding), levels)
+
+
+def fusion_flows(forward: torch.Tensor, backward: torch.Tensor, levels: int) -> PairFlows:
+    """Full-resolution flows given from outside the model (f01, f10) as the fusion's `levels` flow levels. The
+    residual pyramids are empty: such flows have none."""
     return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels))
 
 

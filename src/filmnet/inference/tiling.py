@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..model import PairFlows
-from .flows import FLOW_SOURCES, dis_flow_fields, flow_levels, select_flows
+from .flows import FLOW_SOURCES, dis_flow_fields, fusion_flows, select_flows
 from .padding import Padder
 
 ALIGN = 64
@@ -180,8 +179,7 @@ def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: boo
             if fields is None:
                 flows = model.estimate_flows(e0, e1)
             else:
-                levels = model.config.fusion_pyramid_levels
-                flows = PairFlows([], [], flow_levels(fields[0][window], levels), flow_levels(fields[1][window], levels))
+                flows = fusion_flows(fields[0][window], fields[1][window], model.config.fusion_pyramid_levels)
                 if hybrid:
                     flows = select_flows(a, b, flows, lambda: model.estimate_flows(e0, e1))
             return [model.synthesize(e0, e1, flows, _batch_time(t, a))["image"].float() for t in times]
