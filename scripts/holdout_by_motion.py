@@ -7,7 +7,10 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
-(its fusion fed the triplet's DIS flows) and hybrid (`filmnet.inference.flows.select_flows`).
+(its fusion fed the triplet's DIS flows) and hybrid (`filmnet.inference.flows.select_flows`). `--degrade` scores the
+soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames alike).
+
+python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
 """
 from __future__ import annotations
 
@@ -33,9 +36,11 @@ def hwc(t: torch.Tensor) -> np.ndarray:
     return t.permute(1, 2, 0).float().numpy()
 
 
-def held_out_crops():
-    """The validation split of `filmnet train --holdout 0.05`: 192 px centre crops, frames <= 288 px short side."""
-    _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288)
+def held_out_crops(degrade: bool = False):
+    """The validation split of `filmnet train --holdout 0.05`: 192 px centre crops, frames <= 288 px short side;
+    `degrade`: each softened and JPEG-coded by `train.augment.degrade_triplet` (a fixed draw per triplet)."""
+    _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288,
+                                      degrade_val=degrade)
     return val
 
 
@@ -58,10 +63,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
     ap.add_argument("--flows", nargs="+", choices=("model", "dis", "hybrid"), default=["model"])
+    ap.add_argument("--degrade", action="store_true", help="the soft-input proxy: every triplet softened and "
+                    "JPEG-coded alike (train.augment.degrade_triplet, a fixed draw per triplet)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    val = held_out_crops()
+    val = held_out_crops(args.degrade)
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
     column = lambda w, flow: w if flow == "model" else f"{w}:{flow}"  # noqa: E731
     names = [column(w, f) for w in args.weights for f in args.flows]

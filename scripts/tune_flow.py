@@ -13,6 +13,9 @@ each crop, with the L1 of its output: the `Interpolator(flow="dis")` path the bu
 
 python scripts/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
 python scripts/tune_flow.py --part fusion --init src/filmnet/assets/film_lite.safetensors --out runs/tune_fusion
+
+`--degrade P` softens and JPEG-codes a share P of the training crops (before their DIS flows are taken), as
+`filmnet train`'s `degrade`; `--ema D` saves the moving average of the trained weights.
 """
 from __future__ import annotations
 
@@ -91,6 +94,10 @@ def main() -> None:
     ap.add_argument("--margin", type=float, default=0.03,
                     help="DIS must warp a pixel better by this much (RGB L1 summed) to be its teacher there")
     ap.add_argument("--no-large-motion", action="store_true", help="no synthetic large-shift augmentation")
+    ap.add_argument("--degrade", type=float, default=0.0,
+                    help="probability of a softened, JPEG-coded training crop (train.augment.degrade_triplet)")
+    ap.add_argument("--ema", type=float, default=0.0, help="save an exponential moving average of the weights "
+                    "with this decay (0: the weights as trained)")
     ap.add_argument("--max-short-side", type=int, default=360)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
@@ -105,7 +112,8 @@ def main() -> None:
         require_cv2().setNumThreads(1)
     train, _ = build_train_val_datasets(args.data, holdout=args.holdout, crop=args.crop, spacings=args.spacings,
                                         large_motion=not args.no_large_motion, seed=0,
-                                        max_short_side=args.max_short_side, pseudo_flow=dis_labels)
+                                        max_short_side=args.max_short_side, pseudo_flow=dis_labels,
+                                        degrade=args.degrade)
     print(f"{len(train)} training triplets (held-out clips excluded)", flush=True)
     if len(train) < args.batch:
         raise SystemExit(f"{len(train)} training triplets: too few for a batch of {args.batch}")
@@ -118,6 +126,19 @@ def main() -> None:
     params = list(trained.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
     amp = None if args.fp32 else torch.bfloat16
+    ema = [p.detach().clone() for p in params] if args.ema else None
+
+    def save(step: int) -> None:
+        """Write the weights (with the EMA of the trained part in place of it, when --ema is set)."""
+        metadata = {f"tune_{args.part}_steps": str(step)}
+        if ema is None:
+            filmnet.save_model(model, args.out / "model.safetensors", metadata=metadata)
+            return
+        trained_now = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            torch._foreach_copy_(params, ema)
+            filmnet.save_model(model, args.out / "model.safetensors", metadata={**metadata, "ema": str(args.ema)})
+            torch._foreach_copy_(params, trained_now)
 
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = (args.out / "log.csv").open("w", newline="")
@@ -157,12 +178,14 @@ def main() -> None:
                 log_file.flush()
                 print(f"step {step} {elapsed:.0f}s lr {lr:.2e} {args.part} l1 {run_w:.5f} teacher {run_t:.3f} px",
                       flush=True)
+            if ema is not None:
+                torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - args.ema)
             if time.time() - last_save > 300:
-                filmnet.save_model(model, args.out / "model.safetensors", metadata={f"tune_{args.part}_steps": str(step)})
+                save(step)
                 last_save = time.time()
         else:
             epoch += 1
-    filmnet.save_model(model, args.out / "model.safetensors", metadata={f"tune_{args.part}_steps": str(step)})
+    save(step)
     print(f"done: {step} steps in {time.time() - start:.0f}s", flush=True)
 
 

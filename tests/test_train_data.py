@@ -347,3 +347,46 @@ def test_dataset_object_motion_only_changes_augmented_training_items(tmp_path):
 
     with pytest.raises(InputError, match="object_motion"):
         TrainConfig(object_motion=1.5)
+
+
+def test_degrade_softens_all_three_frames_alike_and_is_reproducible():
+    from filmnet.train.augment import degrade_triplet
+
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.random((3, 3, 64, 64), dtype=np.float32))
+    changed = 0
+    for seed in range(8):
+        out = degrade_triplet(frames, np.random.default_rng(seed))
+        again = degrade_triplet(frames, np.random.default_rng(seed))
+        assert out.shape == frames.shape and out.dtype == torch.float32
+        assert torch.equal(out, again)
+        assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+        if not torch.equal(out, frames):
+            changed += 1
+            # the noise loses detail: each frame's high frequencies shrink, and by a similar amount for all three
+            detail = (out[..., 1:] - out[..., :-1]).abs().mean(dim=(1, 2, 3))
+            assert bool((detail < (frames[..., 1:] - frames[..., :-1]).abs().mean()).all())
+            assert float(detail.max() / detail.min()) < 1.2
+    assert changed >= 4
+
+
+def test_dataset_degrade_changes_training_items_and_every_val_item_when_asked(tmp_path):
+    from filmnet.train.config import TrainConfig
+
+    _moving_frames(tmp_path / "clip", n=6)
+    kw = dict(crop=32, spacings=(1,), seed=3)
+    plain = build_train_dataset([tmp_path / "clip"], **kw)
+    soft = build_train_dataset([tmp_path / "clip"], degrade=1.0, **kw)
+    assert soft.degrade == 1.0
+    assert any(not torch.equal(plain[i]["y"], soft[i]["y"]) for i in range(len(plain)))
+    sources = [tmp_path / "clip", tmp_path / "clip"]
+    _, val = build_train_val_datasets(sources, holdout=0.5, **kw)
+    _, soft_val = build_train_val_datasets(sources, holdout=0.5, degrade_val=True, **kw)
+    for i in range(len(val)):
+        assert torch.equal(soft_val[i]["y"], soft_val[i]["y"])  # a fixed draw per item
+    assert len(val) >= 2
+    # each half the time a resize and a JPEG: with 1/4 left alone, most items must still change
+    changed = sum(not torch.equal(val[i]["y"], soft_val[i]["y"]) for i in range(len(val)))
+    assert changed >= len(val) // 2
+    with pytest.raises(InputError, match="degrade"):
+        TrainConfig(degrade=-0.1)

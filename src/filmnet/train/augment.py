@@ -9,15 +9,19 @@ exactly halfway (p=.5, |d| <= crop/8 per axis, limited by the frame size).
 Optional object motion (not official either, `paste_moving_object`): a textured ellipse cut from the triplet's own
 middle frame (turned and mirrored) is pasted into x0, y and x1 at positions p, p + d/2 and p + d, moving on its own
 over the background by up to `max_motion` px, so y stays the exact midpoint.
+Optional degradation (not official either, `degrade_triplet`): the soft, compressed look of web and phone video,
+applied to all three frames alike so the target is as soft as the inputs.
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,33 @@ def paste_moving_object(frames: torch.Tensor, rng: np.random.Generator, *, max_m
         a = alpha[py, px]
         out[k, :, sy, sx] = out[k, :, sy, sx] * (1 - a) + texture[:, py, px] * a
     return out
+
+
+DEGRADE_SCALE = (0.4, 1.0)  # linear resolution kept by the down-up resize
+DEGRADE_QUALITY = (25, 90)  # JPEG quality
+
+
+def degrade_triplet(frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Soften and compress a cropped triplet (3, 3, S, S) float in [0, 1]: each half the time, a down-up bilinear
+    resize to a scale in DEGRADE_SCALE, then JPEG at a quality in DEGRADE_QUALITY (each frame coded on its own, as a
+    video codec codes each frame with its own errors). The same draw for all three frames."""
+    out = frames.float()
+    if rng.random() < 0.5:
+        size = out.shape[-2:]
+        scale = rng.uniform(*DEGRADE_SCALE)
+        small = [max(8, round(n * scale)) for n in size]
+        out = F.interpolate(out, size=small, mode="bilinear", antialias=True, align_corners=False)
+        out = F.interpolate(out, size=size, mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
+    if rng.random() < 0.5:
+        quality = int(rng.integers(DEGRADE_QUALITY[0], DEGRADE_QUALITY[1] + 1))
+        out = torch.stack([_jpeg(frame, quality) for frame in out])
+    return out
+
+
+def _jpeg(frame: torch.Tensor, quality: int) -> torch.Tensor:
+    rgb = (frame.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    decoded = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(decoded).permute(2, 0, 1)

@@ -37,6 +37,7 @@ class TrainConfig:
     augment: bool = True
     large_motion: bool = False
     object_motion: float = 0.0  # probability of an object moving on its own (train/augment.py); not official
+    degrade: float = 0.0  # probability of a softened, JPEG-coded triplet (train/augment.py); not official
     lr: float = 1e-4
     lr_decay_steps: int = 750_000
     lr_decay_rate: float = 0.464158
@@ -89,8 +90,9 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_init not in ("default", "blend"):
             raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
-        if not 0.0 <= self.object_motion <= 1.0:
-            raise InputError(f"object_motion is a probability in [0, 1], got {self.object_motion}")
+        for name in ("object_motion", "degrade"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
         if self.pseudo_flow_weight < 0 or (self.pseudo_flow_weight > 0 and self.pseudo_flow_steps < 1):
             raise InputError("pseudo_flow_weight must be >= 0, and pseudo_flow_steps >= 1 when it is set; got "
                              f"{self.pseudo_flow_weight} and {self.pseudo_flow_steps}")
