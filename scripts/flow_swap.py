@@ -4,7 +4,7 @@ For each weights file and held-out triplet (192 px centre crops of frames at mos
 8-bit predictions; training sources only, never the evaluation sets) it scores:
   model              the model as it is
   model_warp_avg     the average of the model's two inputs warped to t = 0.5 (its flows, no fusion)
-  fusion_dis_flows   the model's fusion fed OpenCV DIS flows (all fusion levels, area-downsampled)
+  fusion_dis_flows   the model's fusion fed OpenCV DIS flows as `flow="dis"` feeds it (`fusion_dis_flows`)
   dis                the DIS baseline (`filmnet eval --method dis`)
   blend              the average of the inputs
 
@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import fusion_flows, stack_flow_pairs
+from filmnet.inference.flows import fusion_dis_flows, fusion_flows, stack_flow_pairs
 from holdout_by_motion import held_out_crops, hwc, print_by_motion
 
 BUCKETS = [(0, 2), (2, 8), (8, float("inf")), (0, float("inf"))]
@@ -43,11 +43,12 @@ def main() -> None:
     for batch in DataLoader(val, batch_size=8):
         x0, x1, t = batch["x0"], batch["x1"], batch["time"]
         frames = [(hwc(x0[k]), hwc(x1[k]), hwc(batch["y"][k])) for k in range(len(x0))]
-        flows = [dis_flows(a, b) for a, b, _ in frames]
+        flows = [dis_flows(a, b) for a, b, _ in frames]  # the DIS baseline's, and the motion measure
+        fine_flows = [fusion_dis_flows(a, b) for a, b, _ in frames]
         for i, model in enumerate(models.values()):
             e0, e1 = model.encode(x0), model.encode(x1)
             out = model.synthesize(e0, e1, model.estimate_flows(e0, e1), t)
-            swapped = fusion_flows(*stack_flow_pairs(flows), model.config.fusion_pyramid_levels)
+            swapped = fusion_flows(*stack_flow_pairs(fine_flows), model.config.fusion_pyramid_levels)
             fused = model.synthesize(e0, e1, swapped, t)["image"]
             for k, (_, _, y) in enumerate(frames):
                 scores[f"model:{i}"].append(psnr_8bit(hwc(out["image"][k]), y))

@@ -7,7 +7,7 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
-(its fusion fed the triplet's DIS flows) and hybrid (`filmnet.inference.flows.select_flows`). `--degrade` scores the
+(its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.inference.flows.select_flows`). `--degrade` scores the
 soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames alike).
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import fusion_flows, select_flows, stack_flow_pairs
+from filmnet.inference.flows import fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -75,8 +75,8 @@ def main() -> None:
     motion, scores = [], {n: [] for n in [*names, "dis", "blend"]}
     for batch in DataLoader(val, batch_size=8):
         frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
-        pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]
-        stacked = stack_flow_pairs(pair_flows)
+        pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]  # the DIS baseline's, and the motion measure
+        stacked = stack_flow_pairs([fusion_dis_flows(x0, x1) for x0, x1, _ in frames])
         preds = {}
         for w, model in models.items():
             e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])

@@ -7,8 +7,9 @@ import torch
 
 import filmnet
 from filmnet.cli import main
-from filmnet.inference.flows import (HYBRID_MOTION, check_flow, dis_flow_fields, dis_flows, flow_levels,
-                                     fusion_flows, recommended_flow, resolve_flow, select_flows)
+from filmnet.inference.flows import (FUSION_DIS_FINEST_SCALE, HYBRID_MOTION, check_flow, dis_flow_fields, dis_flows,
+                                     flow_levels, fusion_dis_flows, fusion_flows, recommended_flow, resolve_flow,
+                                     select_flows)
 from filmnet.model.film import PairFlows
 from helpers import tiny_model
 
@@ -71,6 +72,17 @@ def test_dis_fields_find_a_shift_and_ignore_the_padding():
     assert torch.equal(g01[..., 3:99, 170:], f01[..., -1:].expand(-1, -1, -1, 22))
 
 
+def test_fusion_flows_are_dis_refined_to_full_resolution():
+    """The fusion gets DIS refined down to the full-resolution grid; the `dis` baseline keeps MEDIUM's half grid."""
+    assert FUSION_DIS_FINEST_SCALE == 0
+    f0, f1 = shifted_pair(96, 160, 3)
+    full, half = fusion_dis_flows(f0, f1), dis_flows(f0, f1)
+    np.testing.assert_array_equal(full[0], dis_flows(f0, f1, finest_scale=0)[0])
+    assert not np.array_equal(full[0], half[0])
+    fields = dis_flow_fields(nchw(f0), nchw(f1))
+    np.testing.assert_array_equal(fields[0][0].permute(1, 2, 0).numpy(), full[0])
+
+
 def test_flow_levels_are_area_downsampled_in_each_levels_pixels():
     flow = torch.full((1, 2, 64, 64), 8.0)
     levels = flow_levels(flow, 4)
@@ -82,7 +94,7 @@ def test_dis_interpolator_is_the_fusion_fed_dis_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(128, 192, 8)  # multiples of 64: no padding
     via_interp = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
-    a, b = dis_flows(f0, f1)
+    a, b = fusion_dis_flows(f0, f1)
     levels = model.config.fusion_pyramid_levels
     flows = PairFlows([], [], flow_levels(torch.from_numpy(a).permute(2, 0, 1)[None], levels),
                       flow_levels(torch.from_numpy(b).permute(2, 0, 1)[None], levels))
@@ -103,7 +115,7 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
     y = torch.nn.functional.pad(nchw(f1), (21, 21, 14, 14))
     e0, e1 = interp.encode(x), interp.encode(y)
     flows = interp.estimate_flows(e0, e1, (21, 21, 14, 14))
-    a, _ = dis_flows(f0, f1)
+    a, _ = fusion_dis_flows(f0, f1)
     assert torch.equal(flows.forward[0][0, :, 14:114, 21:171], torch.from_numpy(a).permute(2, 0, 1))
     out = interp.interpolate(f0, f1)
     assert out.shape == (100, 150, 3)

@@ -1,8 +1,9 @@
 """Where a pair's flows come from: the model's own estimator, OpenCV DIS flows, or a per-pair choice of the two.
 
 - "model": FILM's flow estimator.
-- "dis": FILM's features, warping and fusion decoder with the flow estimator replaced by DIS (preset MEDIUM, both
-  directions, on the full-resolution frame; coarser fusion levels are area-downsampled). Needs OpenCV.
+- "dis": FILM's features, warping and fusion decoder with the flow estimator replaced by DIS (preset MEDIUM but
+  refined down to full resolution, `FUSION_DIS_FINEST_SCALE`; both directions, on the whole frame; coarser fusion
+  levels are area-downsampled). Needs OpenCV.
 - "hybrid": DIS flows; for a pair whose mean DIS motion is at least `HYBRID_MOTION` px, also the model's own flows,
   and whichever of the two makes the inputs warped to t = 0.5 agree better (no ground truth needed) is fused.
 - "auto": what the weights file recommends in its metadata (`flow`), else "model".
@@ -26,6 +27,9 @@ from ..model.ops import warp
 FLOW_SOURCES = ("auto", "model", "dis", "hybrid")
 METADATA_KEY = "flow"
 HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the model's own flows
+# DIS scale whose flow is the output for the fusion: 0 = full resolution (MEDIUM stops at 1, half resolution).
+# Chosen on the held-out training clips (MODEL_CARD); costs about 0.36 s more per 720p pair on 2 cores.
+FUSION_DIS_FINEST_SCALE = 0
 
 
 def require_cv2():
@@ -43,13 +47,21 @@ def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dis_flows(frame0: np.ndarray, frame1: np.ndarray, *,
+              finest_scale: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS flows (preset MEDIUM) of two (H, W, 3) [0, 1] frames: f01 on I0's grid (I0(x) ~ I1(x + f01(x)))
-    and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels."""
+    and f10 on I1's grid, each (H, W, 2) float32 (dx, dy) in pixels. `finest_scale` overrides the preset's (1)."""
     cv2 = require_cv2()
     g0, g1 = _grey_uint8(cv2, frame0), _grey_uint8(cv2, frame1)
     flow_est = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    if finest_scale is not None:
+        flow_est.setFinestScale(finest_scale)
     return flow_est.calc(g0, g1, None), flow_est.calc(g1, g0, None)
+
+
+def fusion_dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The DIS flows the "dis" and "hybrid" sources feed the fusion: `dis_flows` at FUSION_DIS_FINEST_SCALE."""
+    return dis_flows(frame0, frame1, finest_scale=FUSION_DIS_FINEST_SCALE)
 
 
 def check_flow(flow: str) -> str:
@@ -84,13 +96,13 @@ def resolve_flow(flow: str, weights: str | os.PathLike | nn.Module | None) -> st
 
 def dis_flow_fields(x0: torch.Tensor, x1: torch.Tensor,
                     padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-resolution DIS flows (f01 on x0's grid into x1, f10 on x1's grid into x0) of two padded (B, 3, H, W)
-    batches, as float32 (B, 2, H, W) on their device. DIS sees only the frame inside `padding` (left, right, top,
+    """`fusion_dis_flows` (f01 on x0's grid into x1, f10 on x1's grid into x0) of two padded (B, 3, H, W) batches,
+    as float32 (B, 2, H, W) on their device. DIS sees only the frame inside `padding` (left, right, top,
     bottom), whose flows are edge-replicated over the padding."""
     left, right, top, bottom = padding
     h, w = x0.shape[-2] - top - bottom, x0.shape[-1] - left - right
     window = (slice(None), slice(top, top + h), slice(left, left + w))
-    fields = stack_flow_pairs([dis_flows(_hwc(a[window]), _hwc(b[window])) for a, b in zip(x0, x1)])
+    fields = stack_flow_pairs([fusion_dis_flows(_hwc(a[window]), _hwc(b[window])) for a, b in zip(x0, x1)])
     if any(padding):
         fields = tuple(F.pad(flow, padding, mode="replicate") for flow in fields)
     forward, backward = (flow.to(x0.device).contiguous() for flow in fields)
