@@ -89,15 +89,17 @@ def measure(spec: dict) -> dict:
                 tiles=memory.describe(tiling, height, width), seconds=statistics.median(times[spec["warmup"]:]),
                 seconds_min=min(times[spec["warmup"]:]), first_seconds=times[0], rss_before=rss_before,
                 peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                estimated_peak=rss_before + _estimate(model.config, precision, height, width, tiling))
+                estimated_peak=rss_before + _estimate(model.config, precision, height, width, tiling, flow))
 
 
-def _estimate(config, precision: str, height: int, width: int, tiling) -> int:
+def _estimate(config, precision: str, height: int, width: int, tiling, flow: str) -> int:
     from filmnet.inference import memory
+    from filmnet.inference.flows import DIS_PEAK_BYTES_PER_PIXEL
 
     h, w = (height, width) if tiling is None else tiling.tile
     frames = memory.FRAME_BYTES_PER_PIXEL * height * width if tiling else 0
-    return memory.estimate_peak_bytes(config, h, w, precision) + frames
+    dis = DIS_PEAK_BYTES_PER_PIXEL * height * width if flow != "model" else 0
+    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis
 
 
 def _build_model(config: str, weights: str | None):

@@ -97,6 +97,18 @@ def test_budget_that_fits_stays_untiled(model, fixed_rss):
     np.testing.assert_array_equal(interp.interpolate(a, b), Interpolator(model, max_memory=None).interpolate(a, b))
 
 
+def test_dis_flows_count_in_the_budget(model, fixed_rss):
+    from filmnet.inference.flows import DIS_PEAK_BYTES_PER_PIXEL
+
+    pytest.importorskip("cv2")
+    budget = untiled_need(200, 260, 1.0) + DIS_PEAK_BYTES_PER_PIXEL * 200 * 260 // 2
+    assert Interpolator(model, max_memory=budget, flow="model").tiling_for(200, 260) is None
+    for flow in ("dis", "hybrid"):
+        assert Interpolator(model, max_memory=budget, flow=flow, overlap=64).tiling_for(200, 260) is not None
+    roomy = budget + DIS_PEAK_BYTES_PER_PIXEL * 200 * 260
+    assert Interpolator(model, max_memory=roomy, flow="dis").tiling_for(200, 260) is None
+
+
 def test_extra_outputs_need_smaller_tiles(model, fixed_rss):
     interp = Interpolator(model, max_memory=untiled_need(200, 260, 1.1), overlap=64)
     assert interp.tiling_for(200, 260, outputs=1) is None
