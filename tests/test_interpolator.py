@@ -4,7 +4,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import Interpolator, Padder, resolve_precision
 from filmnet.inference.interpolator import cpu_supports_bf16, use_channels_last

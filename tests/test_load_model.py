@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 
 import numpy as np
 import pytest

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import DATA, need_shared
+from conftest import need_shared
 from filmnet.errors import InputError
 from filmnet.train.augment import AugmentParams, apply_augment, augment_triplet
 from filmnet.train.data import (build_train_dataset, build_train_val_datasets, discover_clips, held_out_clips,

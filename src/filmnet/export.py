@@ -67,7 +67,7 @@ def export_onnx(
     Returns:
       The written path.
     """
-    import onnx  # noqa: F401  (torch.onnx.export needs it; fail before tracing with a clear ImportError)
+    import onnx  # torch.onnx.export needs it: fail before tracing with a clear ImportError
 
     if opset < MIN_OPSET:
         raise InputError(f"opset {opset} is too old: FILM's warp needs GridSample (opset >= {MIN_OPSET})")
@@ -91,8 +91,6 @@ def export_onnx(
                 do_constant_folding=True,
             )
         if check:
-            import onnx
-
             onnx.checker.check_model(str(tmp))
     return path
 
