@@ -94,12 +94,11 @@ def measure(spec: dict) -> dict:
 
 def _estimate(config, precision: str, height: int, width: int, tiling, flow: str) -> int:
     from filmnet.inference import memory
-    from filmnet.inference.flows import DIS_PEAK_BYTES_PER_PIXEL
+    from filmnet.inference.flows import dis_peak_bytes
 
     h, w = (height, width) if tiling is None else tiling.tile
     frames = memory.FRAME_BYTES_PER_PIXEL * height * width if tiling else 0
-    dis = DIS_PEAK_BYTES_PER_PIXEL * height * width if flow != "model" else 0
-    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis
+    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis_peak_bytes(flow, height, width)
 
 
 def _build_model(config: str, weights: str | None):

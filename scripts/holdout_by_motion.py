@@ -76,19 +76,18 @@ def main() -> None:
     for batch in DataLoader(val, batch_size=8):
         frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
         pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]  # the DIS baseline's, and the motion measure
-        stacked = stack_flow_pairs([fusion_dis_flows(x0, x1) for x0, x1, _ in frames])
+        stacked = functools.cache(lambda: stack_flow_pairs([fusion_dis_flows(x0, x1) for x0, x1, _ in frames]))
         preds = {}
         for w, model in models.items():
             e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])
             own = functools.cache(lambda: model.estimate_flows(e0, e1))
-            given = fusion_flows(*stacked, model.config.fusion_pyramid_levels)
             for flow in args.flows:
                 if flow == "model":
                     flows = own()
-                elif flow == "dis":
-                    flows = given
                 else:
-                    flows = select_flows(batch["x0"], batch["x1"], given, own)
+                    flows = fusion_flows(*stacked(), model.config.fusion_pyramid_levels)
+                    if flow == "hybrid":
+                        flows = select_flows(batch["x0"], batch["x1"], flows, own)
                 preds[column(w, flow)] = model.synthesize(e0, e1, flows, batch["time"])["image"]
         for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))

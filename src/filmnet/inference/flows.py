@@ -35,6 +35,12 @@ FUSION_DIS_FINEST_SCALE = 0
 DIS_PEAK_BYTES_PER_PIXEL = 240
 
 
+def dis_peak_bytes(flow: str, height: int, width: int) -> int:
+    """Extra peak memory of a resolved flow source on height x width frames: whole-frame DIS for "dis" and
+    "hybrid" (also when tiled), nothing for "model"."""
+    return 0 if flow == "model" else DIS_PEAK_BYTES_PER_PIXEL * height * width
+
+
 def require_cv2():
     """The cv2 module, or an InputError saying how to install it."""
     try:

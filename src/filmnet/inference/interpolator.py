@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import InputError
 from ..model import FILM, Encoded, PairFlows
 from . import memory
-from .flows import DIS_PEAK_BYTES_PER_PIXEL, dis_pair_flows, require_cv2, resolve_flow, select_flows
+from .flows import dis_pair_flows, dis_peak_bytes, require_cv2, resolve_flow, select_flows
 from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
 from .tiling import count_tiles, interpolate_tiled_times
@@ -151,9 +151,8 @@ class Interpolator:
             return tiling if count_tiles(height, width, self.tile, self.overlap, self.align) > 1 else None
         if self.max_memory is None:
             return None
-        base = self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
-        if self.flow != "model":  # whole-frame DIS, also when tiled
-            base += DIS_PEAK_BYTES_PER_PIXEL * height * width
+        base = (self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
+                + dis_peak_bytes(self.flow, height, width))
         budget = self.max_memory
         if budget == "auto":
             budget = base + int(AUTO_MEMORY_FRACTION * self._memory_free())
