@@ -28,10 +28,11 @@ FLOW_SOURCES = ("auto", "model", "dis", "hybrid")
 METADATA_KEY = "flow"
 HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the model's own flows
 # DIS scale whose flow is the output for the fusion: 0 = full resolution (MEDIUM stops at 1, half resolution).
-# Chosen on the held-out training clips (MODEL_CARD); costs about 0.36 s more per 720p pair on 2 cores.
+# Chosen on the held-out training clips (MODEL_CARD); costs about 0.3 s more per 720p pair on 2 cores
+# (benchmarks/dis_cost.py).
 FUSION_DIS_FINEST_SCALE = 0
 # Peak memory of `fusion_dis_flows` per frame pixel: its grey copies and DIS at scale 0 (~231 B/px measured at 1080p
-# by RSS; MEDIUM's half-resolution grid took ~74). The memory model adds it for the "dis" and "hybrid" sources.
+# by RSS, benchmarks/dis_cost.py; MEDIUM's half-resolution grid took ~73). The memory model adds it for the "dis" and "hybrid" sources.
 DIS_PEAK_BYTES_PER_PIXEL = 240
 
 
