@@ -8,9 +8,12 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --f
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
 (its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.inference.flows.select_flows`). `--degrade` scores the
-soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames alike).
+soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames alike); `--degrade codec`
+the codec proxy: each coded as a three-frame MPEG-4 Part 2 video at a random quantiser, the codec family of UCF101's
+sources.
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
+python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid --degrade codec
 """
 from __future__ import annotations
 
@@ -36,11 +39,12 @@ def hwc(t: torch.Tensor) -> np.ndarray:
     return t.permute(1, 2, 0).float().numpy()
 
 
-def held_out_crops(degrade: bool = False):
+def held_out_crops(degrade: str | None = None):
     """The validation split of `filmnet train --holdout 0.05`: 192 px centre crops, frames <= 288 px short side;
-    `degrade`: each softened and JPEG-coded by `train.augment.degrade_triplet` (a fixed draw per triplet)."""
+    `degrade`: each degraded (a fixed draw per triplet) by "soft" (`train.augment.degrade_triplet`) or "codec"
+    (`train.augment.codec_triplet`)."""
     _, val = build_train_val_datasets(SOURCES, holdout=0.05, crop=192, large_motion=False, seed=0, max_short_side=288,
-                                      degrade_val=degrade)
+                                      degrade_val=degrade is not None, degrade_kind=degrade or "soft")
     return val
 
 
@@ -63,8 +67,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
     ap.add_argument("--flows", nargs="+", choices=("model", "dis", "hybrid"), default=["model"])
-    ap.add_argument("--degrade", action="store_true", help="the soft-input proxy: every triplet softened and "
-                    "JPEG-coded alike (train.augment.degrade_triplet, a fixed draw per triplet)")
+    ap.add_argument("--degrade", nargs="?", const="soft", choices=("soft", "codec"),
+                    help="score a degraded proxy of the same triplets (a fixed draw per triplet): soft (default; "
+                    "softened and JPEG-coded alike, train.augment.degrade_triplet) or codec (coded as MPEG-4 video, "
+                    "train.augment.codec_triplet)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -8,14 +8,16 @@ frame, plus `--teacher-weight` times the L1 (pixels) to the DIS flow where DIS w
 model does (by `--margin`) and the two DIS directions agree. Training sources only, leaving out the clips
 `filmnet train --holdout 0.05` holds out. bf16 autocast + channels_last on CPU.
 
-`--part fusion` instead trains the fusion decoder alone (features and flow estimator frozen) on OpenCV DIS flows of
-each crop, with the L1 of its output: the `Interpolator(flow="dis")` path the bundled model uses by default.
+`--part fusion` instead trains the fusion decoder alone (features and flow estimator frozen) on the OpenCV DIS flows
+of each crop that `Interpolator(flow="dis")` feeds it (`fusion_dis_flows`, full resolution), with the L1 of its
+output: the path the bundled model uses by default.
 
 python scripts/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
 python scripts/tune_flow.py --part fusion --init src/filmnet/assets/film_lite.safetensors --out runs/tune_fusion
 
-`--degrade P` softens and JPEG-codes a share P of the training crops (before their DIS flows are taken), as
-`filmnet train`'s `degrade`; `--ema D` saves the moving average of the trained weights.
+`--degrade P` degrades a share P of the training crops (before their DIS flows are taken), as `filmnet train`'s
+`degrade`: softened and JPEG-coded, or with `--degrade-kind codec` coded as MPEG-4 video; `--ema D` saves the moving
+average of the trained weights.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import require_cv2
-from filmnet.inference.flows import fusion_flows
+from filmnet.inference.flows import fusion_dis_flows, fusion_flows, stack_flow_pairs
 from filmnet.model.ops import warp
 from filmnet.train.data import build_train_val_datasets, seed_worker
 
@@ -65,10 +67,11 @@ def flow_losses(model, batch, amp, margin: float) -> tuple[torch.Tensor, torch.T
 
 
 def fusion_loss(model, batch, amp) -> torch.Tensor:
-    """L1 of the fusion's output fed the crops' DIS flows; only the fusion gets gradients."""
+    """L1 of the fusion's output fed the crops' DIS flows as inference computes them; only the fusion learns."""
     x0, x1, y = (batch[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
-    labels = batch["flow"]
-    flows = fusion_flows(labels[:, 0:2], labels[:, 3:5], model.config.fusion_pyramid_levels)
+    hwc = lambda x: x.permute(1, 2, 0).numpy()  # noqa: E731
+    forward, backward = stack_flow_pairs([fusion_dis_flows(hwc(a), hwc(b)) for a, b in zip(batch["x0"], batch["x1"])])
+    flows = fusion_flows(forward, backward, model.config.fusion_pyramid_levels)
     with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
         with torch.no_grad():
             e0, e1 = model.encode(x0), model.encode(x1)
@@ -95,7 +98,10 @@ def main() -> None:
                     help="DIS must warp a pixel better by this much (RGB L1 summed) to be its teacher there")
     ap.add_argument("--no-large-motion", action="store_true", help="no synthetic large-shift augmentation")
     ap.add_argument("--degrade", type=float, default=0.0,
-                    help="probability of a softened, JPEG-coded training crop (train.augment.degrade_triplet)")
+                    help="probability of a degraded training crop (see --degrade-kind)")
+    ap.add_argument("--degrade-kind", choices=("soft", "codec"), default="soft",
+                    help="soft: down-up resize and JPEG (train.augment.degrade_triplet); codec: MPEG-4 video coding "
+                    "(train.augment.codec_triplet)")
     ap.add_argument("--ema", type=float, default=0.0, help="save an exponential moving average of the weights "
                     "with this decay (0: the weights as trained)")
     ap.add_argument("--max-short-side", type=int, default=360)
@@ -107,13 +113,13 @@ def main() -> None:
         raise SystemExit(f"{args.out} is not empty; choose another --out")
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    dis_labels = args.part == "fusion" or args.teacher_weight > 0
-    if dis_labels:
+    dis_labels = args.part == "flow" and args.teacher_weight > 0
+    if args.part == "fusion" or dis_labels:
         require_cv2().setNumThreads(1)
     train, _ = build_train_val_datasets(args.data, holdout=args.holdout, crop=args.crop, spacings=args.spacings,
                                         large_motion=not args.no_large_motion, seed=0,
                                         max_short_side=args.max_short_side, pseudo_flow=dis_labels,
-                                        degrade=args.degrade)
+                                        degrade=args.degrade, degrade_kind=args.degrade_kind)
     print(f"{len(train)} training triplets (held-out clips excluded)", flush=True)
     if len(train) < args.batch:
         raise SystemExit(f"{len(train)} training triplets: too few for a batch of {args.batch}")

@@ -390,3 +390,39 @@ def test_dataset_degrade_changes_training_items_and_every_val_item_when_asked(tm
     assert changed >= len(val) // 2
     with pytest.raises(InputError, match="degrade"):
         TrainConfig(degrade=-0.1)
+
+
+def test_codec_degradation_codes_a_smooth_triplet_with_quantiser_sized_error_and_is_reproducible():
+    from filmnet.train.augment import codec_triplet
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing="ij")
+    base = torch.stack([0.2 + 0.6 * xx, 0.3 + 0.4 * yy, 0.5 + 0.3 * torch.sin(6 * xx)])
+    frames = torch.stack([base.roll(2 * k, dims=-1) for k in range(3)])  # a pan: x0, y, x1
+    errors = []
+    for seed in range(6):
+        out = codec_triplet(frames, np.random.default_rng(seed))
+        assert out.shape == frames.shape and out.dtype == torch.float32
+        assert torch.equal(out, codec_triplet(frames, np.random.default_rng(seed)))
+        assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+        err = (out - frames).abs().mean(dim=(1, 2, 3))
+        assert bool((err > 0).all()), "every frame is coded"
+        assert float(err.max()) < 0.05, "coded, not destroyed"
+        errors.append(float(err.mean()))
+    assert len(set(errors)) > 1  # draws differ
+
+
+def test_dataset_codec_degradation_and_unknown_kind(tmp_path):
+    from filmnet.train.config import TrainConfig
+
+    _moving_frames(tmp_path / "clip", n=6)
+    kw = dict(crop=32, spacings=(1,), seed=3)
+    sources = [tmp_path / "clip", tmp_path / "clip"]
+    _, soft_val = build_train_val_datasets(sources, holdout=0.5, degrade_val=True, **kw)
+    _, codec_val = build_train_val_datasets(sources, holdout=0.5, degrade_val=True, degrade_kind="codec", **kw)
+    assert all(not torch.equal(soft_val[i]["y"], codec_val[i]["y"]) for i in range(len(codec_val)))
+    assert all(torch.equal(codec_val[i]["x0"], codec_val[i]["x0"]) for i in range(len(codec_val)))
+    with pytest.raises(InputError, match="degradation"):
+        build_train_dataset([tmp_path / "clip"], degrade=1.0, degrade_kind="mp3", **kw)
+    with pytest.raises(InputError, match="degradation"):
+        TrainConfig(degrade_kind="mp3")
+    assert TrainConfig(degrade=0.5, degrade_kind="codec").degrade_kind == "codec"

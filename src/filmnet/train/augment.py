@@ -10,7 +10,8 @@ Optional object motion (not official either, `paste_moving_object`): a textured 
 middle frame (turned and mirrored) is pasted into x0, y and x1 at positions p, p + d/2 and p + d, moving on its own
 over the background by up to `max_motion` px, so y stays the exact midpoint.
 Optional degradation (not official either, `degrade_triplet`): the soft, compressed look of web and phone video,
-applied to all three frames alike so the target is as soft as the inputs.
+applied to all three frames alike so the target is as soft as the inputs. `codec_triplet` instead codes the triplet as
+a low-bitrate MPEG-4 Part 2 video (the codec family of UCF101's sources), optionally at a lower resolution.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,48 @@ def _jpeg(frame: torch.Tensor, quality: int) -> torch.Tensor:
     buffer.seek(0)
     decoded = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(decoded).permute(2, 0, 1)
+
+
+CODEC_QSCALE = (2, 10)  # MPEG-4 Part 2 quantiser (ffmpeg -q:v): 2 is near-transparent, 10 visibly blocky
+CODEC_SCALE = (0.6, 1.0)  # linear resolution the video is coded at, half the time
+
+
+def codec_triplet(frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Code a triplet (3, 3, S, S) float in [0, 1] as a three-frame MPEG-4 Part 2 video in time order (x0, y, x1:
+    one key frame, then predicted frames, yuv420p) at a quantiser in CODEC_QSCALE, and decode it. Half the time the
+    video is coded at a scale in CODEC_SCALE and shown resized back, as low-resolution web video is."""
+    import av  # the video dependency; imported here so training without codec degradation does not need it
+
+    out = frames.float().clamp(0.0, 1.0)
+    size = out.shape[-2:]
+    if rng.random() < 0.5:
+        scale = rng.uniform(*CODEC_SCALE)
+        small = [max(16, 2 * round(n * scale / 2)) for n in size]
+        out = F.interpolate(out, size=small, mode="bilinear", antialias=True, align_corners=False)
+    height, width = (2 * (n // 2) for n in out.shape[-2:])
+    rgb = (out[..., :height, :width] * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    qscale = str(int(rng.integers(CODEC_QSCALE[0], CODEC_QSCALE[1] + 1)))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25, options={"qmin": qscale, "qmax": qscale})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in rgb:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    coded = out.clone()
+    coded[..., :height, :width] = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255.0
+    if coded.shape[-2:] != size:
+        coded = F.interpolate(coded, size=size, mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
+    return coded
+
+
+DEGRADATIONS = {"soft": degrade_triplet, "codec": codec_triplet}  # the `degrade_kind` names
+
+
+def check_degrade_kind(kind: str) -> str:
+    if kind not in DEGRADATIONS:
+        raise InputError(f"unknown degradation {kind!r}; choose one of {', '.join(DEGRADATIONS)}")
+    return kind

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .augment import check_degrade_kind
 
 LOSS_RECIPES = ("L1", "VGG", "Style")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -37,7 +38,8 @@ class TrainConfig:
     augment: bool = True
     large_motion: bool = False
     object_motion: float = 0.0  # probability of an object moving on its own (train/augment.py); not official
-    degrade: float = 0.0  # probability of a softened, JPEG-coded triplet (train/augment.py); not official
+    degrade: float = 0.0  # probability of a degraded triplet (train/augment.py); not official
+    degrade_kind: str = "soft"  # "soft" (resize + JPEG) or "codec" (MPEG-4 video coding)
     lr: float = 1e-4
     lr_decay_steps: int = 750_000
     lr_decay_rate: float = 0.464158
@@ -90,6 +92,7 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.fusion_init not in ("default", "blend"):
             raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
+        check_degrade_kind(self.degrade_kind)
         for name in ("object_motion", "degrade"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")

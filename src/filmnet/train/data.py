@@ -28,7 +28,7 @@ from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
 from ..io.images import natural_key, read_image, read_image_size
-from .augment import augment_triplet, center_crop, degrade_triplet, pad_to, paste_moving_object
+from .augment import DEGRADATIONS, augment_triplet, center_crop, check_degrade_kind, pad_to, paste_moving_object
 from .config import eval_only_parts
 from .pseudo_flow import pseudo_flows
 
@@ -339,14 +339,16 @@ class TripletDataset(Dataset):
     call `set_epoch(e)` before each epoch. With `pseudo_flow`, items also carry `flow`: DIS labels of the
     augmented x0/x1 crop (`train.pseudo_flow`). With `object_motion` p, an augmented training item gets, with
     probability p, an object moving on its own by up to crop/3 px (`train.augment.paste_moving_object`). With
-    `degrade` p, with probability p, a training item is softened and JPEG-coded (`train.augment.degrade_triplet`);
-    a held-out dataset with `degrade` > 0 degrades every item, with a draw fixed by its index.
+    `degrade` p, with probability p, a training item is degraded by `degrade_kind`: "soft" softens and JPEG-codes it
+    (`train.augment.degrade_triplet`), "codec" codes it as MPEG-4 video (`train.augment.codec_triplet`); a held-out
+    dataset with `degrade` > 0 degrades every item, with a draw fixed by its index.
     """
 
     def __init__(self, clips: list[Clip], triplets: list[tuple[int, int, int, int]], *, crop: int, augment: bool,
                  large_motion: bool, train: bool, seed: int, counts: _Counts, pseudo_flow: bool = False,
-                 object_motion: float = 0.0, degrade: float = 0.0):
+                 object_motion: float = 0.0, degrade: float = 0.0, degrade_kind: str = "soft"):
         self.clips = clips
+        self.degrade_fn = DEGRADATIONS[check_degrade_kind(degrade_kind)]
         self.pseudo_flow = pseudo_flow
         self.object_motion = object_motion
         self.degrade = degrade
@@ -391,11 +393,11 @@ class TripletDataset(Dataset):
             else:
                 frames = _random_crop(frames, self.crop, rng)
             if self.degrade and rng.random() < self.degrade:
-                frames = degrade_triplet(frames, rng)
+                frames = self.degrade_fn(frames, rng)
         else:
             frames = center_crop(frames, self.crop)
             if self.degrade:
-                frames = degrade_triplet(frames, np.random.default_rng([self.seed, index]))
+                frames = self.degrade_fn(frames, np.random.default_rng([self.seed, index]))
         x0, y, x1 = frames.float().clamp_(0.0, 1.0).contiguous().unbind(0)
         item = {"x0": x0, "x1": x1, "y": y, "time": torch.tensor(0.5, dtype=torch.float32)}
         if self.pseudo_flow:
@@ -415,7 +417,7 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
                         holdout: float = 0.0, seed: int = 0, max_short_side: int | None = 540,
                         cache_dir: str | Path | None = None, check_files: bool = True,
                         pseudo_flow: bool = False, object_motion: float = 0.0,
-                        degrade: float = 0.0) -> TripletDataset:
+                        degrade: float = 0.0, degrade_kind: str = "soft") -> TripletDataset:
     """Build the training (or held-out validation) triplet dataset from one or more sources.
 
     Args:
@@ -433,8 +435,10 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
       check_files: read every image header up front so bad files are skipped before training starts.
       pseudo_flow: add DIS flow labels (`flow`, (6, crop, crop)) to training items; needs OpenCV.
       object_motion: probability of pasting an independently moving object into an augmented training item.
-      degrade: probability of softening and JPEG-coding a training item (`train.augment.degrade_triplet`); for
-        split "val", any value > 0 degrades every item (a fixed draw per item).
+      degrade: probability of degrading a training item; for split "val", any value > 0 degrades every item (a
+        fixed draw per item).
+      degrade_kind: "soft" (down-up resize and JPEG, `train.augment.degrade_triplet`) or "codec" (MPEG-4 video
+        coding, `train.augment.codec_triplet`).
     Returns:
       TripletDataset; `len(ds)`, `ds.skipped`, `ds.filtered`, `ds.set_epoch(e)`.
     """
@@ -443,22 +447,22 @@ def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spaci
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
     return _split_dataset(clips, split, holdout, crop=crop, spacings=spacings, augment=augment,
                           large_motion=large_motion, seed=seed, pseudo_flow=pseudo_flow, object_motion=object_motion,
-                          degrade=degrade)
+                          degrade=degrade, degrade_kind=degrade_kind)
 
 
 def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, crop: int = 256,
                              spacings: Sequence[int] = (1, 2, 3), augment: bool = True, large_motion: bool = False,
                              seed: int = 0, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
                              check_files: bool = True, pseudo_flow: bool = False, object_motion: float = 0.0,
-                             degrade: float = 0.0, degrade_val: bool = False
+                             degrade: float = 0.0, degrade_val: bool = False, degrade_kind: str = "soft"
                              ) -> tuple[TripletDataset, TripletDataset | None]:
     """(train, val) datasets as `build_train_dataset` gives them, sharing one scan and one decode of the sources.
 
-    val is None when `holdout` is 0; it never uses augmentation. `degrade_val` degrades every val item (the
-    soft-input proxy of the held-out clips).
+    val is None when `holdout` is 0; it never uses augmentation. `degrade_val` degrades every val item by
+    `degrade_kind` (the soft-input or codec proxy of the held-out clips).
     """
     clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
-    common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed)
+    common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed, degrade_kind=degrade_kind)
     train = _split_dataset(clips, "train", holdout, augment=augment, pseudo_flow=pseudo_flow,
                            object_motion=object_motion, degrade=degrade, **common)
     val = (_split_dataset(clips, "val", holdout, augment=False, degrade=float(degrade_val), **common)
@@ -476,7 +480,7 @@ def _discover_all(sources: Sequence[str | Path], crop: int, spacings: Sequence[i
 
 def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, spacings: Sequence[int],
                    augment: bool, large_motion: bool, seed: int, pseudo_flow: bool = False,
-                   object_motion: float = 0.0, degrade: float = 0.0) -> TripletDataset:
+                   object_motion: float = 0.0, degrade: float = 0.0, degrade_kind: str = "soft") -> TripletDataset:
     counts = _Counts()
     triplets = [(c, *t) for c, lo, hi in _split_ranges(clips, split, holdout)
                 for t in _clip_triplets(clips[c], [int(s) for s in spacings], lo, hi, counts)]
@@ -487,7 +491,8 @@ def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, 
     return TripletDataset(clips, triplets, crop=crop, augment=augment, large_motion=large_motion,
                           train=split == "train", seed=seed, counts=counts,
                           pseudo_flow=pseudo_flow and split == "train",
-                          object_motion=object_motion if split == "train" else 0.0, degrade=degrade)
+                          object_motion=object_motion if split == "train" else 0.0, degrade=degrade,
+                          degrade_kind=degrade_kind)
 
 
 def seed_worker(worker_id: int) -> None:

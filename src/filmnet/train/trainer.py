@@ -171,7 +171,8 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
                                     augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
                                     max_short_side=cfg.max_short_side, pseudo_flow=cfg.pseudo_flow_weight > 0,
-                                    object_motion=cfg.object_motion, degrade=cfg.degrade)
+                                    object_motion=cfg.object_motion, degrade=cfg.degrade,
+                                    degrade_kind=cfg.degrade_kind)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> tuple[torch.Tensor, ...]:
