@@ -5,10 +5,13 @@ For each weights file and held-out triplet (192 px centre crops of frames at mos
   model              the model as it is
   model_warp_avg     the average of the model's two inputs warped to t = 0.5 (its flows, no fusion)
   fusion_dis_flows   the model's fusion fed OpenCV DIS flows as `flow="dis"` feeds it (`fusion_dis_flows`)
+  dis_warp_avg       the average of the inputs warped to t = 0.5 by those same DIS flows (no fusion)
   dis                the DIS baseline (`filmnet eval --method dis`)
   blend              the average of the inputs
 
 python scripts/flow_swap.py src/filmnet/assets/film_lite.safetensors --triplets 400
+
+`--degrade soft|codec` scores a degraded proxy of the same triplets (as `holdout_by_motion.py --degrade`).
 """
 from __future__ import annotations
 
@@ -32,12 +35,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+")
     ap.add_argument("--triplets", type=int, default=400)
+    ap.add_argument("--degrade", choices=("soft", "codec"), help="score this degraded proxy of the triplets")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    val = held_out_crops()
+    val = held_out_crops(args.degrade)
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
-    kinds = ("model", "model_warp_avg", "fusion_dis_flows")
+    kinds = ("model", "model_warp_avg", "fusion_dis_flows", "dis_warp_avg")
     names = [f"{kind}:{i}" for i in range(len(models)) for kind in kinds] + ["dis", "blend"]
     scores, motion = {n: [] for n in names}, []
     for batch in DataLoader(val, batch_size=8):
@@ -49,12 +53,14 @@ def main() -> None:
             e0, e1 = model.encode(x0), model.encode(x1)
             out = model.synthesize(e0, e1, model.estimate_flows(e0, e1), t)
             swapped = fusion_flows(*stack_flow_pairs(fine_flows), model.config.fusion_pyramid_levels)
-            fused = model.synthesize(e0, e1, swapped, t)["image"]
+            fused = model.synthesize(e0, e1, swapped, t)
             for k, (_, _, y) in enumerate(frames):
                 scores[f"model:{i}"].append(psnr_8bit(hwc(out["image"][k]), y))
                 warp_avg = 0.5 * (hwc(out["x0_warped"][k]) + hwc(out["x1_warped"][k]))
                 scores[f"model_warp_avg:{i}"].append(psnr_8bit(warp_avg, y))
-                scores[f"fusion_dis_flows:{i}"].append(psnr_8bit(hwc(fused[k]), y))
+                scores[f"fusion_dis_flows:{i}"].append(psnr_8bit(hwc(fused["image"][k]), y))
+                dis_avg = 0.5 * (hwc(fused["x0_warped"][k]) + hwc(fused["x1_warped"][k]))
+                scores[f"dis_warp_avg:{i}"].append(psnr_8bit(dis_avg, y))
         for (a, b, y), f in zip(frames, flows):
             motion.append(float(np.linalg.norm(f[0], axis=-1).mean()))
             scores["dis"].append(psnr_8bit(dis(a, b, f), y))

@@ -71,6 +71,9 @@ def main() -> None:
                     help="score a degraded proxy of the same triplets (a fixed draw per triplet): soft (default; "
                     "softened and JPEG-coded alike, train.augment.degrade_triplet) or codec (coded as MPEG-4 video, "
                     "train.augment.codec_triplet)")
+    ap.add_argument("--mix", type=float, nargs="+", default=[],
+                    help="also score each column's output moved this share of the way towards the average of the "
+                    "two inputs it warped (column name +mixB)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,6 +81,7 @@ def main() -> None:
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
     column = lambda w, flow: w if flow == "model" else f"{w}:{flow}"  # noqa: E731
     names = [column(w, f) for w in args.weights for f in args.flows]
+    names += [f"{n}+mix{b:g}" for n in names for b in args.mix]
     motion, scores = [], {n: [] for n in [*names, "dis", "blend"]}
     for batch in DataLoader(val, batch_size=8):
         frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
@@ -94,7 +98,11 @@ def main() -> None:
                     flows = fusion_flows(*stacked(), model.config.fusion_pyramid_levels)
                     if flow == "hybrid":
                         flows = select_flows(batch["x0"], batch["x1"], flows, own)
-                preds[column(w, flow)] = model.synthesize(e0, e1, flows, batch["time"])["image"]
+                out = model.synthesize(e0, e1, flows, batch["time"])
+                preds[column(w, flow)] = out["image"]
+                for b in args.mix:
+                    warp_avg = 0.5 * (out["x0_warped"] + out["x1_warped"])
+                    preds[f"{column(w, flow)}+mix{b:g}"] = out["image"] + b * (warp_avg - out["image"])
         for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))
             for w, p in preds.items():
