@@ -14,6 +14,9 @@ sources.
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid --degrade codec
+
+`--warp-mix B` scores the dis and hybrid columns as `Interpolator(warp_mix=B)` runs them; `--mix B ...` adds
+columns with every pair's output (own flows too) moved a share B towards its two warped inputs' average.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
+from filmnet.inference.flows import apply_warp_mix, fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -74,12 +77,16 @@ def main() -> None:
     ap.add_argument("--mix", type=float, nargs="+", default=[],
                     help="also score each column's output moved this share of the way towards the average of the "
                     "two inputs it warped (column name +mixB)")
+    ap.add_argument("--warp-mix", type=float, default=0.0,
+                    help="Interpolator(warp_mix=...) for the dis and hybrid columns (filmnet.inference.flows."
+                    "apply_warp_mix: only pairs fused on DIS flows)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     val = held_out_crops(args.degrade)
     models = {w: filmnet.load_model(w).eval() for w in args.weights}
-    column = lambda w, flow: w if flow == "model" else f"{w}:{flow}"  # noqa: E731
+    mix = f"+warp_mix{args.warp_mix:g}" if args.warp_mix else ""
+    column = lambda w, flow: w if flow == "model" else f"{w}:{flow}{mix}"  # noqa: E731
     names = [column(w, f) for w in args.weights for f in args.flows]
     names += [f"{n}+mix{b:g}" for n in names for b in args.mix]
     motion, scores = [], {n: [] for n in [*names, "dis", "blend"]}
@@ -99,7 +106,7 @@ def main() -> None:
                     if flow == "hybrid":
                         flows = select_flows(batch["x0"], batch["x1"], flows, own)
                 out = model.synthesize(e0, e1, flows, batch["time"])
-                preds[column(w, flow)] = out["image"]
+                preds[column(w, flow)] = apply_warp_mix(out, flows, batch["time"], args.warp_mix)
                 for b in args.mix:
                     warp_avg = 0.5 * (out["x0_warped"] + out["x1_warped"])
                     preds[f"{column(w, flow)}+mix{b:g}"] = out["image"] + b * (warp_avg - out["image"])

@@ -38,6 +38,8 @@ class Flow(str, Enum):
 
 FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
              "flows for large motion where they align better), auto (what the weights ask for).")
+WARP_MIX_HELP = ("On pairs fused on DIS flows, move the output this share (0-1) towards the average of the two warped "
+                 "inputs. Default: what the weights ask for, else 0.")
 
 
 def _one_line(text: str) -> str:
@@ -83,6 +85,7 @@ def interpolate(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
     max_memory: str = typer.Option("auto", "--max-memory",
@@ -104,7 +107,7 @@ def interpolate(
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
-                                **_memory_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, **_memory_options(max_memory, tile, tile_overlap))
     frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
                                          n_inputs=len(inputs))
     with writer:
@@ -151,6 +154,7 @@ def video(
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
@@ -165,7 +169,7 @@ def video(
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         _fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
-                                **_memory_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, **_memory_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
                     scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
                     force=force, keep_audio=keep_audio, progress=True)
@@ -221,6 +225,7 @@ def eval_(
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="Precision for model weights."),
     flow: list[Flow] = typer.Option([Flow.auto], "--flow",
                                     help="Flow source(s) for each --weights (repeatable: one result per source)."),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     float_prediction: bool = typer.Option(False, "--float-prediction",
                                           help="Score the float prediction instead of the 8-bit one."),
@@ -236,8 +241,11 @@ def eval_(
     several = len(sources) > 1
     for name, w in zip(_unique_names(weights or []), weights or []):
         for source in sources:
-            interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source)
+            interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
+                                  warp_mix=warp_mix)
             interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow != "model" else "")
+            if interp.warp_mix and interp.flow != "model":
+                interp.name += f"+mix{interp.warp_mix:g}"
             runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]
     results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
@@ -255,13 +263,14 @@ def demo(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite demo files from an earlier run."),
 ) -> None:
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from .demo import run_demo
     from .inference import Interpolator
 
-    interpolator = Interpolator(weights, precision=precision.value, flow=flow.value)
+    interpolator = Interpolator(weights, precision=precision.value, flow=flow.value, warp_mix=warp_mix)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
     for path in result.videos:
         typer.echo(f"wrote {path}")

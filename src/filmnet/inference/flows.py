@@ -7,6 +7,11 @@
 - "hybrid": DIS flows; for a pair whose mean DIS motion is at least `HYBRID_MOTION` px, also the model's own flows,
   and whichever of the two makes the inputs warped to t = 0.5 agree better (no ground truth needed) is fused.
 - "auto": what the weights file recommends in its metadata (`flow`), else "model".
+
+`warp_mix` (`apply_warp_mix`): on pairs fused on DIS flows whose mean motion is below `HYBRID_MOTION`, the output
+moves this share of the way towards the time-weighted average of the two inputs warped by those flows, which
+averages out coding noise that the fusion keeps (MODEL_CARD); None asks the weights file's metadata (`warp_mix`),
+else 0.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from ..model.ops import warp
 
 FLOW_SOURCES = ("auto", "model", "dis", "hybrid")
 METADATA_KEY = "flow"
+WARP_MIX_KEY = "warp_mix"
 HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the model's own flows
 # DIS scale whose flow is the output for the fusion: 0 = full resolution (MEDIUM stops at 1, half resolution).
 # Chosen on the held-out training clips (MODEL_CARD); costs about 0.3 s more per 720p pair on 2 cores
@@ -80,23 +86,62 @@ def check_flow(flow: str) -> str:
     return flow
 
 
-def recommended_flow(weights: str | os.PathLike | nn.Module | None) -> str:
-    """The flow source a native weights file names in its metadata ("model" when it names none or is a module)."""
+def _weights_metadata(weights: str | os.PathLike | nn.Module | None) -> tuple[dict, str]:
+    """(metadata, name) of a native weights file, the bundled one for None; ({}, ...) for a module or a folder."""
     from ..weights.loader import default_weights
     from ..weights.native import read_header
 
     if isinstance(weights, nn.Module):
-        return "model"
+        return {}, "module"
     if weights is None:
         with resources.as_file(default_weights()) as path:
             header = read_header(path)
     else:
         path = Path(weights)
         header = read_header(path) if path.is_file() else None
-    flow = ((header or {}).get("__metadata__") or {}).get(METADATA_KEY, "model")
+    return (header or {}).get("__metadata__") or {}, str(path)
+
+
+def recommended_flow(weights: str | os.PathLike | nn.Module | None) -> str:
+    """The flow source a native weights file names in its metadata ("model" when it names none or is a module)."""
+    metadata, name = _weights_metadata(weights)
+    flow = metadata.get(METADATA_KEY, "model")
     if flow not in FLOW_SOURCES[1:]:
-        raise InputError(f"{path}: metadata {METADATA_KEY}={flow!r} is not one of {', '.join(FLOW_SOURCES[1:])}")
+        raise InputError(f"{name}: metadata {METADATA_KEY}={flow!r} is not one of {', '.join(FLOW_SOURCES[1:])}")
     return flow
+
+
+def check_warp_mix(share: float) -> float:
+    if not 0.0 <= share <= 1.0:
+        raise InputError(f"warp_mix is a share in [0, 1], got {share}")
+    return float(share)
+
+
+def resolve_warp_mix(share: float | None, weights: str | os.PathLike | nn.Module | None) -> float:
+    """`share`, or for None the weights file's metadata `warp_mix` (0 when it names none)."""
+    if share is not None:
+        return check_warp_mix(share)
+    metadata, name = _weights_metadata(weights)
+    try:
+        return check_warp_mix(float(metadata.get(WARP_MIX_KEY, 0.0)))
+    except (ValueError, InputError):
+        raise InputError(f"{name}: metadata {WARP_MIX_KEY}={metadata[WARP_MIX_KEY]!r} is not a share in [0, 1]")
+
+
+def apply_warp_mix(out: dict, flows: PairFlows, time: torch.Tensor, share: float) -> torch.Tensor:
+    """The fused `out["image"]`, on the pairs fused on DIS flows with mean motion below HYBRID_MOTION moved
+    `share` of the way towards (1 - t) * x0_warped + t * x1_warped (in float32); unchanged elsewhere and for share 0.
+    (On the held-out proxies, mixing larger motion lost more than it gained: MODEL_CARD.)"""
+    if not share or flows.dis_pairs is None:
+        return out["image"]
+    mixed = flows.dis_pairs & (flows.forward[0].float().norm(dim=1).mean(dim=(1, 2)) < HYBRID_MOTION)
+    if not bool(mixed.any()):
+        return out["image"]
+    image = out["image"].float()
+    t = time.reshape(-1, 1, 1, 1).float()
+    average = (1 - t) * out["x0_warped"].float() + t * out["x1_warped"].float()
+    weight = share * mixed.reshape(-1, 1, 1, 1).float()
+    return image + weight * (average - image)
 
 
 def resolve_flow(flow: str, weights: str | os.PathLike | nn.Module | None) -> str:
@@ -134,7 +179,8 @@ def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
 def fusion_flows(forward: torch.Tensor, backward: torch.Tensor, levels: int) -> PairFlows:
     """Full-resolution flows given from outside the model (f01, f10) as the fusion's `levels` flow levels. The
     residual pyramids are empty: such flows have none."""
-    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels))
+    dis_pairs = torch.ones(forward.shape[0], dtype=torch.bool, device=forward.device)
+    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels), dis_pairs)
 
 
 def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callable[[], PairFlows],
@@ -155,7 +201,7 @@ def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callab
     def pick(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
         return [torch.where(where, u.float(), v.float()) for u, v in zip(a, b)]
 
-    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward))
+    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward), ~use_own)
 
 
 def _inside(padding: tuple[int, int, int, int]) -> tuple:

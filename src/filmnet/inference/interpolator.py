@@ -23,7 +23,8 @@ from torch import nn
 from ..errors import InputError
 from ..model import FILM, Encoded, PairFlows
 from . import memory
-from .flows import dis_pair_flows, dis_peak_bytes, require_cv2, resolve_flow, select_flows
+from .flows import (apply_warp_mix, dis_pair_flows, dis_peak_bytes, require_cv2, resolve_flow, resolve_warp_mix,
+                    select_flows)
 from .memory import DEFAULT_OVERLAP, Tiling
 from .padding import Padder
 from .tiling import count_tiles, interpolate_tiled_times
@@ -107,13 +108,18 @@ class Interpolator:
         FILM's fusion; needs OpenCV), "hybrid" (per pair, DIS or, for large motion, the model's flows if they
         align the inputs better) or "auto" (what the weights file recommends; the bundled film_lite asks for
         "hybrid"). The resolved choice is in `self.flow`.
+      warp_mix: on pairs fused on DIS flows, move the output this share of the way towards the average of the two
+        warped inputs (`flows.apply_warp_mix`); None: what the weights file recommends (the bundled film_lite's
+        metadata says which), else 0. Resolved in `self.warp_mix`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
                  precision: str = "fp32", *, max_memory: int | str | None = "auto",
-                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto"):
+                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto",
+                 warp_mix: float | None = None):
         self.device = resolve_device(device)
         self.flow = resolve_flow(flow, weights)
+        self.warp_mix = resolve_warp_mix(warp_mix, weights)
         if self.flow != "model":
             require_cv2()  # fail now, not at the first frame
         self.precision = resolve_precision(precision, self.device)
@@ -303,7 +309,7 @@ class Interpolator:
             return []
         return interpolate_tiled_times(self.model, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
                                        autocast=self.autocast, channels_last=self.channels_last, align=self.align,
-                                       flow=self.flow)
+                                       flow=self.flow, warp_mix=self.warp_mix)
 
     # Building blocks for callers that pad once and reuse encodings (e.g. video retiming).
 
@@ -336,8 +342,8 @@ class Interpolator:
         """The padded frame at time t as (1, 3, H, W) float32, unclipped (crop with a Padder, then to_numpy)."""
         time = torch.full((1,), float(t), device=self.device)
         with self.autocast():
-            image = self.model.synthesize(e0, e1, flows, time)["image"]
-        return image.float()
+            out = self.model.synthesize(e0, e1, flows, time)
+        return apply_warp_mix(out, flows, time, self.warp_mix).float()
 
 
 def _check_max_memory(max_memory: int | str | None) -> int | str | None:

@@ -201,7 +201,7 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
     job = dict(v=WORK_VERSION, src=vio.source_fingerprint(info), rate=str(info.rate),
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
-               flow=getattr(interpolator, "flow", "model"),
+               flow=getattr(interpolator, "flow", "model"), warp_mix=getattr(interpolator, "warp_mix", 0.0),
                device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 

@@ -30,6 +30,7 @@ class PairFlows:
     backward_residual: list[torch.Tensor]
     forward: list[torch.Tensor]
     backward: list[torch.Tensor]
+    dis_pairs: torch.Tensor | None = None  # (B,) bool: pairs whose flows are OpenCV DIS's (set by inference.flows)
 
 
 class FILM(nn.Module):

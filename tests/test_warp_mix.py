@@ -1,0 +1,106 @@
+"""`warp_mix`: on pairs fused on DIS flows, the output moved a share towards the average of the two warped inputs."""
+import numpy as np
+import pytest
+import torch
+
+import filmnet
+from filmnet.inference.flows import (apply_warp_mix, check_warp_mix, fusion_flows, resolve_warp_mix, select_flows,
+                                     HYBRID_MOTION)
+from filmnet.model.film import PairFlows
+from helpers import tiny_model
+from test_flows import constant_flows, nchw, shifted_pair
+
+pytest.importorskip("cv2")
+
+
+def fake_output(batch: int = 2) -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {k: torch.rand(batch, 3, 8, 8, generator=g) for k in ("image", "x0_warped", "x1_warped")}
+
+
+def test_share_moves_only_dis_pairs_towards_the_time_weighted_warp_average():
+    out = fake_output()
+    flows = fusion_flows(torch.zeros(2, 2, 8, 8), torch.zeros(2, 2, 8, 8), 1)
+    assert flows.dis_pairs.tolist() == [True, True]
+    t = torch.tensor([0.5, 0.25])
+    assert apply_warp_mix(out, flows, t, 0.0) is out["image"]
+    full = apply_warp_mix(out, flows, t, 1.0)
+    for k, tk in enumerate(t.tolist()):
+        torch.testing.assert_close(full[k], (1 - tk) * out["x0_warped"][k] + tk * out["x1_warped"][k])
+    quarter = apply_warp_mix(out, flows, t, 0.25)
+    torch.testing.assert_close(quarter, 0.75 * out["image"] + 0.25 * full)
+    flows.dis_pairs = torch.tensor([False, True])
+    mixed = apply_warp_mix(out, flows, t, 0.25)
+    assert torch.equal(mixed[0], out["image"][0]) and torch.equal(mixed[1], quarter[1])
+    own = PairFlows([], [], flows.forward, flows.backward)  # the model's flows carry no dis_pairs
+    assert apply_warp_mix(out, own, t, 0.25) is out["image"]
+    moving = torch.zeros(2, 2, 8, 8)
+    moving[0, 0] = HYBRID_MOTION  # pair 0 moves HYBRID_MOTION px: too much to mix
+    large = fusion_flows(moving, -moving, 1)
+    mixed = apply_warp_mix(out, large, t, 0.25)
+    assert torch.equal(mixed[0], out["image"][0]) and torch.equal(mixed[1], quarter[1])
+
+
+def test_hybrid_marks_the_pairs_that_keep_dis_flows():
+    shift = 12
+    assert shift >= HYBRID_MOTION
+    f0, f1 = shifted_pair(64, 128, shift)
+    x0, x1 = torch.cat([nchw(f0)] * 2), torch.cat([nchw(f1)] * 2)
+    dis = constant_flows([float(shift), shift + 9.0], 64, 128)
+    own = constant_flows([shift - 9.0, float(shift)], 64, 128)
+    assert select_flows(x0, x1, dis, lambda: own).dis_pairs.tolist() == [True, False]
+
+
+def test_share_comes_from_the_argument_or_the_weights_metadata(tmp_path):
+    assert resolve_warp_mix(None, tiny_model()) == 0.0
+    assert resolve_warp_mix(0.3, tiny_model()) == 0.3
+    plain = filmnet.save_model(tiny_model(), tmp_path / "plain.safetensors")
+    assert filmnet.Interpolator(plain).warp_mix == 0.0
+    asks = filmnet.save_model(tiny_model(), tmp_path / "asks.safetensors", metadata={"warp_mix": "0.4"})
+    assert filmnet.Interpolator(asks).warp_mix == 0.4
+    assert filmnet.Interpolator(asks, warp_mix=0.0).warp_mix == 0.0
+    for value in ("half", "1.5"):
+        bad = filmnet.save_model(tiny_model(), tmp_path / f"bad{value}.safetensors", metadata={"warp_mix": value})
+        with pytest.raises(filmnet.InputError, match="warp_mix"):
+            filmnet.Interpolator(bad)
+    with pytest.raises(filmnet.InputError, match=r"warp_mix is a share in \[0, 1\]"):
+        check_warp_mix(-0.1)
+
+
+def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flows():
+    model = filmnet.load_model()
+    f0, f1 = shifted_pair(128, 192, 4)
+    run = lambda flow, mix, **kw: filmnet.Interpolator(model, flow=flow, warp_mix=mix, **kw).interpolate(f0, f1)  # noqa: E731
+    plain, mixed = run("dis", 0.0, max_memory=None), run("dis", 0.5, max_memory=None)
+    assert float(np.abs(mixed - plain).mean()) > 1e-4
+    interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
+    with torch.inference_mode():
+        e0, e1 = interp.encode(nchw(f0)), interp.encode(nchw(f1))
+        flows = interp.estimate_flows(e0, e1)
+        out = model.synthesize(e0, e1, flows, torch.tensor([0.5]))
+    average = 0.5 * (out["x0_warped"] + out["x1_warped"])
+    expected = (0.5 * out["image"] + 0.5 * average)[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(mixed, expected, atol=1e-5)
+    np.testing.assert_allclose(run("dis", 0.5, tile=(128, 192), overlap=64), mixed, atol=1e-5)  # one tile
+    tiled = run("dis", 0.5, tile=(128, 128), overlap=64)
+    assert float(np.abs(tiled - mixed).mean()) < 2e-3
+    assert np.array_equal(run("model", 0.5, max_memory=None), run("model", 0.0, max_memory=None))
+
+
+def test_cli_takes_warp_mix_and_refuses_a_share_outside_0_1(tmp_path, capsys):
+    from PIL import Image
+
+    from filmnet.cli import main
+
+    weights = filmnet.save_model(tiny_model(), tmp_path / "tiny.safetensors")
+    paths = []
+    for i, f in enumerate(shifted_pair(64, 64, 2)):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray((f * 255).round().astype(np.uint8)).save(paths[-1])
+    common = [*map(str, paths), "--exp", "1", "--weights", str(weights), "--flow", "dis"]
+    assert main(["interpolate", *common, "-o", str(tmp_path / "bad"), "--warp-mix", "2"]) == 2
+    assert "--warp-mix" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    for mix in ("0", "0.5"):
+        assert main(["interpolate", *common, "-o", str(tmp_path / mix), "--warp-mix", mix]) == 0
+    frames = [np.asarray(Image.open(tmp_path / mix / "000001.png")) for mix in ("0", "0.5")]
+    assert not np.array_equal(*frames)
