@@ -101,6 +101,11 @@ def test_cli_takes_warp_mix_and_refuses_a_share_outside_0_1(tmp_path, capsys):
     assert main(["interpolate", *common, "-o", str(tmp_path / "bad"), "--warp-mix", "2"]) == 2
     assert "--warp-mix" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     for mix in ("0", "0.5"):
-        assert main(["interpolate", *common, "-o", str(tmp_path / mix), "--warp-mix", mix]) == 0
-    frames = [np.asarray(Image.open(tmp_path / mix / "000001.png")) for mix in ("0", "0.5")]
+        assert main(["interpolate", *common, "-o", str(tmp_path / f"mix{mix}".replace(".", "")), "--warp-mix", mix]) == 0
+    frames = [np.asarray(Image.open(tmp_path / f"mix{mix}".replace(".", "") / "000001.png")) for mix in ("0", "0.5")]
     assert not np.array_equal(*frames)
+
+
+def test_the_bundled_model_asks_for_the_share_its_model_card_reports():
+    interp = filmnet.Interpolator()
+    assert (interp.flow, interp.warp_mix) == ("hybrid", 0.25)

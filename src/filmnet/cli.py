@@ -38,8 +38,13 @@ class Flow(str, Enum):
 
 FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
              "flows for large motion where they align better), auto (what the weights ask for).")
-WARP_MIX_HELP = ("On pairs fused on DIS flows, move the output this share (0-1) towards the average of the two warped "
-                 "inputs. Default: what the weights ask for, else 0.")
+WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move the output this share (0-1) towards "
+                 "the average of the two warped inputs. Default: what the weights ask for, else 0.")
+
+
+def _mix_note(interpolator) -> str:
+    mixed = interpolator.warp_mix and interpolator.flow != "model"
+    return f", warp mix {interpolator.warp_mix:g}" if mixed else ""
 
 
 def _one_line(text: str) -> str:
@@ -114,7 +119,7 @@ def interpolate(
         for frame in frames:
             writer.write(frame)
     typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device}, "
-               f"{interpolator.flow} flows)")
+               f"{interpolator.flow} flows{_mix_note(interpolator)})")
 
 
 @app.command()
