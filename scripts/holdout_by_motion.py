@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import apply_warp_mix, fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
+from filmnet.inference.flows import apply_warp_mix, check_warp_mix, fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -82,6 +82,7 @@ def main() -> None:
                     "apply_warp_mix: only pairs fused on DIS flows)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    check_warp_mix(args.warp_mix)
     torch.set_num_threads(args.threads)
     val = held_out_crops(args.degrade)
     models = {w: filmnet.load_model(w).eval() for w in args.weights}

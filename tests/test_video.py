@@ -678,3 +678,19 @@ class _Tracked:
     def close(self):
         self._closed.append(True)
         self._container.close()
+
+
+def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
+    pytest.importorskip("cv2")
+    from filmnet.inference.tiling import interpolate_tiled_times
+
+    mixed = Interpolator(interp.model, tile=(64, 64), overlap=0, flow="dis", warp_mix=0.5)
+    assert mixed.tiling_for(H, W, outputs=1) is not None
+    src = make_clip(tmp_path / "clip.mkv", n=3, codec="ffv1", pix_fmt="yuv444p")
+    originals, _ = decode(src)
+    frames = read_pngs(retime(src, tmp_path / "mixed", interpolator=mixed, multi=2).output)
+    x0, x1 = mixed.to_tensor(originals[0]), mixed.to_tensor(originals[1])
+    with torch.inference_mode():
+        want = {mix: quantize(interpolate_tiled_times(mixed.model, x0, x1, [0.5], tile=(64, 64), overlap=0,
+                                                      flow="dis", warp_mix=mix)[0]) for mix in (0.0, 0.5)}
+    assert np.array_equal(frames[1], want[0.5]) and not np.array_equal(want[0.0], want[0.5])

@@ -18,10 +18,10 @@ def fake_output(batch: int = 2) -> dict:
     return {k: torch.rand(batch, 3, 8, 8, generator=g) for k in ("image", "x0_warped", "x1_warped")}
 
 
-def test_share_moves_only_dis_pairs_towards_the_time_weighted_warp_average():
+def test_share_moves_only_small_motion_dis_pairs_towards_the_time_weighted_warp_average():
     out = fake_output()
     flows = fusion_flows(torch.zeros(2, 2, 8, 8), torch.zeros(2, 2, 8, 8), 1)
-    assert flows.dis_pairs.tolist() == [True, True]
+    assert flows.dis_motion.tolist() == [0.0, 0.0]
     t = torch.tensor([0.5, 0.25])
     assert apply_warp_mix(out, flows, t, 0.0) is out["image"]
     full = apply_warp_mix(out, flows, t, 1.0)
@@ -29,10 +29,10 @@ def test_share_moves_only_dis_pairs_towards_the_time_weighted_warp_average():
         torch.testing.assert_close(full[k], (1 - tk) * out["x0_warped"][k] + tk * out["x1_warped"][k])
     quarter = apply_warp_mix(out, flows, t, 0.25)
     torch.testing.assert_close(quarter, 0.75 * out["image"] + 0.25 * full)
-    flows.dis_pairs = torch.tensor([False, True])
+    flows.dis_motion = torch.tensor([float("nan"), 0.0])  # pair 0 fused on the model's own flows
     mixed = apply_warp_mix(out, flows, t, 0.25)
     assert torch.equal(mixed[0], out["image"][0]) and torch.equal(mixed[1], quarter[1])
-    own = PairFlows([], [], flows.forward, flows.backward)  # the model's flows carry no dis_pairs
+    own = PairFlows([], [], flows.forward, flows.backward)  # the model's flows carry no dis_motion
     assert apply_warp_mix(out, own, t, 0.25) is out["image"]
     moving = torch.zeros(2, 2, 8, 8)
     moving[0, 0] = HYBRID_MOTION  # pair 0 moves HYBRID_MOTION px: too much to mix
@@ -48,7 +48,15 @@ def test_hybrid_marks_the_pairs_that_keep_dis_flows():
     x0, x1 = torch.cat([nchw(f0)] * 2), torch.cat([nchw(f1)] * 2)
     dis = constant_flows([float(shift), shift + 9.0], 64, 128)
     own = constant_flows([shift - 9.0, float(shift)], 64, 128)
-    assert select_flows(x0, x1, dis, lambda: own).dis_pairs.tolist() == [True, False]
+    motion = select_flows(x0, x1, dis, lambda: own).dis_motion
+    assert motion[0] == dis.dis_motion[0] and bool(motion[1].isnan())
+
+
+def test_motion_is_measured_inside_the_frame_not_on_the_padding():
+    flow = torch.zeros(1, 2, 16, 16)
+    flow[..., :4] = 100.0  # a wild padded border, still frame inside
+    assert fusion_flows(flow, -flow, 1).dis_motion.item() > HYBRID_MOTION
+    assert fusion_flows(flow, -flow, 1, padding=(4, 0, 0, 0)).dis_motion.item() == 0.0
 
 
 def test_share_comes_from_the_argument_or_the_weights_metadata(tmp_path):
@@ -81,9 +89,17 @@ def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flo
     average = 0.5 * (out["x0_warped"] + out["x1_warped"])
     expected = (0.5 * out["image"] + 0.5 * average)[0].clamp(0, 1).permute(1, 2, 0).numpy()
     np.testing.assert_allclose(mixed, expected, atol=1e-5)
-    np.testing.assert_allclose(run("dis", 0.5, tile=(128, 192), overlap=64), mixed, atol=1e-5)  # one tile
-    tiled = run("dis", 0.5, tile=(128, 128), overlap=64)
-    assert float(np.abs(tiled - mixed).mean()) < 2e-3
+    from filmnet.inference import interpolate_tiled
+
+    def tiled(tile, mix):
+        with torch.inference_mode():
+            y = interpolate_tiled(model, nchw(f0), nchw(f1), 0.5, tile=tile, overlap=64, flow="dis", warp_mix=mix)
+        return y[0].clamp(0, 1).permute(1, 2, 0).numpy()
+
+    np.testing.assert_allclose(tiled((128, 192), 0.5), mixed, atol=1e-5)  # one tile: the untiled result
+    two = tiled((128, 128), 0.5)
+    assert float(np.abs(two - mixed).mean()) < 2e-3
+    assert float(np.abs(two - tiled((128, 128), 0.0)).mean()) > 1e-4  # the tiles are mixed too
     assert np.array_equal(run("model", 0.5, max_memory=None), run("model", 0.0, max_memory=None))
 
 

@@ -39,7 +39,7 @@ class Flow(str, Enum):
 FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
              "flows for large motion where they align better), auto (what the weights ask for).")
 WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move the output this share (0-1) towards "
-                 "the average of the two warped inputs. Default: what the weights ask for, else 0.")
+                 "the time-weighted average of the two warped inputs. Default: what the weights ask for, else 0.")
 
 
 def _mix_note(interpolator) -> str:

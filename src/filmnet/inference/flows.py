@@ -131,10 +131,11 @@ def resolve_warp_mix(share: float | None, weights: str | os.PathLike | nn.Module
 def apply_warp_mix(out: dict, flows: PairFlows, time: torch.Tensor, share: float) -> torch.Tensor:
     """The fused `out["image"]`, on the pairs fused on DIS flows with mean motion below HYBRID_MOTION moved
     `share` of the way towards (1 - t) * x0_warped + t * x1_warped (in float32); unchanged elsewhere and for share 0.
-    (On the held-out proxies, mixing larger motion lost more than it gained: MODEL_CARD.)"""
-    if not share or flows.dis_pairs is None:
+    The motion is `flows.dis_motion`, measured inside the frame (`fusion_flows`). (On the held-out proxies, mixing
+    larger motion lost more than it gained: MODEL_CARD.)"""
+    if not share or flows.dis_motion is None:
         return out["image"]
-    mixed = flows.dis_pairs & (flows.forward[0].float().norm(dim=1).mean(dim=(1, 2)) < HYBRID_MOTION)
+    mixed = flows.dis_motion < HYBRID_MOTION  # False for NaN (the model's own flows)
     if not bool(mixed.any()):
         return out["image"]
     image = out["image"].float()
@@ -173,14 +174,19 @@ def stack_flow_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.
 def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
                    padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
     """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first)."""
-    return fusion_flows(*dis_flow_fields(e0.images[0], e1.images[0], padding), levels)
+    return fusion_flows(*dis_flow_fields(e0.images[0], e1.images[0], padding), levels, padding)
 
 
-def fusion_flows(forward: torch.Tensor, backward: torch.Tensor, levels: int) -> PairFlows:
+def mean_motion(forward: torch.Tensor, padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> torch.Tensor:
+    """(B,) mean length (px) of a (B, 2, H, W) flow inside `padding` (left, right, top, bottom)."""
+    return forward[_inside(padding)].float().norm(dim=1).mean(dim=(1, 2))
+
+
+def fusion_flows(forward: torch.Tensor, backward: torch.Tensor, levels: int,
+                 padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
     """Full-resolution flows given from outside the model (f01, f10) as the fusion's `levels` flow levels. The
-    residual pyramids are empty: such flows have none."""
-    dis_pairs = torch.ones(forward.shape[0], dtype=torch.bool, device=forward.device)
-    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels), dis_pairs)
+    residual pyramids are empty: such flows have none. `dis_motion` is measured inside `padding`."""
+    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels), mean_motion(forward, padding))
 
 
 def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callable[[], PairFlows],
@@ -188,8 +194,7 @@ def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callab
     """The "hybrid" choice per pair of a (B, 3, H, W) batch: `dis`, or `own()` (called only when some pair moves
     at least HYBRID_MOTION px on average) where its warped inputs agree better. Measured inside `padding`."""
     window = _inside(padding)
-    motion = dis.forward[0][window].norm(dim=1).mean(dim=(1, 2))
-    large = motion >= HYBRID_MOTION
+    large = mean_motion(dis.forward[0], padding) >= HYBRID_MOTION
     if not bool(large.any()):
         return dis
     mine = own()
@@ -201,7 +206,8 @@ def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callab
     def pick(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
         return [torch.where(where, u.float(), v.float()) for u, v in zip(a, b)]
 
-    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward), ~use_own)
+    motion = None if dis.dis_motion is None else dis.dis_motion.masked_fill(use_own, float("nan"))
+    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward), motion)
 
 
 def _inside(padding: tuple[int, int, int, int]) -> tuple:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .flows import FLOW_SOURCES, apply_warp_mix, dis_flow_fields, fusion_flows, select_flows
+from .flows import FLOW_SOURCES, apply_warp_mix, dis_flow_fields, fusion_flows, mean_motion, select_flows
 from .padding import Padder
 
 ALIGN = 64
@@ -119,7 +119,8 @@ def interpolate_tiled(
       channels_last: feed tiles in channels_last memory format (match the model's format).
       flow: "model", "dis" (OpenCV DIS flows of the whole frame, cropped per tile) or "hybrid" (per tile, see
         `flows.select_flows`).
-      warp_mix: `flows.apply_warp_mix` share for tiles fused on DIS flows.
+      warp_mix: `flows.apply_warp_mix` share for tiles fused on DIS flows; whether the frame moves little enough is
+        decided once, from the whole frame's DIS flows, as the untiled path decides it.
     Returns:
       (B, 3, H, W) float32 image, unclipped; identical to the untiled result when one tile covers the frame.
     """
@@ -156,7 +157,9 @@ def interpolate_tiled_times(
     rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
     cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
     fields = None if flow == "model" else dis_flow_fields(p0, p1, padder.padding)
-    run = _tile_runner(model, times, autocast, channels_last, fields, hybrid=flow == "hybrid", warp_mix=warp_mix)
+    frame_motion = None if fields is None else mean_motion(fields[0], padder.padding)
+    run = _tile_runner(model, times, autocast, channels_last, fields, hybrid=flow == "hybrid", warp_mix=warp_mix,
+                       frame_motion=frame_motion)
     if len(rows) == 1 and len(cols) == 1:
         return [padder.unpad(image) for image in run(p0, p1, (...,))]
     outs = [torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device) for _ in times]
@@ -174,7 +177,7 @@ def interpolate_tiled_times(
 
 def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: bool,
                  fields: tuple[torch.Tensor, torch.Tensor] | None, hybrid: bool = False,
-                 warp_mix: float = 0.0) -> Callable:
+                 warp_mix: float = 0.0, frame_motion: torch.Tensor | None = None) -> Callable:
     def run(a: torch.Tensor, b: torch.Tensor, window: tuple) -> list[torch.Tensor]:
         if channels_last:
             a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
@@ -184,6 +187,7 @@ def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: boo
                 flows = model.estimate_flows(e0, e1)
             else:
                 flows = fusion_flows(fields[0][window], fields[1][window], model.config.fusion_pyramid_levels)
+                flows.dis_motion = frame_motion
                 if hybrid:
                     flows = select_flows(a, b, flows, lambda: model.estimate_flows(e0, e1))
             return [apply_warp_mix(model.synthesize(e0, e1, flows, _batch_time(t, a)), flows, _batch_time(t, a),

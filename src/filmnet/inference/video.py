@@ -201,8 +201,11 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
     job = dict(v=WORK_VERSION, src=vio.source_fingerprint(info), rate=str(info.rate),
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
-               flow=getattr(interpolator, "flow", "model"), warp_mix=getattr(interpolator, "warp_mix", 0.0),
+               flow=getattr(interpolator, "flow", "model"),
                device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
+    mix = getattr(interpolator, "warp_mix", 0.0)
+    if mix and job["flow"] != "model":  # keys of jobs without a mix stay as they were
+        job["warp_mix"] = mix
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 
 
@@ -260,7 +263,7 @@ class _Model:
                 images = interpolate_tiled_times(
                     interp.model, x0, x1, [float(t) for t in times[start:start + self.chunk]], tile=tiling.tile,
                     overlap=tiling.overlap, autocast=interp.autocast, channels_last=interp.channels_last,
-                    align=interp.align, flow=interp.flow)
+                    align=interp.align, flow=interp.flow, warp_mix=interp.warp_mix)
             for y in images:
                 yield _quantize(interp.to_numpy(y), left)
 

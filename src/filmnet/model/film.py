@@ -30,7 +30,9 @@ class PairFlows:
     backward_residual: list[torch.Tensor]
     forward: list[torch.Tensor]
     backward: list[torch.Tensor]
-    dis_pairs: torch.Tensor | None = None  # (B,) bool: pairs whose flows are OpenCV DIS's (set by inference.flows)
+    # (B,) mean motion (px) inside the frame of pairs fused on outside (DIS) flows, NaN for pairs fused on the
+    # model's own; None when all are the model's own (set by inference.flows, read by its warp mix)
+    dis_motion: torch.Tensor | None = None
 
 
 class FILM(nn.Module):

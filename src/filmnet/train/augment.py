@@ -186,7 +186,7 @@ def codec_triplet(frames: torch.Tensor, rng: np.random.Generator) -> torch.Tenso
     """Code a triplet (3, 3, S, S) float in [0, 1] as a three-frame MPEG-4 Part 2 video in time order (x0, y, x1:
     one key frame, then predicted frames, yuv420p) at a quantiser in CODEC_QSCALE, and decode it. Half the time the
     video is coded at a scale in CODEC_SCALE and shown resized back, as low-resolution web video is."""
-    import av  # the video dependency; imported here so training without codec degradation does not need it
+    import av  # imported here, as only this degradation uses it
 
     out = frames.float().clamp(0.0, 1.0)
     size = out.shape[-2:]
