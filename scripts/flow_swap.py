@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import fusion_dis_flows, fusion_flows, stack_flow_pairs
+from filmnet.inference.flows import dis_flow_fields, fusion_flows
 from holdout_by_motion import held_out_crops, hwc, print_by_motion
 
 BUCKETS = [(0, 2), (2, 8), (8, float("inf")), (0, float("inf"))]
@@ -48,11 +48,11 @@ def main() -> None:
         x0, x1, t = batch["x0"], batch["x1"], batch["time"]
         frames = [(hwc(x0[k]), hwc(x1[k]), hwc(batch["y"][k])) for k in range(len(x0))]
         flows = [dis_flows(a, b) for a, b, _ in frames]  # the DIS baseline's, and the motion measure
-        fine_flows = [fusion_dis_flows(a, b) for a, b, _ in frames]
+        fields = dis_flow_fields(x0, x1)  # the fusion's DIS flows (`fusion_dis_flows`)
         for i, model in enumerate(models.values()):
             e0, e1 = model.encode(x0), model.encode(x1)
             out = model.synthesize(e0, e1, model.estimate_flows(e0, e1), t)
-            swapped = fusion_flows(*stack_flow_pairs(fine_flows), model.config.fusion_pyramid_levels)
+            swapped = fusion_flows(*fields, model.config.fusion_pyramid_levels)
             fused = model.synthesize(e0, e1, swapped, t)
             for k, (_, _, y) in enumerate(frames):
                 scores[f"model:{i}"].append(psnr_8bit(hwc(out["image"][k]), y))

@@ -7,10 +7,10 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
-(its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.inference.flows.select_flows`). `--degrade` scores the
-soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames alike); `--degrade codec`
-the codec proxy: each coded as a three-frame MPEG-4 Part 2 video at a random quantiser, the codec family of UCF101's
-sources.
+(its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.inference.flows.select_flows`).
+`--degrade` scores the soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames
+alike); `--degrade codec` the codec proxy: each coded as a three-frame MPEG-4 Part 2 video at a random quantiser, the
+codec family of UCF101's sources.
 
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid --degrade codec
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import apply_warp_mix, check_warp_mix, fusion_dis_flows, fusion_flows, select_flows, stack_flow_pairs
+from filmnet.inference.flows import apply_warp_mix, check_warp_mix, dis_flow_fields, fusion_flows, select_flows
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -94,7 +94,7 @@ def main() -> None:
     for batch in DataLoader(val, batch_size=8):
         frames = [tuple(hwc(batch[n][k]) for n in ("x0", "x1", "y")) for k in range(len(batch["y"]))]
         pair_flows = [dis_flows(x0, x1) for x0, x1, _ in frames]  # the DIS baseline's, and the motion measure
-        stacked = functools.cache(lambda: stack_flow_pairs([fusion_dis_flows(x0, x1) for x0, x1, _ in frames]))
+        fields = functools.cache(lambda: dis_flow_fields(batch["x0"], batch["x1"]))  # the fusion's DIS flows
         preds = {}
         for w, model in models.items():
             e0, e1 = model.encode(batch["x0"]), model.encode(batch["x1"])
@@ -103,7 +103,7 @@ def main() -> None:
                 if flow == "model":
                     flows = own()
                 else:
-                    flows = fusion_flows(*stacked(), model.config.fusion_pyramid_levels)
+                    flows = fusion_flows(*fields(), model.config.fusion_pyramid_levels)
                     if flow == "hybrid":
                         flows = select_flows(batch["x0"], batch["x1"], flows, own)
                 out = model.synthesize(e0, e1, flows, batch["time"])

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import require_cv2
-from filmnet.inference.flows import fusion_dis_flows, fusion_flows, stack_flow_pairs
+from filmnet.inference.flows import dis_flow_fields, fusion_flows
 from filmnet.model.ops import warp
 from filmnet.train.data import build_train_val_datasets, seed_worker
 
@@ -69,9 +69,7 @@ def flow_losses(model, batch, amp, margin: float) -> tuple[torch.Tensor, torch.T
 def fusion_loss(model, batch, amp) -> torch.Tensor:
     """L1 of the fusion's output fed the crops' DIS flows as inference computes them; only the fusion learns."""
     x0, x1, y = (batch[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
-    hwc = lambda x: x.permute(1, 2, 0).numpy()  # noqa: E731
-    forward, backward = stack_flow_pairs([fusion_dis_flows(hwc(a), hwc(b)) for a, b in zip(batch["x0"], batch["x1"])])
-    flows = fusion_flows(forward, backward, model.config.fusion_pyramid_levels)
+    flows = fusion_flows(*dis_flow_fields(batch["x0"], batch["x1"]), model.config.fusion_pyramid_levels)
     with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
         with torch.no_grad():
             e0, e1 = model.encode(x0), model.encode(x1)

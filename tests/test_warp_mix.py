@@ -78,7 +78,10 @@ def test_share_comes_from_the_argument_or_the_weights_metadata(tmp_path):
 def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(128, 192, 4)
-    run = lambda flow, mix, **kw: filmnet.Interpolator(model, flow=flow, warp_mix=mix, **kw).interpolate(f0, f1)  # noqa: E731
+
+    def run(flow, mix, **kw):
+        return filmnet.Interpolator(model, flow=flow, warp_mix=mix, **kw).interpolate(f0, f1)
+
     plain, mixed = run("dis", 0.0, max_memory=None), run("dis", 0.5, max_memory=None)
     assert float(np.abs(mixed - plain).mean()) > 1e-4
     interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
@@ -116,9 +119,10 @@ def test_cli_takes_warp_mix_and_refuses_a_share_outside_0_1(tmp_path, capsys):
     common = [*map(str, paths), "--exp", "1", "--weights", str(weights), "--flow", "dis"]
     assert main(["interpolate", *common, "-o", str(tmp_path / "bad"), "--warp-mix", "2"]) == 2
     assert "--warp-mix" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-    for mix in ("0", "0.5"):
-        assert main(["interpolate", *common, "-o", str(tmp_path / f"mix{mix}".replace(".", "")), "--warp-mix", mix]) == 0
-    frames = [np.asarray(Image.open(tmp_path / f"mix{mix}".replace(".", "") / "000001.png")) for mix in ("0", "0.5")]
+    folders = {mix: tmp_path / f"mix{mix}".replace(".", "") for mix in ("0", "0.5")}  # "0.5" would read as a file
+    for mix, folder in folders.items():
+        assert main(["interpolate", *common, "-o", str(folder), "--warp-mix", mix]) == 0
+    frames = [np.asarray(Image.open(folder / "000001.png")) for folder in folders.values()]
     assert not np.array_equal(*frames)
 
 

@@ -38,7 +38,8 @@ HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the 
 # (benchmarks/dis_cost.py).
 FUSION_DIS_FINEST_SCALE = 0
 # Peak memory of `fusion_dis_flows` per frame pixel: its grey copies and DIS at scale 0 (~231 B/px measured at 1080p
-# by RSS, benchmarks/dis_cost.py; MEDIUM's half-resolution grid took ~73). The memory model adds it for the "dis" and "hybrid" sources.
+# by RSS, benchmarks/dis_cost.py; MEDIUM's half-resolution grid took ~73). The memory model adds it for the "dis" and
+# "hybrid" sources.
 DIS_PEAK_BYTES_PER_PIXEL = 240
 
 

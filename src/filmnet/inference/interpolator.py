@@ -109,8 +109,9 @@ class Interpolator:
         align the inputs better) or "auto" (what the weights file recommends; the bundled film_lite asks for
         "hybrid"). The resolved choice is in `self.flow`.
       warp_mix: on pairs fused on DIS flows with under `flows.HYBRID_MOTION` px of mean motion, move the output this
-        share of the way towards the time-weighted average of the two warped inputs (`flows.apply_warp_mix`); None: what the weights file recommends (the bundled film_lite's
-        metadata says which), else 0. Resolved in `self.warp_mix`.
+        share of the way towards the time-weighted average of the two warped inputs (`flows.apply_warp_mix`);
+        None: what the weights file recommends (the bundled film_lite's metadata says which), else 0. Resolved in
+        `self.warp_mix`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",

@@ -190,8 +190,9 @@ def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: boo
                 flows.dis_motion = frame_motion
                 if hybrid:
                     flows = select_flows(a, b, flows, lambda: model.estimate_flows(e0, e1))
-            return [apply_warp_mix(model.synthesize(e0, e1, flows, _batch_time(t, a)), flows, _batch_time(t, a),
-                                   warp_mix).float() for t in times]
+            batch_times = [_batch_time(t, a) for t in times]
+            return [apply_warp_mix(model.synthesize(e0, e1, flows, bt), flows, bt, warp_mix).float()
+                    for bt in batch_times]
 
     return run
 
