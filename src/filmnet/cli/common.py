@@ -1,0 +1,86 @@
+"""What every command shares: the Typer app, option enums and help texts, and the one-line error handling."""
+from __future__ import annotations
+
+import functools
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from ..errors import FilmError
+
+app = typer.Typer(
+    name="filmnet", help="FILM frame interpolation in PyTorch.", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
+)
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Flow(str, Enum):
+    auto = "auto"
+    model = "model"
+    dis = "dis"
+    hybrid = "hybrid"
+
+
+FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
+             "flows for large motion where they align better), auto (what the weights ask for).")
+WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move the output this share (0-1) towards "
+                 "the time-weighted average of the two warped inputs. Default: what the weights ask for, else 0.")
+
+
+def mix_note(interpolator) -> str:
+    mixed = interpolator.warp_mix and interpolator.flow != "model"
+    return f", warp mix {interpolator.warp_mix:g}" if mixed else ""
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Turn filmnet and file-system errors into a one-line message and exit code 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FilmError as err:
+            fail(str(err))
+        except OSError as err:
+            fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+        except ImportError as err:  # an optional extra that is not installed
+            module = (err.name or "").split(".")[0]
+            extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train"}.get(module)
+            package = {"cv2": "opencv-python-headless"}.get(module, err.name or "the missing package")
+            hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {package}"
+            fail(f"{err.name or 'a required package'} is not installed ({hint})")
+
+    return wrapper
+
+
+def memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
+    from ..errors import InputError
+
+    options: dict = {"max_memory": None if max_memory.lower() == "none" else max_memory}
+    if tile is not None:
+        try:
+            h, w = (int(v) for v in tile.lower().split("x"))
+        except ValueError:
+            raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
+        options["tile"] = (h, w)
+    if overlap is not None:
+        options["overlap"] = overlap
+    return options

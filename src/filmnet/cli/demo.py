@@ -1,0 +1,33 @@
+"""`filmnet demo`: a synthetic scene to slow motion."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_errors
+
+
+@app.command()
+@friendly_errors
+def demo(
+    output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files."),
+    exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
+    fps: float = typer.Option(30.0, "--fps", min=1.0),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite demo files from an earlier run."),
+) -> None:
+    """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
+    from ..demo import run_demo
+    from ..inference import Interpolator
+
+    interpolator = Interpolator(weights, precision=precision.value, flow=flow.value, warp_mix=warp_mix)
+    result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
+    for path in result.videos:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"middle frame vs the scene rendered at t = 0.5: {result.middle_psnr:.2f} dB PSNR "
+               f"(averaging the two inputs: {result.blend_psnr:.2f} dB)")

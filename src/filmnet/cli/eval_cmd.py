@@ -1,0 +1,61 @@
+"""`filmnet eval`: benchmark scores for weights and baselines."""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import WARP_MIX_HELP, Flow, Precision, fail, app, friendly_errors
+
+class Method(str, Enum):
+    blend = "blend"
+    dis = "dis"
+
+
+@app.command("eval")
+@friendly_errors
+def eval_(
+    data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
+    weights: Optional[list[Path]] = typer.Option(None, "--weights", help="Weights to evaluate (repeatable)."),
+    method: Optional[list[Method]] = typer.Option(None, "--method", help="Baseline: blend or dis (repeatable)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary JSON here."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-triplet rows here."),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="Precision for model weights."),
+    flow: list[Flow] = typer.Option([Flow.auto], "--flow",
+                                    help="Flow source(s) for each --weights (repeatable: one result per source)."),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    float_prediction: bool = typer.Option(False, "--float-prediction",
+                                          help="Score the float prediction instead of the 8-bit one."),
+) -> None:
+    """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
+    from ..eval import evaluate, format_table, save_results
+    from ..inference import Interpolator
+
+    if not weights and not method:
+        fail("give --weights W and/or --method blend|dis")
+    runners = []
+    sources = list(dict.fromkeys(f.value for f in flow))
+    several = len(sources) > 1
+    for name, w in zip(_unique_names(weights or []), weights or []):
+        for source in sources:
+            interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
+                                  warp_mix=warp_mix)
+            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow != "model" else "")
+            if interp.warp_mix and interp.flow != "model":
+                interp.name += f"+mix{interp.warp_mix:g}"
+            runners.append((interp, None))
+    runners += [(None, m.value) for m in method or []]
+    results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
+               for d in data for m, b in runners]
+    typer.echo(format_table(results))
+    save_results(results, json_path=json_path, csv_path=csv_path)
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Short labels for weights files: the stem, or parent/stem where stems clash (every run has model.safetensors)."""
+    stems = [p.stem for p in paths]
+    names = [f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+    return [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]

@@ -1,0 +1,74 @@
+"""`filmnet interpolate`: in-between frames for a sequence of images."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, mix_note, app, friendly_errors
+
+
+@app.command()
+@friendly_errors
+def interpolate(
+    inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
+    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official)."),
+    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
+                                        help="N-1 new frames per pair at t=k/N."),
+    fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
+    max_memory: str = typer.Option("auto", "--max-memory",
+                                   help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
+    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Make in-between frames for a sequence of images."""
+    from ..inference import Interpolator
+    from ..io import check_output, open_writer, parse_fps
+
+    if len(inputs) < 2:
+        fail(f"need at least 2 input images, got {len(inputs)}")
+    if (exp is None) == (multi is None):
+        fail("give exactly one of --exp T or --multi N")
+    parse_fps(fps)
+    check_output(output, overwrite=force, inputs=tuple(inputs))
+    size = _check_sizes(inputs, resize)
+    writer = open_writer(output, fps, overwrite=force)
+    interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
+                                warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
+    frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
+                                         n_inputs=len(inputs))
+    with writer:
+        for frame in frames:
+            writer.write(frame)
+    typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device}, "
+               f"{interpolator.flow} flows{mix_note(interpolator)})")
+
+
+def _check_sizes(inputs: list[Path], resize: bool) -> tuple[int, int]:
+    """Read every header up front so a size mismatch or unreadable file fails before any compute."""
+    from ..errors import InputError
+    from ..io import read_image_size
+
+    sizes = [read_image_size(p) for p in inputs]
+    for path, (h, w) in zip(inputs[1:], sizes[1:]):
+        if (h, w) != sizes[0] and not resize:
+            raise InputError(f"{path} is {w}x{h} but {inputs[0]} is {sizes[0][1]}x{sizes[0][0]} (WxH); "
+                             "pass --resize to resize frames to the first one's size")
+    return sizes[0]
+
+
+def _read_frames(inputs: list[Path], size: tuple[int, int]) -> Iterator:
+    from ..io import read_image, resize_image
+
+    for path in inputs:
+        yield resize_image(read_image(path), size)
