@@ -22,7 +22,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,7 +36,7 @@ READ_TIMEOUT_S = 30.0
 SIZE_TOLERANCE = 0.15  # a download must be within 15% of the expected size
 FAILURE_MEMORY_S = 600.0  # after a failed default download, skip the network for this long
 RESUME_ATTEMPTS = 3  # per source: a transfer cut short is resumed this many times
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # bytes per read: a broken transfer loses at most this much of what arrived
 _FAILURE_FILE = "last-download-failure.json"
 
 
@@ -166,10 +165,9 @@ def model_dir(name: str) -> Path:
 
 
 def bundled_path(entry: ModelEntry) -> Path:
-    path = Path(str(resources.files("filmnet") / "assets" / (entry.bundled or "")))
-    if not path.is_file():
-        raise WeightsError(f"the bundled model {entry.name} is not installed ({path} is missing); reinstall filmnet")
-    return path
+    from .loader import default_weights
+
+    return Path(str(default_weights(entry.bundled)))
 
 
 @dataclass
@@ -443,7 +441,7 @@ def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
 
     from ..model.config import get_config
     from ..model.film import FILM
-    from .loader import check_state_dict, read_weights
+    from .loader import read_weights
 
     size = path.stat().st_size
     if source.size and abs(size - source.size) > SIZE_TOLERANCE * source.size:
@@ -459,10 +457,16 @@ def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
     config = get_config(entry.config)
     with torch.device("meta"):
         model = FILM(config)
-    try:
-        check_state_dict(model, loaded.state, config)
-    except WeightsError as err:
-        raise WeightsError(f"refused: not the official {entry.name} tensors ({_short(str(err))})") from None
+    official, state = model.state_dict(), loaded.state
+    missing = [k for k in official if k not in state]
+    unexpected = [k for k in state if k not in official]
+    wrong = [f"{k} is {list(state[k].shape)}, official {list(v.shape)}"
+             for k, v in official.items() if k in state and state[k].shape != v.shape]
+    problems = ([f"{len(missing)} missing keys (first: {missing[0]})"] if missing else []) + (
+        [f"{len(unexpected)} unexpected keys (first: {unexpected[0]})"] if unexpected else []) + (
+        [f"{len(wrong)} with a wrong shape (first: {wrong[0]})"] if wrong else [])
+    if problems:
+        raise WeightsError(f"refused: not the official {entry.name} tensors: " + "; ".join(problems))
     bad = next((k for k, v in loaded.state.items() if not bool(torch.isfinite(v).all())), None)
     if bad is not None:
         raise WeightsError(f"refused: tensor {bad} has non-finite values")

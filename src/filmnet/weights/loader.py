@@ -202,12 +202,15 @@ def convert(
     return dst
 
 
-def default_weights() -> "Traversable":
-    """The bundled default weights; WeightsError explaining how to get weights if they are not installed."""
-    path = resources.files("filmnet") / "assets" / DEFAULT_WEIGHTS
+def default_weights(name: str | None = None) -> "Traversable":
+    """The bundled weights file `name` (default: film_lite); WeightsError explaining how to get weights if it is
+    not installed."""
+    name = name or DEFAULT_WEIGHTS
+    path = resources.files("filmnet") / "assets" / name
     if not path.is_file():
         raise WeightsError(
-            f"no bundled default weights (filmnet/assets/{DEFAULT_WEIGHTS} is not installed). Download the official "
+            f"no bundled default weights (filmnet/assets/{name} is not installed). Fetch the official FILM with "
+            "`filmnet models pull film_net` (or `--model film_net`), or download the official "
             "FILM SavedModel (Google Drive folder linked in the FILM README: "
             "pretrained_models/film_net/{L1,Style,VGG}/saved_model), convert it with "
             "`filmnet convert path/to/saved_model -o film_net.safetensors`, and pass that file "
