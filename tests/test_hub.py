@@ -274,6 +274,16 @@ def test_a_transfer_that_keeps_failing_is_a_clear_error_with_nothing_cached(onli
     assert server.log[-1] == (FP16, f"bytes={have}-")
 
 
+def test_a_whole_part_left_over_is_validated_not_fetched_again(online, server, served):
+    server.files[FP16] = served / FP16
+    part = online / "models" / "film_net" / (FP16 + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes((served / FP16).read_bytes())  # e.g. interrupted while being checked
+    assert _sha(hub.model_path("film_net", progress=False)) == _sha(served / FP16)
+    assert server.log == [(FP16, f"bytes={(served / FP16).stat().st_size}-")]  # answered 416
+    assert _cache_files(online) == [FP16, FP16 + ".json"]
+
+
 def test_a_server_ignoring_range_restarts_from_zero(online, server, served):
     server.files[FP16] = served / FP16
     server.cut, server.cuts, server.ranges = 3_000_000, 1, False
@@ -472,3 +482,17 @@ def test_cli_offline_default_runs_on_the_fallback_with_one_note(tmp_path, capsys
     assert code == 0 and (tmp_path / "x.mp4").stat().st_size > 0
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "filmnet models pull film_net" in notes[0] and "Traceback" not in err
+
+
+def test_cli_eval_takes_repeated_model_names(online, server, served, tmp_path, capsys):
+    server.files[FP16] = served / FP16
+    seq = tmp_path / "data" / "seq0"
+    seq.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    for i, shift in enumerate((0, 2, 4)):
+        Image.fromarray(np.ascontiguousarray(base[:64, shift:shift + 72])).save(seq / f"im{i + 1}.png")
+    code, out, err = _run(capsys, "eval", "--data", tmp_path / "data", "--model", "film_net",
+                          "--model", "film_lite", "--flow", "model")
+    assert code == 0, err
+    assert "filmnet:film_net" in out and "filmnet:film_lite" in out

@@ -370,7 +370,8 @@ def _fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: 
     final = folder / source.filename
     for attempt in range(RESUME_ATTEMPTS + 1):
         try:
-            complete = _stream(entry, source, url, part, progress)
+            if _stream(entry, source, url, part, progress):
+                break
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             if attempt == RESUME_ATTEMPTS or not _has_progress(part):
                 raise DownloadError(f"network error ({type(err).__name__}: {_short(str(err))})"
@@ -380,8 +381,8 @@ def _fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: 
             continue
         except requests.RequestException as err:
             raise DownloadError(f"{type(err).__name__}: {_short(str(err))}") from None
-        if complete:
-            break
+    else:
+        raise DownloadError(f"the server kept answering at the wrong offset; gave up after {RESUME_ATTEMPTS + 1} tries")
     try:
         digest = validate_download(entry, source, part)
     except WeightsError:
@@ -402,13 +403,15 @@ def _stream(entry: ModelEntry, source: Source, url: str, part: Path, progress: b
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), headers=headers) as response:
-        if response.status_code == 416 and have:  # the part is already whole (or stale): start over once
-            part.unlink()
-            return False
+        if response.status_code == 416 and have:  # nothing past the part: it is whole (validation decides)
+            return True
         if response.status_code >= 400:
             raise DownloadError(f"HTTP {response.status_code} {response.reason or ''}".strip())
         if response.status_code != 206:
             have = 0  # the server ignored Range: rewrite from the start
+        elif _range_start(response.headers.get("Content-Range", "")) != have:
+            part.unlink()  # resumed somewhere else: start over
+            return False
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
         limit = int((source.size or 0) * (1 + SIZE_TOLERANCE)) or None
@@ -424,11 +427,21 @@ def _stream(entry: ModelEntry, source: Source, url: str, part: Path, progress: b
                 f.write(chunk)
                 bar.update(len(chunk))
                 if limit and f.tell() > limit:
+                    f.close()
+                    part.unlink()
                     raise DownloadError(f"the download exceeds the expected {_mb(source.size)}")
     size = part.stat().st_size
     if total is not None and size < total:
         raise requests.ConnectionError(f"transfer cut short at {size} of {total} bytes")
     return True
+
+
+def _range_start(content_range: str) -> int | None:
+    """START of a `Content-Range: bytes START-END/TOTAL` header."""
+    try:
+        return int(content_range.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
 
 
 def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
