@@ -267,7 +267,7 @@ def default_model_path(*, progress: bool = True) -> Path:
     else:
         try:
             return pull(entry.name, progress=progress, report_sources=False)
-        except DownloadError as err:
+        except (DownloadError, OSError) as err:  # OSError: e.g. a read-only cache folder
             _remember_failure(str(err))
             reason = "it could not be downloaded"
     _note_once(f"note: using the bundled {FALLBACK_MODEL}, not the real FILM ({DEFAULT_MODEL} is not in the cache "
@@ -288,9 +288,10 @@ def resolve_weights(weights):
     return weights
 
 
-def _note_once(message: str) -> None:
-    if message not in _noted:
-        _noted.add(message)
+def _note_once(message: str, key: str = "fallback") -> None:
+    """Print `message` on stderr the first time `key` comes up in this process."""
+    if key not in _noted:
+        _noted.add(key)
         print(message, file=sys.stderr, flush=True)
 
 
