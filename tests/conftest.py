@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,12 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def data_dir() -> Path:
     return need_shared(DATA)
+
+
+# No test touches the network or ~/.cache: the model cache is a fresh folder and downloads are off
+# (tests that download set FILMNET_MIRROR to a loopback server and unset FILMNET_OFFLINE themselves).
+_HOME = tempfile.mkdtemp(prefix="filmnet-test-home-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ["FILMNET_HOME"] = _HOME
+os.environ["FILMNET_OFFLINE"] = "1"
+os.environ.pop("FILMNET_MIRROR", None)

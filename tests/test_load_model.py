@@ -67,11 +67,15 @@ def test_convert_savedmodel(fixtures_dir, tmp_path):
 
 
 def test_missing_default_weights_explain_how_to_get_weights(monkeypatch):
-    from filmnet.weights import loader
+    import dataclasses
 
-    monkeypatch.setattr(loader, "DEFAULT_WEIGHTS", "not_installed.safetensors")
+    from filmnet.weights import hub
+
+    lite = dataclasses.replace(hub.MODELS["film_lite"], bundled="not_installed.safetensors")
+    monkeypatch.setitem(hub.MODELS, "film_lite", lite)
     with pytest.raises(WeightsError) as e:
-        load_model()
+        load_model()  # offline (conftest) and film_net not cached: the fallback is missing too
     message = str(e.value)
-    for hint in ("not_installed.safetensors", "pretrained_models/film_net", "saved_model", "filmnet convert", "--weights"):
+    for hint in ("not_installed.safetensors", "filmnet models pull film_net", "pretrained_models/film_net",
+                 "saved_model", "filmnet convert", "--weights"):
         assert hint in message

@@ -1,4 +1,4 @@
-"""`filmnet demo`: a procedurally rendered (synthetic) scene, interpolated with the bundled model."""
+"""`filmnet demo`: a procedurally rendered (synthetic) scene, interpolated with the default model (or any other)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -36,6 +36,31 @@ WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move th
                  "the time-weighted average of the two warped inputs. Default: what the weights ask for, else 0.")
 
 
+MODEL_HELP = ("Named model (see `filmnet models`), fetched and cached on first use. Default: film_net if cached or "
+              "fetchable, else the bundled film_lite.")
+WEIGHTS_HELP = "Weights file or folder (instead of --model)."
+
+
+def model_option(help: str = MODEL_HELP):
+    """--model NAME, shared by every command that runs a model (a list annotation makes it repeatable)."""
+    return typer.Option(None, "--model", help=help, show_default=False)
+
+
+def weights_option(help: str = WEIGHTS_HELP):
+    return typer.Option(None, "--weights", help=help, show_default=False)
+
+
+def choose_weights(model: Optional[str], weights: Optional[Path]):
+    """The weights argument for the API: --model NAME's file, --weights PATH, or None (the default model)."""
+    if model is not None and weights is not None:
+        fail("give --model NAME or --weights PATH, not both")
+    if model is not None:
+        from ..weights.hub import model_path
+
+        return model_path(model)
+    return weights
+
+
 def mix_note(interpolator) -> str:
     mixed = interpolator.warp_mix and interpolator.flow != "model"
     return f", warp mix {interpolator.warp_mix:g}" if mixed else ""

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_errors
+from .common import choose_weights, model_option, weights_option
 
 
 @app.command()
@@ -15,7 +16,8 @@ def demo(
     output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files."),
     exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
     fps: float = typer.Option(30.0, "--fps", min=1.0),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
+    model: Optional[str] = model_option(),
+    weights: Optional[Path] = weights_option(),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
@@ -25,7 +27,7 @@ def demo(
     from ..demo import run_demo
     from ..inference import Interpolator
 
-    interpolator = Interpolator(weights, precision=precision.value, flow=flow.value, warp_mix=warp_mix)
+    interpolator = Interpolator(choose_weights(model, weights), precision=precision.value, flow=flow.value, warp_mix=warp_mix)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
     for path in result.videos:
         typer.echo(f"wrote {path}")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .common import WARP_MIX_HELP, Flow, Precision, fail, app, friendly_errors
+from .common import model_option
 
 class Method(str, Enum):
     blend = "blend"
@@ -18,6 +19,7 @@ class Method(str, Enum):
 @friendly_errors
 def eval_(
     data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
+    model: Optional[list[str]] = model_option("Named model to evaluate (repeatable; see `filmnet models`)."),
     weights: Optional[list[Path]] = typer.Option(None, "--weights", help="Weights to evaluate (repeatable)."),
     method: Optional[list[Method]] = typer.Option(None, "--method", help="Baseline: blend or dis (repeatable)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary JSON here."),
@@ -34,12 +36,14 @@ def eval_(
     from ..eval import evaluate, format_table, save_results
     from ..inference import Interpolator
 
-    if not weights and not method:
-        fail("give --weights W and/or --method blend|dis")
+    if not weights and not method and not model:
+        fail("give --model NAME, --weights W and/or --method blend|dis")
+    if model and weights:
+        fail("give --model NAME or --weights PATH, not both")
     runners = []
     sources = list(dict.fromkeys(f.value for f in flow))
     several = len(sources) > 1
-    for name, w in zip(_unique_names(weights or []), weights or []):
+    for name, w in _labelled_weights(model or [], weights or []):
         for source in sources:
             interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
                                   warp_mix=warp_mix)
@@ -52,6 +56,14 @@ def eval_(
                for d in data for m, b in runners]
     typer.echo(format_table(results))
     save_results(results, json_path=json_path, csv_path=csv_path)
+
+
+def _labelled_weights(models: list[str], paths: list[Path]) -> list[tuple[str, Path]]:
+    """(label, file) per --model (labelled by its name) and per --weights (by its stem)."""
+    from ..weights.hub import model_path, resolve_name
+
+    names = list(dict.fromkeys(resolve_name(m).name for m in models))
+    return [(n, model_path(n)) for n in names] + list(zip(_unique_names(paths), paths))
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

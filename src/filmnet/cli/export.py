@@ -7,13 +7,15 @@ from typing import Optional
 import typer
 
 from .common import app, friendly_errors
+from .common import choose_weights, model_option, weights_option
 
 
 @app.command()
 @friendly_errors
 def export(
     output: Path = typer.Option(..., "--onnx", help="Destination .onnx file."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled)."),
+    model: Optional[str] = model_option(),
+    weights: Optional[Path] = weights_option(),
     opset: int = typer.Option(17, "--opset", min=16, help="ONNX opset (grid_sample needs >= 16)."),
     pad: bool = typer.Option(True, "--pad/--no-pad", help="Pad to a multiple of 64 inside the graph."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
@@ -25,5 +27,5 @@ def export(
 
     if output.exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite it")
-    model = load_model(weights)
-    typer.echo(f"wrote {export_onnx(model, output, opset=opset, pad=pad)}")
+    film = load_model(choose_weights(model, weights))
+    typer.echo(f"wrote {export_onnx(film, output, opset=opset, pad=pad)}")

@@ -7,6 +7,7 @@ from typing import Iterator, Optional
 import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, mix_note, app, friendly_errors
+from .common import choose_weights, model_option, weights_option
 
 
 @app.command()
@@ -19,7 +20,8 @@ def interpolate(
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
                                         help="N-1 new frames per pair at t=k/N."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    model: Optional[str] = model_option(),
+    weights: Optional[Path] = weights_option(),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
@@ -42,6 +44,7 @@ def interpolate(
     parse_fps(fps)
     check_output(output, overwrite=force, inputs=tuple(inputs))
     size = _check_sizes(inputs, resize)
+    weights = choose_weights(model, weights)
     writer = open_writer(output, fps, overwrite=force)
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))

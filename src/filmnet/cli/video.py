@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, app, friendly_errors
+from .common import choose_weights, model_option, weights_option
 
 
 @app.command()
@@ -19,7 +20,8 @@ def video(
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
     fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
     slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    model: Optional[str] = model_option(),
+    weights: Optional[Path] = weights_option(),
     scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
                                                     help="Scene-cut score above which frames are held, not blended."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
@@ -44,7 +46,7 @@ def video(
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
-    interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
+    interpolator = Interpolator(choose_weights(model, weights), device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
                     scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,

@@ -83,20 +83,28 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def _resolve_weights(weights):
+    """None -> the default model's file; a model name (not an existing path) -> its cached file."""
+    from ..weights.hub import resolve_weights
+
+    return resolve_weights(weights)
+
+
 def _load_weights(weights: str | os.PathLike | nn.Module | None, device: torch.device) -> nn.Module:
     if isinstance(weights, nn.Module):
         return weights.to(device)
     from ..weights import load_model  # lazy: weights is a sibling package that may pull in heavy readers
 
-    return load_model(weights, device=device) if weights is not None else load_model(device=device)
+    return load_model(weights, device=device)
 
 
 class Interpolator:
     """Runs FILM on frames: padding, precision, device, clipping and tiling.
 
     Args:
-      weights: None (bundled default weights), a weights file/folder path, or a FILM module (used as is,
-        moved to `device`).
+      weights: None (the default model: film_net from the cache or fetched once, else the bundled film_lite
+        with a note), a model name (`filmnet models`), a weights file/folder path (an existing path always means
+        the file), or a FILM module (used as is, moved to `device`).
       device: "cpu", "cuda", "cuda:N" or a torch.device.
       precision: "fp32", "bf16", "fp16" or "auto" (see `resolve_precision`).
       max_memory: peak memory budget of the whole process (or of the GPU's allocations on CUDA): "auto" (what is
@@ -106,8 +114,8 @@ class Interpolator:
       overlap: overlap and cross-fade width between tiles, a multiple of 64.
       flow: where the flows come from (see `flows`): "model" (FILM's estimator), "dis" (OpenCV DIS flows into
         FILM's fusion; needs OpenCV), "hybrid" (per pair, DIS or, for large motion, the model's flows if they
-        align the inputs better) or "auto" (what the weights file recommends; the bundled film_lite asks for
-        "hybrid"). The resolved choice is in `self.flow`.
+        align the inputs better) or "auto" (what the weights file recommends: film_net names none, so "model";
+        the bundled film_lite asks for "hybrid"). The resolved choice is in `self.flow`.
       warp_mix: on pairs fused on DIS flows with under `flows.HYBRID_MOTION` px of mean motion, move the output this
         share of the way towards the time-weighted average of the two warped inputs (`flows.apply_warp_mix`);
         None: what the weights file recommends (the bundled film_lite's metadata says which), else 0. Resolved in
@@ -119,6 +127,8 @@ class Interpolator:
                  tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto",
                  warp_mix: float | None = None):
         self.device = resolve_device(device)
+        weights = _resolve_weights(weights)
+        self.weights_path = weights if isinstance(weights, (str, os.PathLike)) else None  # the file in use
         self.flow = resolve_flow(flow, weights)
         self.warp_mix = resolve_warp_mix(warp_mix, weights)
         if self.flow != "model":

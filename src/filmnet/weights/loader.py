@@ -114,8 +114,9 @@ def load_model(
     """A FILM in eval mode with weights from `source`.
 
     Args:
-        source: weights file/folder of any format in FORMATS, a state_dict, or None for the bundled
-            default model (`filmnet/assets/film_lite.safetensors`).
+        source: weights file/folder of any format in FORMATS, a model name from `hub.MODELS` (e.g. "film_net",
+            fetched and cached on first use; an existing path always means the file), a state_dict, or None for
+            the default model (film_net if cached or fetchable, else the bundled film_lite; see `hub`).
         config: architecture; None means the file's stored config, else inferred from the shapes.
         device, dtype: where and in which precision the model lives.
         verify_checksums: check the SavedModel's per-tensor CRC32C.
@@ -123,10 +124,11 @@ def load_model(
         The model, on `device` in `dtype`, in eval mode.
     """
     cfg = get_config(config) if isinstance(config, str) else config
-    if source is None:
-        with resources.as_file(default_weights()) as path:
-            loaded = read_weights(path, config=cfg, verify_checksums=verify_checksums)
-    elif isinstance(source, Mapping):
+    if source is None or isinstance(source, (str, os.PathLike)):
+        from .hub import resolve_weights  # lazy: hub imports this module
+
+        source = resolve_weights(source)
+    if isinstance(source, Mapping):
         loaded = _normalized(dict(source), "state_dict")
     else:
         loaded = read_weights(source, config=cfg, verify_checksums=verify_checksums)
@@ -200,12 +202,15 @@ def convert(
     return dst
 
 
-def default_weights() -> "Traversable":
-    """The bundled default weights; WeightsError explaining how to get weights if they are not installed."""
-    path = resources.files("filmnet") / "assets" / DEFAULT_WEIGHTS
+def default_weights(name: str | None = None) -> "Traversable":
+    """The bundled weights file `name` (default: film_lite); WeightsError explaining how to get weights if it is
+    not installed."""
+    name = name or DEFAULT_WEIGHTS
+    path = resources.files("filmnet") / "assets" / name
     if not path.is_file():
         raise WeightsError(
-            f"no bundled default weights (filmnet/assets/{DEFAULT_WEIGHTS} is not installed). Download the official "
+            f"no bundled default weights (filmnet/assets/{name} is not installed). Fetch the official FILM with "
+            "`filmnet models pull film_net` (or `--model film_net`), or download the official "
             "FILM SavedModel (Google Drive folder linked in the FILM README: "
             "pretrained_models/film_net/{L1,Style,VGG}/saved_model), convert it with "
             "`filmnet convert path/to/saved_model -o film_net.safetensors`, and pass that file "
