@@ -24,7 +24,7 @@ def direct(model, a: np.ndarray, b: np.ndarray, t: float = 0.5) -> torch.Tensor:
     pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
     x0, x1 = (F.pad(torch.from_numpy(f).permute(2, 0, 1)[None], pad) for f in (a, b))
     with torch.no_grad():
-        y = model(x0, x1, torch.tensor([t]))["image"]
+        y = model(x0, x1, torch.tensor([t])).image
     return y[..., pad[2] : pad[2] + h, pad[0] : pad[0] + w]
 
 

@@ -98,7 +98,7 @@ def test_budget_that_fits_stays_untiled(model, fixed_rss):
 
 
 def test_dis_flows_count_in_the_budget(model, fixed_rss):
-    from filmnet.inference.flows import DIS_PEAK_BYTES_PER_PIXEL
+    from filmnet.flows.dis import DIS_PEAK_BYTES_PER_PIXEL
 
     pytest.importorskip("cv2")
     budget = untiled_need(200, 260, 1.0) + DIS_PEAK_BYTES_PER_PIXEL * 200 * 260 // 2

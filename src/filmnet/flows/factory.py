@@ -48,6 +48,7 @@ def get_flow_source(name: str | FlowSource = "auto", weights_metadata: Mapping[s
         return name
     metadata = dict(weights_metadata or {})
     flow = check_flow(name)
+    warp_mix = _metadata_warp_mix(metadata, source) if warp_mix is None else check_warp_mix(warp_mix)
     if flow == "auto":
         flow = metadata.get(METADATA_KEY, "model")
         if flow not in SOURCES:
@@ -56,15 +57,15 @@ def get_flow_source(name: str | FlowSource = "auto", weights_metadata: Mapping[s
             log.warning("note: %s ask for %s flows, which need OpenCV (%s); using the model's own flows", source,
                         flow, DIS_INSTALL)
             return OwnFlows()
-    if not SOURCES[flow].uses_dis:
-        return OwnFlows()
-    if warp_mix is None:
-        try:
-            warp_mix = check_warp_mix(float(metadata.get(WARP_MIX_KEY, 0.0)))
-        except (ValueError, InputError):
-            raise InputError(f"{source}: metadata {WARP_MIX_KEY}={metadata[WARP_MIX_KEY]!r} is not a share in "
-                             "[0, 1]") from None
-    return SOURCES[flow](warp_mix)
+    return OwnFlows() if not SOURCES[flow].uses_dis else SOURCES[flow](warp_mix)
+
+
+def _metadata_warp_mix(metadata: Mapping[str, str], source: str) -> float:
+    try:
+        return check_warp_mix(float(metadata.get(WARP_MIX_KEY, 0.0)))
+    except (ValueError, InputError):
+        raise InputError(f"{source}: metadata {WARP_MIX_KEY}={metadata[WARP_MIX_KEY]!r} is not a share in "
+                         "[0, 1]") from None
 
 
 def weights_metadata(weights: str | os.PathLike | nn.Module | None) -> tuple[dict, str]:
@@ -89,7 +90,7 @@ def flow_source_for(weights: str | os.PathLike | nn.Module | None, flow: str | F
     """`get_flow_source` with the metadata of `weights` (a path, None for the default, or a module)."""
     if isinstance(flow, FlowSource):
         return flow
-    if check_flow(flow) != "auto" and (warp_mix is not None or flow == "model"):
+    if check_flow(flow) != "auto" and warp_mix is not None:
         return get_flow_source(flow, warp_mix=warp_mix)  # nothing to read from the file
     metadata, name = weights_metadata(weights)
     return get_flow_source(flow, metadata, warp_mix=warp_mix, source=name)

@@ -79,9 +79,8 @@ class PairRunner:
                 return self.model.estimate_flows(e0, e1)
 
         padding = self.padding if padding is None else padding
-        if frame is None:
-            frame = self.source.frame_flows(e0.images[0], e1.images[0], padding)
-        return self.source.pair_flows(e0, e1, own, frame, self.model.config.fusion_pyramid_levels, padding)
+        levels = self.model.config.fusion_pyramid_levels if self.source.uses_dis else 0
+        return self.source.pair_flows(e0, e1, own, frame, levels, padding)
 
     @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float | torch.Tensor) -> torch.Tensor:
