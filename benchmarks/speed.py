@@ -100,7 +100,8 @@ def _estimate(config, precision: str, height: int, width: int, tiling, flow: str
 
     h, w = (height, width) if tiling is None else tiling.tile
     frames = memory.FRAME_BYTES_PER_PIXEL * height * width if tiling else 0
-    return memory.estimate_peak_bytes(config, h, w, precision) + frames + get_flow_source(flow).peak_bytes(height, width)
+    dis = get_flow_source(flow).peak_bytes(height, width)
+    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis
 
 
 def _build_model(config: str, weights: str | None):

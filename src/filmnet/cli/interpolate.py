@@ -15,7 +15,8 @@ def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
-                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). Give exactly one of --exp/--multi."),
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). "
+                                           "Give exactly one of --exp/--multi."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
                                         help="N-1 new frames per pair at t=k/N. Give exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
