@@ -94,7 +94,7 @@ def test_flow_levels_are_area_downsampled_in_each_levels_pixels():
 def test_dis_interpolator_is_the_fusion_fed_dis_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(128, 192, 8)  # multiples of 64: no padding
-    via_interp = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
+    via_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
     a, b = fusion_dis_flows(f0, f1)
     levels = model.config.fusion_pyramid_levels
     flows = PairFlows([], [], flow_levels(torch.from_numpy(a).permute(2, 0, 1)[None], levels),
@@ -103,7 +103,7 @@ def test_dis_interpolator_is_the_fusion_fed_dis_flows():
         e0, e1 = model.encode(nchw(f0)), model.encode(nchw(f1))
         direct = model.synthesize(e0, e1, flows, torch.tensor([0.5])).image
     np.testing.assert_allclose(via_interp, direct[0].clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-5)
-    own = filmnet.Interpolator(model, flow="model", max_memory=None).interpolate(f0, f1)
+    own = filmnet.Interpolator(model, precision="fp32", flow="model", max_memory=None).interpolate(f0, f1)
     assert np.abs(own - via_interp).max() > 1e-3  # the two sources really differ
 
 
@@ -111,7 +111,7 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
     """A 100x150 frame is padded to 128x192; DIS must see the frame, not the zero border."""
     model = filmnet.load_model()
     f0, f1 = shifted_pair(100, 150, 5)
-    interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
+    interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None)
     x = torch.nn.functional.pad(nchw(f0), (21, 21, 14, 14))
     y = torch.nn.functional.pad(nchw(f1), (21, 21, 14, 14))
     e0, e1 = interp.encode(x), interp.encode(y)
@@ -125,12 +125,12 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
 def test_dis_tiles_use_whole_frame_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(192, 320, 6)
-    whole = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
-    tiled_interp = filmnet.Interpolator(model, flow="dis", tile=(128, 192), overlap=64)
+    whole = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
+    tiled_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(128, 192), overlap=64)
     tiled = tiled_interp.interpolate(f0, f1)
     assert tiled_interp.last_tiling is not None
     assert float(np.abs(tiled - whole).mean()) < 2e-3  # only the features differ near tile borders
-    single = filmnet.Interpolator(model, flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
+    single = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
     np.testing.assert_allclose(single, whole, atol=1e-5)
 
 
@@ -179,13 +179,15 @@ def test_hybrid_picks_per_pair_the_flows_that_align_the_inputs():
 
 def test_hybrid_interpolator_matches_dis_or_model_output():
     model = filmnet.load_model()
-    outputs = {f: filmnet.Interpolator(model, flow=f, max_memory=None) for f in ("model", "dis", "hybrid")}
+    outputs = {f: filmnet.Interpolator(model, precision="fp32", flow=f, max_memory=None)
+               for f in ("model", "dis", "hybrid")}
     small = shifted_pair(128, 192, 3)
     assert np.array_equal(outputs["hybrid"].interpolate(*small), outputs["dis"].interpolate(*small))
     large = shifted_pair(128, 192, 20)
     hybrid = outputs["hybrid"].interpolate(*large)
     assert any(np.array_equal(hybrid, outputs[f].interpolate(*large)) for f in ("model", "dis"))
-    tiled = filmnet.Interpolator(model, flow="hybrid", tile=(128, 128), overlap=64).interpolate(*large)
+    tiled = filmnet.Interpolator(model, precision="fp32", flow="hybrid", tile=(128, 128), overlap=64)
+    tiled = tiled.interpolate(*large)
     assert tiled.shape == hybrid.shape and float(np.abs(tiled - hybrid).mean()) < 0.02
 
 

@@ -81,11 +81,11 @@ def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flo
     f0, f1 = shifted_pair(128, 192, 4)
 
     def run(flow, mix, **kw):
-        return filmnet.Interpolator(model, flow=flow, warp_mix=mix, **kw).interpolate(f0, f1)
+        return filmnet.Interpolator(model, precision="fp32", flow=flow, warp_mix=mix, **kw).interpolate(f0, f1)
 
     plain, mixed = run("dis", 0.0, max_memory=None), run("dis", 0.5, max_memory=None)
     assert float(np.abs(mixed - plain).mean()) > 1e-4
-    interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
+    interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None)
     with torch.inference_mode():
         e0, e1 = interp.encode(nchw(f0)), interp.encode(nchw(f1))
         flows = interp.estimate_flows(e0, e1)
