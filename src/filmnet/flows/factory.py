@@ -33,7 +33,7 @@ def check_flow(flow: str) -> str:
 
 
 def get_flow_source(name: str | FlowSource = "auto", weights_metadata: Mapping[str, str] | None = None, *,
-                    warp_mix: float | None = None, source: str = "the weights") -> FlowSource:
+                    warp_mix: float | None = None, source: str = "the weights file") -> FlowSource:
     """The FlowSource for `name` (a FlowSource is returned as is).
 
     Args:
@@ -54,8 +54,8 @@ def get_flow_source(name: str | FlowSource = "auto", weights_metadata: Mapping[s
         if flow not in SOURCES:
             raise InputError(f"{source}: metadata {METADATA_KEY}={flow!r} is not one of {', '.join(SOURCES)}")
         if SOURCES[flow].uses_dis and not cv2_available():
-            log.warning("note: %s ask for %s flows, which need OpenCV (%s); using the model's own flows", source,
-                        flow, DIS_INSTALL)
+            log.warning("note: %s asks for %s flows, which need OpenCV (%s); using the model's own flows",
+                        Path(source).name or source, flow, DIS_INSTALL)
             return OwnFlows()
     return OwnFlows() if not SOURCES[flow].uses_dis else SOURCES[flow](warp_mix)
 
