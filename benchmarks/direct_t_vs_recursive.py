@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from filmnet.inference.interpolator import Interpolator
 
-    interp = Interpolator(args.weights, device=args.device)
+    interp = Interpolator(args.weights, device=args.device, precision="fp32")
     ts = (Fraction(1, 3), Fraction(2, 3))
     picks = [nearest_dyadic(t, args.depth) for t in ts]
     scores: dict[str, list[float]] = {"direct": [], "recursive": [], "repeat": []}

@@ -24,7 +24,7 @@ def measure(width: int, height: int, finest_scale: int | None, repeats: int, thr
 
     import numpy as np
 
-    from filmnet.inference.flows import dis_flows
+    from filmnet.flows.dis import dis_flows
 
     cv2.setNumThreads(threads)
     a = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
@@ -51,7 +51,7 @@ def main() -> None:
         scale = None if args.worker == "medium" else int(args.worker)
         print(json.dumps(measure(width, height, scale, args.repeats, args.threads)))
         return
-    from filmnet.inference.flows import DIS_PEAK_BYTES_PER_PIXEL, FUSION_DIS_FINEST_SCALE
+    from filmnet.flows.dis import DIS_PEAK_BYTES_PER_PIXEL, FUSION_DIS_FINEST_SCALE
 
     print(f"DIS, both directions of a {width}x{height} pair, {args.threads} threads")
     print(f"{'setting':<28} {'s/pair':>7} {'peak B/px':>10}")

@@ -59,7 +59,9 @@ def measure(spec: dict) -> dict:
 
     import torch
 
+    from filmnet.flows import get_flow_source
     from filmnet.inference import memory
+    from filmnet.inference.pair import PairRunner
     from filmnet.inference.tiling import interpolate_tiled
 
     torch.set_num_threads(int(spec["threads"]))
@@ -81,8 +83,8 @@ def measure(spec: dict) -> dict:
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else None
     tile = tiling.tile if tiling else (1 << 30, 1 << 30)  # one tile: exactly the untiled path
     flow = spec.get("flow", "model")
-    run = lambda: interpolate_tiled(model, x0, x1, 0.5, tile=tile, overlap=spec["overlap"],  # noqa: E731
-                                    autocast=autocast, channels_last=mode != "fp32", flow=flow)
+    runner = PairRunner(model, get_flow_source(flow), autocast=autocast, channels_last=mode != "fp32")
+    run = lambda: interpolate_tiled(runner, x0, x1, 0.5, tile=tile, overlap=spec["overlap"])  # noqa: E731
     times = [_timed(run) for _ in range(spec["warmup"] + spec["repeats"])]
     return dict(config=spec["config"], size=spec["size"], mode=mode if flow == "model" else f"{mode}+{flow}",
                 flow=flow, threads=spec["threads"],
@@ -94,11 +96,12 @@ def measure(spec: dict) -> dict:
 
 def _estimate(config, precision: str, height: int, width: int, tiling, flow: str) -> int:
     from filmnet.inference import memory
-    from filmnet.inference.flows import dis_peak_bytes
+    from filmnet.flows import get_flow_source
 
     h, w = (height, width) if tiling is None else tiling.tile
     frames = memory.FRAME_BYTES_PER_PIXEL * height * width if tiling else 0
-    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis_peak_bytes(flow, height, width)
+    dis = get_flow_source(flow).peak_bytes(height, width)
+    return memory.estimate_peak_bytes(config, h, w, precision) + frames + dis
 
 
 def _build_model(config: str, weights: str | None):

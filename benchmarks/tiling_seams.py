@@ -31,24 +31,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
+    from filmnet.inference.pair import PairRunner
     from filmnet.inference.tiling import count_tiles, interpolate_tiled
 
     torch.set_num_threads(args.threads)
     model = _load_model(args.weights, args.config)
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else None
+    runner = PairRunner(model, autocast=autocast)
     summary = defaultdict(list)
     print(f"{'pair':24} {'WxH':>10} {'tile':>5} {'ovl':>4} {'tiles':>5} {'cost':>5} {'MAE':>7} {'band':>7} "
           f"{'max':>7}")
     for name in args.pairs:
         x0, x1 = _read_pair(args.data / name, DEFAULT_PAIRS[name])
         h, w = x0.shape[-2:]
-        untiled = interpolate_tiled(model, x0, x1, 0.5, tile=(1 << 30, 1 << 30), autocast=autocast).clamp(0, 1)
+        untiled = interpolate_tiled(runner, x0, x1, 0.5, tile=(1 << 30, 1 << 30)).clamp(0, 1)
         for tile in args.tiles:
             for overlap in args.overlaps:
                 if overlap + 64 > tile or count_tiles(h, w, (tile, tile), overlap) == 1:
                     continue
-                tiled = interpolate_tiled(model, x0, x1, 0.5, tile=(tile, tile), overlap=overlap,
-                                          autocast=autocast).clamp(0, 1)
+                tiled = interpolate_tiled(runner, x0, x1, 0.5, tile=(tile, tile), overlap=overlap).clamp(0, 1)
                 row = _errors(tiled, untiled, tile, overlap)
                 n = count_tiles(h, w, (tile, tile), overlap)
                 cost = n * tile * tile / ((h + (-h % 64)) * (w + (-w % 64)))

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 import filmnet
-from filmnet.inference.flows import FLOW_SOURCES, METADATA_KEY, WARP_MIX_KEY, check_warp_mix
+from filmnet.flows.dis import check_warp_mix
+from filmnet.flows.factory import FLOW_SOURCES, METADATA_KEY, WARP_MIX_KEY
 from filmnet.weights.native import read_header
 
 ASSET = Path(__file__).resolve().parents[1] / "src" / "filmnet" / "assets" / "film_lite.safetensors"

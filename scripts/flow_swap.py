@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import dis_flow_fields, fusion_flows
+from filmnet.flows.dis import dis_flow_fields, fusion_flows
 from holdout_by_motion import held_out_crops, hwc, print_by_motion
 
 BUCKETS = [(0, 2), (2, 8), (8, float("inf")), (0, float("inf"))]
@@ -55,11 +55,11 @@ def main() -> None:
             swapped = fusion_flows(*fields, model.config.fusion_pyramid_levels)
             fused = model.synthesize(e0, e1, swapped, t)
             for k, (_, _, y) in enumerate(frames):
-                scores[f"model:{i}"].append(psnr_8bit(hwc(out["image"][k]), y))
-                warp_avg = 0.5 * (hwc(out["x0_warped"][k]) + hwc(out["x1_warped"][k]))
+                scores[f"model:{i}"].append(psnr_8bit(hwc(out.image[k]), y))
+                warp_avg = 0.5 * (hwc(out.x0_warped[k]) + hwc(out.x1_warped[k]))
                 scores[f"model_warp_avg:{i}"].append(psnr_8bit(warp_avg, y))
-                scores[f"fusion_dis_flows:{i}"].append(psnr_8bit(hwc(fused["image"][k]), y))
-                dis_avg = 0.5 * (hwc(fused["x0_warped"][k]) + hwc(fused["x1_warped"][k]))
+                scores[f"fusion_dis_flows:{i}"].append(psnr_8bit(hwc(fused.image[k]), y))
+                dis_avg = 0.5 * (hwc(fused.x0_warped[k]) + hwc(fused.x1_warped[k]))
                 scores[f"dis_warp_avg:{i}"].append(psnr_8bit(dis_avg, y))
         for (a, b, y), f in zip(frames, flows):
             motion.append(float(np.linalg.norm(f[0], axis=-1).mean()))

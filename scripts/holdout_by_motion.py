@@ -7,7 +7,7 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
 python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
-(its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.inference.flows.select_flows`).
+(its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.flows.dis.select_flows`).
 `--degrade` scores the soft-input proxy instead: the same triplets, each softened and JPEG-coded (all three frames
 alike); `--degrade codec` the codec proxy: each coded as a three-frame MPEG-4 Part 2 video at a random quantiser, the
 codec family of UCF101's sources.
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 import filmnet
 from filmnet.eval.baselines import blend, dis, dis_flows
 from filmnet.eval.metrics import psnr_8bit
-from filmnet.inference.flows import apply_warp_mix, check_warp_mix, dis_flow_fields, fusion_flows, select_flows
+from filmnet.flows.dis import apply_warp_mix, check_warp_mix, dis_flow_fields, fusion_flows, select_flows
 from filmnet.train.data import build_train_val_datasets
 
 SOURCES = ["../shared/data/train_video", "../shared/data/real_videos", "../shared/data/basketballpass_sequence",
@@ -78,7 +78,7 @@ def main() -> None:
                     help="also score each column's output moved this share of the way towards the average of the "
                     "two inputs it warped (column name +mixB)")
     ap.add_argument("--warp-mix", type=float, default=0.0,
-                    help="Interpolator(warp_mix=...) for the dis and hybrid columns (filmnet.inference.flows."
+                    help="Interpolator(warp_mix=...) for the dis and hybrid columns (filmnet.flows.dis."
                     "apply_warp_mix: only pairs fused on DIS flows)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -109,8 +109,8 @@ def main() -> None:
                 out = model.synthesize(e0, e1, flows, batch["time"])
                 preds[column(w, flow)] = apply_warp_mix(out, flows, batch["time"], args.warp_mix)
                 for b in args.mix:
-                    warp_avg = 0.5 * (out["x0_warped"] + out["x1_warped"])
-                    preds[f"{column(w, flow)}+mix{b:g}"] = out["image"] + b * (warp_avg - out["image"])
+                    warp_avg = 0.5 * (out.x0_warped + out.x1_warped)
+                    preds[f"{column(w, flow)}+mix{b:g}"] = out.image + b * (warp_avg - out.image)
         for k, ((x0, x1, y), flows) in enumerate(zip(frames, pair_flows)):
             motion.append(float(np.linalg.norm(flows[0], axis=-1).mean()))
             for w, p in preds.items():

@@ -48,8 +48,8 @@ def main() -> None:
             x0, x1, y = (b[k].contiguous(memory_format=torch.channels_last) for k in ("x0", "x1", "y"))
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 out = model(x0, x1, b["time"])
-            out_psnr.append(psnr(out["image"], y))
-            avg_psnr.append(psnr(0.5 * (out["x0_warped"].float() + out["x1_warped"].float()), y))
+            out_psnr.append(psnr(out.image, y))
+            avg_psnr.append(psnr(0.5 * (out.x0_warped.float() + out.x1_warped.float()), y))
         print(f"{weights}: output {torch.cat(out_psnr).mean():.2f} dB, "
               f"average of the warped inputs {torch.cat(avg_psnr).mean():.2f} dB", flush=True)
 

@@ -45,7 +45,7 @@ def pick_memory_format(choice: str, model, opt, loader, dev, amp):
                 sync(dev)
                 t0 = time.time()
             with torch.autocast(dev.type, dtype=amp):
-                loss = l1_loss(model(x0, x1, batch["time"].to(dev))["image"].float(), y)
+                loss = l1_loss(model(x0, x1, batch["time"].to(dev)).image.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         sync(dev)
@@ -149,13 +149,13 @@ def main() -> None:
             x0, x1, y = (to_format(batch[k].to(dev, non_blocking=True)) for k in ("x0", "x1", "y"))
             with torch.autocast(dev.type, dtype=amp):
                 out = model(x0, x1, batch["time"].to(dev))
-            pred = out["image"]
+            pred = out.image
             loss = l1_loss(pred.float(), y)
             image_l1 = loss.detach()
             if args.warped_weight:
                 loss = loss + args.warped_weight * warped_l1_loss(out, y)
             if flow_w:
-                flow_loss = pseudo_flow_loss(out["forward_residual_flow_pyramid"], out["backward_residual_flow_pyramid"],
+                flow_loss = pseudo_flow_loss(out.forward_residual_flows, out.backward_residual_flows,
                                              batch["flow"].to(dev, non_blocking=True))
                 loss = loss + flow_w * flow_loss
             opt.zero_grad(set_to_none=True)

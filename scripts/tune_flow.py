@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 import filmnet
 from filmnet.eval.baselines import require_cv2
-from filmnet.inference.flows import dis_flow_fields, fusion_flows
+from filmnet.flows.dis import dis_flow_fields, fusion_flows
 from filmnet.model.ops import warp
 from filmnet.train.data import build_train_val_datasets, seed_worker
 
@@ -73,7 +73,7 @@ def fusion_loss(model, batch, amp) -> torch.Tensor:
     with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
         with torch.no_grad():
             e0, e1 = model.encode(x0), model.encode(x1)
-        out = model.synthesize(e0, e1, flows, batch["time"])["image"]
+        out = model.synthesize(e0, e1, flows, batch["time"]).image
     return (out.float() - y).abs().mean()
 
 

@@ -51,7 +51,7 @@ def test_in_graph_padding_is_the_padder_path(tiny):
     x0, x1 = torch.rand(1, 3, 100, 130), torch.rand(1, 3, 100, 130)
     padder = Padder(100, 130, 64)
     with torch.no_grad():
-        expected = padder.unpad(tiny(padder.pad(x0), padder.pad(x1), 0.5)["image"])
+        expected = padder.unpad(tiny(padder.pad(x0), padder.pad(x1), 0.5).image)
         assert torch.equal(ImageOnly(tiny)(x0, x1, torch.full((1, 1), 0.5)), expected)
 
 

@@ -7,9 +7,10 @@ import torch
 
 import filmnet
 from filmnet.cli import main
-from filmnet.inference.flows import (FUSION_DIS_FINEST_SCALE, HYBRID_MOTION, check_flow, dis_flow_fields, dis_flows,
-                                     flow_levels, fusion_dis_flows, fusion_flows, recommended_flow, resolve_flow,
-                                     select_flows)
+from filmnet.flows import flow_source_for
+from filmnet.flows.dis import (FUSION_DIS_FINEST_SCALE, HYBRID_MOTION, dis_flow_fields, dis_flows, flow_levels,
+                               fusion_dis_flows, fusion_flows, select_flows)
+from filmnet.flows.factory import check_flow, recommended_flow
 from filmnet.model.film import PairFlows
 from helpers import tiny_model
 
@@ -46,7 +47,7 @@ def test_auto_follows_the_weights_metadata(tmp_path):
     assert filmnet.Interpolator(flow="model").flow == "model"
     assert recommended_flow(tiny_model()) == "model"
     plain = filmnet.save_model(tiny_model(), tmp_path / "plain.safetensors")
-    assert resolve_flow("auto", plain) == "model" and resolve_flow("dis", plain) == "dis"
+    assert flow_source_for(plain, "auto").name == "model" and flow_source_for(plain, "dis").name == "dis"
     asks = filmnet.save_model(tiny_model(), tmp_path / "asks.safetensors", metadata={"flow": "dis"})
     assert filmnet.Interpolator(asks).flow == "dis"
     bad = filmnet.save_model(tiny_model(), tmp_path / "bad.safetensors", metadata={"flow": "sideways"})
@@ -93,16 +94,16 @@ def test_flow_levels_are_area_downsampled_in_each_levels_pixels():
 def test_dis_interpolator_is_the_fusion_fed_dis_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(128, 192, 8)  # multiples of 64: no padding
-    via_interp = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
+    via_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
     a, b = fusion_dis_flows(f0, f1)
     levels = model.config.fusion_pyramid_levels
     flows = PairFlows([], [], flow_levels(torch.from_numpy(a).permute(2, 0, 1)[None], levels),
                       flow_levels(torch.from_numpy(b).permute(2, 0, 1)[None], levels))
     with torch.inference_mode():
         e0, e1 = model.encode(nchw(f0)), model.encode(nchw(f1))
-        direct = model.synthesize(e0, e1, flows, torch.tensor([0.5]))["image"]
+        direct = model.synthesize(e0, e1, flows, torch.tensor([0.5])).image
     np.testing.assert_allclose(via_interp, direct[0].clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-5)
-    own = filmnet.Interpolator(model, flow="model", max_memory=None).interpolate(f0, f1)
+    own = filmnet.Interpolator(model, precision="fp32", flow="model", max_memory=None).interpolate(f0, f1)
     assert np.abs(own - via_interp).max() > 1e-3  # the two sources really differ
 
 
@@ -110,7 +111,7 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
     """A 100x150 frame is padded to 128x192; DIS must see the frame, not the zero border."""
     model = filmnet.load_model()
     f0, f1 = shifted_pair(100, 150, 5)
-    interp = filmnet.Interpolator(model, flow="dis", max_memory=None)
+    interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None)
     x = torch.nn.functional.pad(nchw(f0), (21, 21, 14, 14))
     y = torch.nn.functional.pad(nchw(f1), (21, 21, 14, 14))
     e0, e1 = interp.encode(x), interp.encode(y)
@@ -124,12 +125,12 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
 def test_dis_tiles_use_whole_frame_flows():
     model = filmnet.load_model()
     f0, f1 = shifted_pair(192, 320, 6)
-    whole = filmnet.Interpolator(model, flow="dis", max_memory=None).interpolate(f0, f1)
-    tiled_interp = filmnet.Interpolator(model, flow="dis", tile=(128, 192), overlap=64)
+    whole = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
+    tiled_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(128, 192), overlap=64)
     tiled = tiled_interp.interpolate(f0, f1)
     assert tiled_interp.last_tiling is not None
     assert float(np.abs(tiled - whole).mean()) < 2e-3  # only the features differ near tile borders
-    single = filmnet.Interpolator(model, flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
+    single = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
     np.testing.assert_allclose(single, whole, atol=1e-5)
 
 
@@ -178,19 +179,29 @@ def test_hybrid_picks_per_pair_the_flows_that_align_the_inputs():
 
 def test_hybrid_interpolator_matches_dis_or_model_output():
     model = filmnet.load_model()
-    outputs = {f: filmnet.Interpolator(model, flow=f, max_memory=None) for f in ("model", "dis", "hybrid")}
+    outputs = {f: filmnet.Interpolator(model, precision="fp32", flow=f, max_memory=None)
+               for f in ("model", "dis", "hybrid")}
     small = shifted_pair(128, 192, 3)
     assert np.array_equal(outputs["hybrid"].interpolate(*small), outputs["dis"].interpolate(*small))
     large = shifted_pair(128, 192, 20)
     hybrid = outputs["hybrid"].interpolate(*large)
     assert any(np.array_equal(hybrid, outputs[f].interpolate(*large)) for f in ("model", "dis"))
-    tiled = filmnet.Interpolator(model, flow="hybrid", tile=(128, 128), overlap=64).interpolate(*large)
+    tiled = filmnet.Interpolator(model, precision="fp32", flow="hybrid", tile=(128, 128), overlap=64)
+    tiled = tiled.interpolate(*large)
     assert tiled.shape == hybrid.shape and float(np.abs(tiled - hybrid).mean()) < 0.02
 
 
-def test_tiled_interpolation_refuses_an_unresolved_flow_source():
+def test_tiled_interpolation_takes_a_resolved_flow_source():
+    from filmnet.flows import get_flow_source
     from filmnet.inference import interpolate_tiled
+    from filmnet.inference.pair import PairRunner
 
-    x = torch.rand(1, 3, 64, 64)
-    with pytest.raises(filmnet.InputError, match="flow must be one of model, dis, hybrid, got 'auto'"):
-        interpolate_tiled(tiny_model(), x, x, tile=(64, 64), overlap=0, flow="auto")
+    model = filmnet.load_model()
+    f0, f1 = shifted_pair(128, 192, 8)
+    x0, x1 = nchw(f0), nchw(f1)
+    runner = PairRunner(model, get_flow_source("dis", warp_mix=0.0))
+    dis = interpolate_tiled(runner, x0, x1, tile=(64, 64), overlap=0)
+    own = interpolate_tiled(model, x0, x1, tile=(64, 64), overlap=0)  # a bare model: its own flows
+    assert dis.shape == own.shape == (1, 3, 128, 192) and float((dis - own).abs().max()) > 1e-3
+    with pytest.raises(filmnet.InputError, match="unknown flow source 'auto-ish'"):
+        get_flow_source("auto-ish")

@@ -165,7 +165,7 @@ def _frames() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _same_output(a: FILM, b: FILM) -> bool:
     with torch.no_grad():
-        return torch.equal(a(*_frames(), 0.5)["image"], b(*_frames(), 0.5)["image"])
+        return torch.equal(a(*_frames(), 0.5).image, b(*_frames(), 0.5).image)
 
 
 def _env(home: Path, mirror: str) -> dict:

@@ -34,7 +34,7 @@ def test_savedmodel_fixture_loads_with_inferred_config(fixtures_dir):
     with torch.no_grad():
         out = model(_nchw(cases["case_a/x0"]), _nchw(cases["case_a/x1"]), 0.5)
     # The model matches TF within 1.2e-5 (film_spec); 1e-4 leaves room for BLAS order.
-    assert torch.allclose(out["image"], _nchw(cases["case_a/image"]), atol=1e-4)
+    assert torch.allclose(out.image, _nchw(cases["case_a/image"]), atol=1e-4)
 
 
 def test_savedmodel_index_and_pb_paths(fixtures_dir):

@@ -6,6 +6,7 @@ import torch
 
 import filmnet
 from filmnet.errors import InputError
+from filmnet.model import FILMOutput
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -46,10 +47,11 @@ def test_output_contract(tiny):
     x0, x1 = torch.rand(2, 3, 70, 90), torch.rand(2, 3, 70, 90)
     with torch.no_grad():
         out = tiny(x0, x1)
-    assert out["image"].shape == out["x0_warped"].shape == out["x1_warped"].shape == (2, 3, 70, 90)
-    assert len(out["forward_flow_pyramid"]) == len(out["backward_flow_pyramid"]) == 5
-    assert len(out["forward_residual_flow_pyramid"]) == len(out["backward_residual_flow_pyramid"]) == 7
-    for level, flow in enumerate(out["forward_residual_flow_pyramid"]):
+    assert isinstance(out, FILMOutput)
+    assert out.image.shape == out.x0_warped.shape == out.x1_warped.shape == (2, 3, 70, 90)
+    assert len(out.forward_flows) == len(out.backward_flows) == 5
+    assert len(out.forward_residual_flows) == len(out.backward_residual_flows) == 7
+    for level, flow in enumerate(out.forward_residual_flows):
         assert flow.shape == (2, 2, 70 >> level, 90 >> level)
 
 
@@ -63,10 +65,10 @@ def test_inputs_below_64_are_refused_clearly(tiny, size):
 def test_time_default_scalar_and_shapes_agree(tiny):
     x0, x1 = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        default = tiny(x0, x1)["image"]
+        default = tiny(x0, x1).image
         for t in (0.5, torch.tensor([0.5, 0.5]), torch.full((2, 1), 0.5)):
-            torch.testing.assert_close(tiny(x0, x1, t)["image"], default, rtol=0, atol=0)
-        other = tiny(x0, x1, torch.tensor([0.2, 0.8]))["image"]
+            torch.testing.assert_close(tiny(x0, x1, t).image, default, rtol=0, atol=0)
+        other = tiny(x0, x1, torch.tensor([0.2, 0.8])).image
     assert (other - default).abs().max() > 1e-3
     with pytest.raises(InputError, match="time"):
         tiny(x0, x1, torch.zeros(3))

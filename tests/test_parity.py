@@ -56,7 +56,7 @@ def run(model: filmnet.FILM, fixture: np.lib.npyio.NpzFile, case: str) -> dict[s
     with torch.no_grad():
         out = model(nchw(fixture[f"{case}/x0"]), nchw(fixture[f"{case}/x1"]), torch.from_numpy(fixture[f"{case}/time"]))
     flat = {}
-    for key, value in out.items():
+    for key, value in out.to_dict().items():
         for level, v in enumerate(value) if isinstance(value, list) else [(None, value)]:
             flat[key if level is None else f"{key}/{level}"] = nhwc(v)
     return flat

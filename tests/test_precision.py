@@ -70,7 +70,7 @@ def _copy(model: torch.nn.Module) -> torch.nn.Module:
     return clone
 
 
-def _run(model, x0, x1, fast: bool) -> dict:
+def _run(model, x0, x1, fast: bool):
     if fast:
         model = _copy(model).to(memory_format=torch.channels_last)
         x0, x1 = (x.contiguous(memory_format=torch.channels_last) for x in (x0, x1))
@@ -83,12 +83,12 @@ def _run(model, x0, x1, fast: bool) -> dict:
 def test_bf16_channels_last_within_40db_of_fp32(film_lite, pair):
     model, which = film_lite
     reference = _run(model, *pair, fast=False)
-    image = reference["image"]
+    image = reference.image
     inside = ((image >= 0) & (image <= 1)).float().mean().item()
     assert 0.1 < image.std().item() < 0.5 and inside > 0.9, f"fp32 output range is not image-like ({which})"
-    flow = reference["forward_flow_pyramid"][0].abs().mean().item()
+    flow = reference.forward_flows[0].abs().mean().item()
     assert flow > 1.0, f"fp32 flows are too small to exercise warping: {flow:.3f} px ({which})"
-    fast = _run(model, *pair, fast=True)["image"].float()
+    fast = _run(model, *pair, fast=True).image.float()
     psnr = _psnr(fast, image)
     assert psnr >= PSNR_MIN_DB, f"bf16+channels_last vs fp32: {psnr:.2f} dB < {PSNR_MIN_DB} dB ({which})"
 
@@ -127,9 +127,8 @@ def test_warp_grids_and_flows_stay_fp32_under_autocast():
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), recorder:
         out = model(x0, x1, 0.5)
     assert recorder.dtypes and all(d == (torch.float32, torch.float32) for d in recorder.dtypes), recorder.dtypes
-    for name in ("forward_flow_pyramid", "backward_flow_pyramid",
-                 "forward_residual_flow_pyramid", "backward_residual_flow_pyramid"):
-        dtypes = {f.dtype for f in out[name]}
+    for name in ("forward_flows", "backward_flows", "forward_residual_flows", "backward_residual_flows"):
+        dtypes = {f.dtype for f in getattr(out, name)}
         assert dtypes == {torch.float32}, f"{name} is {dtypes} under bf16 autocast; accumulate flows in fp32"
 
 
@@ -159,4 +158,4 @@ def test_channels_last_warp_samples_in_fp32_under_autocast():
         out = model(x0, x1, 0.5)
     assert recorder.calls, "no sampling op was recorded"
     assert all(dtypes == {torch.float32} for _, dtypes in recorder.calls), recorder.calls
-    assert {f.dtype for f in out["forward_flow_pyramid"]} == {torch.float32}
+    assert {f.dtype for f in out.forward_flows} == {torch.float32}

@@ -6,6 +6,8 @@ import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import memory
 from filmnet.inference.padding import Padder
+from filmnet.model import Encoded, FILMOutput
+from filmnet.inference.pair import PairRunner
 from filmnet.inference.tiling import blend_ramp, count_tiles, interpolate_tiled, interpolate_tiled_times, tile_spans
 
 
@@ -23,7 +25,7 @@ def _pair(h: int, w: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 def _untiled(model, x0, x1, t=0.5):
     padder = Padder(x0.shape[-2], x0.shape[-1], 64)
     with torch.inference_mode():
-        return padder.unpad(model(padder.pad(x0), padder.pad(x1), t)["image"])
+        return padder.unpad(model(padder.pad(x0), padder.pad(x1), t).image)
 
 
 @pytest.mark.parametrize("length, tile, overlap", [(1088, 576, 128), (1920, 640, 128), (2176, 1152, 192),
@@ -84,17 +86,19 @@ class _Local(torch.nn.Module):
     """A per-pixel stand-in for FILM: the tiled result must equal the untiled one exactly."""
 
     def encode(self, x):
-        return x
+        return Encoded([x], [])
 
     def estimate_flows(self, e0, e1):
-        return 0.25 * e0 * e1
+        return 0.25 * e0.images[0] * e1.images[0]
 
     def synthesize(self, e0, e1, flows, time):
         t = time.reshape(-1, 1, 1, 1)
-        return {"image": e0 * (1 - t) + e1 * t + flows}
+        x0, x1 = e0.images[0], e1.images[0]
+        return FILMOutput(x0 * (1 - t) + x1 * t + flows, x0, x1)
 
     def forward(self, x0, x1, time):
-        return self.synthesize(x0, x1, self.estimate_flows(x0, x1), torch.as_tensor(time).reshape(-1))
+        e0, e1 = self.encode(x0), self.encode(x1)
+        return self.synthesize(e0, e1, self.estimate_flows(e0, e1), torch.as_tensor(time).reshape(-1))
 
 
 @pytest.mark.parametrize("tile, overlap", [((128, 128), 64), ((192, 256), 128), ((128, 192), 0)])
@@ -121,8 +125,8 @@ def test_tiled_film_bf16_channels_last_runs(tiny):
     model = filmnet.FILM("film_tiny").eval()
     model.load_state_dict(tiny.state_dict())
     model = model.to(memory_format=torch.channels_last)
-    tiled = interpolate_tiled(model, x0, x1, 0.5, tile=(128, 128), overlap=64, channels_last=True,
-                              autocast=lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    runner = PairRunner(model, autocast=lambda: torch.autocast("cpu", dtype=torch.bfloat16), channels_last=True)
+    tiled = interpolate_tiled(runner, x0, x1, 0.5, tile=(128, 128), overlap=64)
     reference = _untiled(tiny, x0, x1)
     assert tiled.shape == reference.shape and torch.isfinite(tiled).all()
     # A tiny random model's tiles see different context, so only a loose closeness is expected here.

@@ -89,7 +89,7 @@ def read_native(path: Path) -> tuple[FILMConfig, dict[str, torch.Tensor]]:
 
 def psnr(model: FILM, item: dict[str, torch.Tensor]) -> float:
     with torch.no_grad():
-        pred = model(item["x0"][None], item["x1"][None])["image"].clamp(0, 1)
+        pred = model(item["x0"][None], item["x1"][None]).image.clamp(0, 1)
     return -10 * math.log10(F.mse_loss(pred, item["y"][None]).item())
 
 
@@ -257,8 +257,8 @@ def test_blend_fusion_init_outputs_the_average_of_the_warped_inputs():
     x0, x1 = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
     with torch.no_grad():
         out = model(x0, x1, 0.5)
-    expected = 0.5 * (out["x0_warped"] + out["x1_warped"])
-    torch.testing.assert_close(out["image"], expected, rtol=0, atol=1e-5)
+    expected = 0.5 * (out.x0_warped + out.x1_warped)
+    torch.testing.assert_close(out.image, expected, rtol=0, atol=1e-5)
     # and the rest of the decoder still has its random weights
     assert model.fuse.convs[-1][1][0].weight[6:].abs().sum() > 0
     with pytest.raises(ValueError, match="6 fusion filters"):
@@ -275,12 +275,12 @@ def test_widened_flow_estimator_computes_the_same_flows_and_its_new_channels_can
     x0, x1 = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
     with torch.no_grad():
         a, b = model(x0, x1, 0.5), wide(x0, x1, 0.5)
-    for key in ("image", "forward_flow_pyramid"):
-        torch.testing.assert_close(b[key], a[key], rtol=1e-6, atol=1e-5)  # only summation order differs
+    for key in ("image", "forward_flows"):
+        torch.testing.assert_close(getattr(b, key), getattr(a, key), rtol=1e-6, atol=1e-5)  # only summation order differs
     old = {k: v for k, v in model.state_dict().items() if not k.startswith("predict_flow.")}
     assert all(torch.equal(wide.state_dict()[k], v) for k, v in old.items())
     wide.train()
-    F.l1_loss(wide(x0, x1, 0.5)["image"], torch.rand(1, 3, 64, 96)).backward()
+    F.l1_loss(wide(x0, x1, 0.5).image, torch.rand(1, 3, 64, 96)).backward()
     head = wide.predict_flow.predictor(0)._convs[-1][0]  # zero weights from the new channels get gradients
     assert head.weight.grad[:, 2:].abs().sum() > 0
     with pytest.raises(InputError, match="at least"):

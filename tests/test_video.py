@@ -26,7 +26,7 @@ H, W = 64, 96
 @pytest.fixture(scope="module")
 def interp():
     torch.manual_seed(0)
-    return Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]))
+    return Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]), precision="fp32")
 
 
 def frame_image(i: int, h: int = H, w: int = W, deep: bool = False, alpha: bool = False) -> np.ndarray:
@@ -318,7 +318,8 @@ def test_refusals_leave_input_untouched(tmp_path, interp):
     assert (tmp_path / "taken.mp4").read_bytes() == b"x"
     with pytest.raises(InputError, match="also an input"):
         retime(src, src, interpolator=interp, multi=2, force=True)
-    tight = Interpolator(interp.model, max_memory="1MB")  # below this process's RSS: even tiles cannot fit
+    # below this process's RSS: even tiles cannot fit
+    tight = Interpolator(interp.model, precision="fp32", max_memory="1MB")
     with pytest.raises(InputError, match="raise --max-memory"):
         retime(src, interpolator=tight, multi=2)
     with pytest.raises(InputError, match="exactly one"):
@@ -363,7 +364,7 @@ RUNNER = textwrap.dedent("""
         time.sleep(slow)
         return frame(self, *args, **kwargs)
     video._Model.frame = slowed
-    interp = Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]))
+    interp = Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]), precision="fp32")
     video.retime(sys.argv[1], sys.argv[2], interpolator=interp, multi=3, segment_frames=3, resume=True,
                  codec="ffv1")
 """)
@@ -405,7 +406,7 @@ def quantize(x: torch.Tensor) -> np.ndarray:
 def test_tiled_frames_match_tiled_model_and_copy_inputs(tmp_path, interp, tile, overlap, size):
     from filmnet.inference.tiling import interpolate_tiled_times
 
-    tiled = Interpolator(interp.model, tile=tile, overlap=overlap)
+    tiled = Interpolator(interp.model, precision="fp32", tile=tile, overlap=overlap)
     assert tiled.tiling_for(*size, outputs=2) is not None  # really more than one tile
     src = make_clip(tmp_path / "big.mkv", n=4, codec="ffv1", pix_fmt="yuv444p", size=size)
     originals, _ = decode(src)
@@ -427,7 +428,7 @@ def test_tiled_many_times_per_pair_are_chunked(tmp_path, interp):
     # VFR: the 0.04 -> 0.2 s gap holds 7 new frames at 50 fps, more than one tiled pass takes (outputs_per_pair)
     from filmnet.inference.tiling import interpolate_tiled_times
 
-    tiled = Interpolator(interp.model, tile=(64, 64), overlap=0)
+    tiled = Interpolator(interp.model, precision="fp32", tile=(64, 64), overlap=0)
     times = [F(0), F(1, 25), F(1, 5), F(6, 25)]
     src = make_clip(tmp_path / "gap.mkv", n=4, codec="ffv1", pix_fmt="yuv444p", times=times)
     originals, _ = decode(src)
@@ -682,15 +683,17 @@ class _Tracked:
 
 def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
     pytest.importorskip("cv2")
+    from filmnet.flows import DisFlows
+    from filmnet.inference.pair import PairRunner
     from filmnet.inference.tiling import interpolate_tiled_times
 
-    mixed = Interpolator(interp.model, tile=(64, 64), overlap=0, flow="dis", warp_mix=0.5)
+    mixed = Interpolator(interp.model, precision="fp32", tile=(64, 64), overlap=0, flow="dis", warp_mix=0.5)
     assert mixed.tiling_for(H, W, outputs=1) is not None
     src = make_clip(tmp_path / "clip.mkv", n=3, codec="ffv1", pix_fmt="yuv444p")
     originals, _ = decode(src)
     frames = read_pngs(retime(src, tmp_path / "mixed", interpolator=mixed, multi=2).output)
     x0, x1 = mixed.to_tensor(originals[0]), mixed.to_tensor(originals[1])
     with torch.inference_mode():
-        want = {mix: quantize(interpolate_tiled_times(mixed.model, x0, x1, [0.5], tile=(64, 64), overlap=0,
-                                                      flow="dis", warp_mix=mix)[0]) for mix in (0.0, 0.5)}
+        want = {mix: quantize(interpolate_tiled_times(PairRunner(mixed.model, DisFlows(mix)), x0, x1, [0.5],
+                                                      tile=(64, 64), overlap=0)[0]) for mix in (0.0, 0.5)}
     assert np.array_equal(frames[1], want[0.5]) and not np.array_equal(want[0.0], want[0.5])

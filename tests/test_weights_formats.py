@@ -36,7 +36,7 @@ def frames() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _image(model: FILM, frames) -> torch.Tensor:
     with torch.no_grad():
-        return model(*frames, 0.5)["image"]
+        return model(*frames, 0.5).image
 
 
 def _rounded(model: FILM, dtype: torch.dtype) -> FILM:

@@ -25,7 +25,7 @@ _NEAREST_EXACT = "aten::_upsample_nearest_exact2d"
 
 
 class ImageOnly(nn.Module):
-    """`model(x0, x1, time)["image"]`, optionally with centred zero padding to `align` inside the graph."""
+    """`model(x0, x1, time).image`, optionally with centred zero padding to `align` inside the graph."""
 
     def __init__(self, model: nn.Module, align: int | None = 64):
         super().__init__()
@@ -34,12 +34,12 @@ class ImageOnly(nn.Module):
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
         if self.align is None:
-            return self.model(x0, x1, time)["image"]
+            return self.model(x0, x1, time).image
         h, w = x0.shape[-2], x0.shape[-1]
         ph, pw = (self.align - h % self.align) % self.align, (self.align - w % self.align) % self.align
         top, left = ph // 2, pw // 2
         pads = [left, pw - left, top, ph - top]  # as Padder: the extra pixel goes bottom/right
-        image = self.model(F.pad(x0, pads), F.pad(x1, pads), time)["image"]
+        image = self.model(F.pad(x0, pads), F.pad(x1, pads), time).image
         return image[:, :, top : top + h, left : left + w]
 
 

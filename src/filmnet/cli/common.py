@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional
@@ -31,7 +32,8 @@ class Flow(str, Enum):
 
 
 FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
-             "flows for large motion where they align better), auto (what the weights ask for).")
+             "flows for large motion where they align better), auto (what the weights ask for; the model's own "
+             "flows when OpenCV is missing). dis and hybrid need OpenCV: pip install \"filmnet[dis]\".")
 WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move the output this share (0-1) towards "
                  "the time-weighted average of the two warped inputs. Default: what the weights ask for, else 0.")
 
@@ -62,8 +64,7 @@ def choose_weights(model: Optional[str], weights: Optional[Path]):
 
 
 def mix_note(interpolator) -> str:
-    mixed = interpolator.warp_mix and interpolator.flow != "model"
-    return f", warp mix {interpolator.warp_mix:g}" if mixed else ""
+    return f", warp mix {interpolator.warp_mix:g}" if interpolator.warp_mix else ""  # only DIS sources mix
 
 
 def one_line(text: str) -> str:
@@ -88,24 +89,29 @@ def friendly_errors(command: Callable) -> Callable:
             fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
         except ImportError as err:  # an optional extra that is not installed
             module = (err.name or "").split(".")[0]
-            extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train"}.get(module)
-            package = {"cv2": "opencv-python-headless"}.get(module, err.name or "the missing package")
+            extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train", "cv2": "dis"}.get(module)
+            package = err.name or "the missing package"
             hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {package}"
             fail(f"{err.name or 'a required package'} is not installed ({hint})")
 
     return wrapper
 
 
-def memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
+def tiling_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None):
+    """The `TilingOptions` of --max-memory, --tile HxW and --tile-overlap (validated by the Interpolator)."""
     from ..errors import InputError
+    from ..inference.memory import TilingOptions
 
-    options: dict = {"max_memory": None if max_memory.lower() == "none" else max_memory}
+    options = TilingOptions(max_memory=None if max_memory.lower() == "none" else max_memory)
     if tile is not None:
         try:
             h, w = (int(v) for v in tile.lower().split("x"))
         except ValueError:
             raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
-        options["tile"] = (h, w)
-    if overlap is not None:
-        options["overlap"] = overlap
-    return options
+        options = replace(options, tile=(h, w))
+    return options if overlap is None else replace(options, overlap=overlap)
+
+
+def memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
+    """`tiling_options` as Interpolator keywords: `Interpolator(..., tiling=tiling_options(...))` is the same."""
+    return {"tiling": tiling_options(max_memory, tile, overlap)}

@@ -47,8 +47,8 @@ def eval_(
         for source in sources:
             interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
                                   warp_mix=warp_mix)
-            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow != "model" else "")
-            if interp.warp_mix and interp.flow != "model":
+            interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow_source.uses_dis else "")
+            if interp.warp_mix:  # only DIS sources apply a mix
                 interp.name += f"+mix{interp.warp_mix:g}"
             runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]

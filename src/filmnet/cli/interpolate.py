@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, mix_note, app, friendly_errors
+from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, mix_note, app, friendly_errors, tiling_options
 from .common import choose_weights, model_option, weights_option
 
 
@@ -16,9 +16,10 @@ def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
-                                      help="Recursive midpoints: 2^T-1 new frames per pair (official)."),
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). "
+                                           "Give exactly one of --exp/--multi."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
-                                        help="N-1 new frames per pair at t=k/N."),
+                                        help="N-1 new frames per pair at t=k/N. Give exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
@@ -33,21 +34,21 @@ def interpolate(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Make in-between frames for a sequence of images."""
+    """Make in-between frames for a sequence of images (exactly one of --exp/--multi)."""
     from ..inference import Interpolator
     from ..io import check_output, open_writer, parse_fps
 
     if len(inputs) < 2:
         fail(f"need at least 2 input images, got {len(inputs)}")
     if (exp is None) == (multi is None):
-        fail("give exactly one of --exp T or --multi N")
+        fail("give exactly one of --exp/--multi (--exp T or --multi N)")
     parse_fps(fps)
     check_output(output, overwrite=force, inputs=tuple(inputs))
     size = _check_sizes(inputs, resize)
     weights = choose_weights(model, weights)
     writer = open_writer(output, fps, overwrite=force)
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
-                                warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
     frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
                                          n_inputs=len(inputs))
     with writer:

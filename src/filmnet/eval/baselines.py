@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..inference.flows import dis_flows, require_cv2
+from ..flows.dis import dis_flows, require_cv2
 
 BASELINES = ("blend", "dis")
 

@@ -67,17 +67,16 @@ def _predictor(model: Any, method: str | None, precision: str) -> tuple[str, Cal
 
         model = Interpolator(model, precision=precision, max_memory=None)
     name = getattr(model, "name", type(model).__name__)
-    if hasattr(model, "model") and hasattr(model, "to_tensor"):
+    if hasattr(model, "runner") and hasattr(model, "to_tensor"):
         return name, lambda f0, f1: _native_size(model, f0, f1)
     return name, lambda f0, f1: model.interpolate(f0, f1, 0.5)
 
 
-@torch.inference_mode()
 def _native_size(interpolator: Any, frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
-    """The official protocol: the model at the frames' own size, no padding, t = 0.5."""
-    e0, e1 = interpolator.encode(interpolator.to_tensor(frame0)), interpolator.encode(interpolator.to_tensor(frame1))
-    image = interpolator.synthesize(e0, e1, interpolator.estimate_flows(e0, e1), 0.5)
-    return interpolator.to_numpy(image)
+    """The official protocol: the model at the frames' own size, no padding, t = 0.5 (the interpolator's pair
+    runner without its padder)."""
+    x0, x1 = interpolator.to_tensor(frame0), interpolator.to_tensor(frame1)
+    return interpolator.to_numpy(interpolator.runner.run(x0, x1, [0.5])[0])
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, quantize: bool) -> dict[str, float]:

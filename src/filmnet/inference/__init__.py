@@ -1,8 +1,9 @@
-"""Inference: padding, tiling, memory budgets and the Interpolator (frames in, frames out)."""
+"""Inference: the pair runner, padding, tiling, memory budgets and the Interpolator (frames in, frames out)."""
 from .interpolator import Interpolator, autocast_context, resolve_precision
-from .memory import Tiling, choose_tiling, parse_memory
+from .memory import Tiling, TilingOptions, choose_tiling, parse_memory
 from .padding import Padder
+from .pair import PairRunner
 from .tiling import interpolate_tiled
 
-__all__ = ["Interpolator", "Padder", "Tiling", "autocast_context", "choose_tiling", "interpolate_tiled",
-           "parse_memory", "resolve_precision"]
+__all__ = ["Interpolator", "Padder", "PairRunner", "Tiling", "TilingOptions", "autocast_context", "choose_tiling",
+           "interpolate_tiled", "parse_memory", "resolve_precision"]

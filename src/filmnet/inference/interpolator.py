@@ -5,8 +5,10 @@ as HxWx3 float32 in [0, 1]. Inputs are zero-padded (centred) to a multiple of 64
 cropped back. `--exp` follows the official recursive midpoints (film_spec.md §4.3); `--multi` uses t = k/N
 directly, as the released graph allows (§1.2), computing each pair's features and flows once.
 
-Frames too large for the memory budget (`max_memory`, see `memory.choose_tiling`) or a forced `tile` size run as
-overlapping feathered tiles (`tiling.interpolate_tiled`); frames that fit run untiled, exactly as before.
+Each pair runs through the pair runner (`pair.PairRunner`: pad -> encode -> flows -> synthesize -> crop) with the
+interpolator's flow source (`filmnet.flows`). Frames too large for the memory budget (`TilingOptions.max_memory`,
+see `memory.choose_tiling`) or a forced tile size run as overlapping feathered tiles (`tiling.interpolate_tiled`);
+frames that fit run untiled.
 """
 from __future__ import annotations
 
@@ -21,12 +23,11 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..flows import FlowSource, flow_source_for
 from ..model import FILM, Encoded, PairFlows
 from . import memory
-from .flows import (apply_warp_mix, dis_pair_flows, dis_peak_bytes, require_cv2, resolve_flow, resolve_warp_mix,
-                    select_flows)
-from .memory import DEFAULT_OVERLAP, Tiling
-from .padding import Padder
+from .memory import Tiling, TilingOptions
+from .pair import PairRunner
 from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)
@@ -99,51 +100,65 @@ def _load_weights(weights: str | os.PathLike | nn.Module | None, device: torch.d
 
 
 class Interpolator:
-    """Runs FILM on frames: padding, precision, device, clipping and tiling.
+    """Runs FILM on frames: padding, precision, device, clipping, flow source and tiling.
 
     Args:
       weights: None (the default model: film_net from the cache or fetched once, else the bundled film_lite
         with a note), a model name (`filmnet models`), a weights file/folder path (an existing path always means
         the file), or a FILM module (used as is, moved to `device`).
       device: "cpu", "cuda", "cuda:N" or a torch.device.
-      precision: "fp32", "bf16", "fp16" or "auto" (see `resolve_precision`).
-      max_memory: peak memory budget of the whole process (or of the GPU's allocations on CUDA): "auto" (what is
-        in use now plus 80% of what is free), bytes as an int or a string like "8GB" / "512MiB", or None (never
-        tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
-      tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
-      overlap: overlap and cross-fade width between tiles, a multiple of 64.
-      flow: where the flows come from (see `flows`): "model" (FILM's estimator), "dis" (OpenCV DIS flows into
-        FILM's fusion; needs OpenCV), "hybrid" (per pair, DIS or, for large motion, the model's flows if they
-        align the inputs better) or "auto" (what the weights file recommends: film_net names none, so "model";
-        the bundled film_lite asks for "hybrid"). The resolved choice is in `self.flow`.
-      warp_mix: on pairs fused on DIS flows with under `flows.HYBRID_MOTION` px of mean motion, move the output this
-        share of the way towards the time-weighted average of the two warped inputs (`flows.apply_warp_mix`);
-        None: what the weights file recommends (the bundled film_lite's metadata says which), else 0. Resolved in
-        `self.warp_mix`.
+      precision: "auto" (the default, as on the CLI; see `resolve_precision`), "fp32", "bf16" or "fp16".
+      flow: where the flows come from (`filmnet.flows`): "model" (FILM's estimator), "dis" (OpenCV DIS flows into
+        FILM's fusion; needs the `dis` extra), "hybrid" (per pair, DIS or, for large motion, the model's flows if
+        they align the inputs better), "auto" (what the weights file recommends; the bundled film_lite asks for
+        "hybrid", and without OpenCV gets the model's own flows with a note), or a `FlowSource`. The source is
+        `self.flow_source`, its name `self.flow`.
+      warp_mix: for DIS sources, on pairs with under `flows.HYBRID_MOTION` px of mean motion, move the output this
+        share of the way towards the time-weighted average of the two warped inputs; None: what the weights file
+        recommends, else 0. The share applied is `self.warp_mix` (0 for the model's own flows).
+      tiling: a `TilingOptions` (max_memory, tile, overlap); default: max_memory "auto", no forced tile.
+      **tiling_options: `max_memory=`, `tile=`, `overlap=` as keywords, instead of `tiling`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
-                 precision: str = "fp32", *, max_memory: int | str | None = "auto",
-                 tile: tuple[int, int] | None = None, overlap: int = DEFAULT_OVERLAP, flow: str = "auto",
-                 warp_mix: float | None = None):
+                 precision: str = "auto", *, flow: str | FlowSource = "auto", warp_mix: float | None = None,
+                 tiling: TilingOptions | None = None, **tiling_options):
         self.device = resolve_device(device)
         weights = _resolve_weights(weights)
         self.weights_path = weights if isinstance(weights, (str, os.PathLike)) else None  # the file in use
-        self.flow = resolve_flow(flow, weights)
-        self.warp_mix = resolve_warp_mix(warp_mix, weights)
-        if self.flow != "model":
-            require_cv2()  # fail now, not at the first frame
+        self.flow_source = flow_source_for(weights, flow, warp_mix)
         self.precision = resolve_precision(precision, self.device)
         self.model: FILM = _load_weights(weights, self.device).eval()
         self.channels_last = use_channels_last(self.device, self.precision)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.align = max(64, self.model.config.min_size)
-        self.max_memory = _check_max_memory(max_memory)
-        self.overlap = _check_overlap(overlap, self.align)
-        self.tile = _check_tile(tile, self.overlap, self.align)
+        self.tiling_options = _tiling_options(tiling, tiling_options).checked(self.align)
+        self.runner = PairRunner(self.model, self.flow_source, autocast=self.autocast,
+                                 channels_last=self.channels_last)
         self.last_tiling: Tiling | None = None  # the tiling of the latest interpolate/sequence call
         self._tilings: dict[tuple[int, int, int], Tiling | None] = {}
+
+    @property
+    def flow(self) -> str:
+        """The flow source's name: "model", "dis" or "hybrid"."""
+        return self.flow_source.name
+
+    @property
+    def warp_mix(self) -> float:
+        return self.flow_source.warp_mix
+
+    @property
+    def max_memory(self) -> int | str | None:
+        return self.tiling_options.max_memory
+
+    @property
+    def tile(self) -> tuple[int, int] | None:
+        return self.tiling_options.tile
+
+    @property
+    def overlap(self) -> int:
+        return self.tiling_options.overlap
 
     def tiling_for(self, height: int, width: int, *, outputs: int = 1) -> Tiling | None:
         """The tiling used for height x width frames, or None for an untiled pass.
@@ -169,7 +184,7 @@ class Interpolator:
         if self.max_memory is None:
             return None
         base = (self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
-                + dis_peak_bytes(self.flow, height, width))
+                + self.flow_source.peak_bytes(height, width))
         budget = self.max_memory
         if budget == "auto":
             budget = base + int(AUTO_MEMORY_FRACTION * self._memory_free())
@@ -306,87 +321,43 @@ class Interpolator:
         height, width = x.shape[-2:]
         tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
         if tiling is not None:
-            return (lambda frame: frame), (lambda x0, x1, times: self._tiled(x0, x1, times, tiling))
-        padder = Padder(height, width, self.align)
+            return (lambda frame: frame), (lambda x0, x1, times: self.tiled(x0, x1, times, tiling))
+        runner = self.pair_runner(height, width)
+        return runner.encode, runner.frames
 
-        def frames_at(e0: Encoded, e1: Encoded, times: Sequence[float]) -> Iterator[torch.Tensor]:
-            flows = self.estimate_flows(e0, e1, padder.padding)
-            return (padder.unpad(self.synthesize(e0, e1, flows, t)) for t in times)
+    def pair_runner(self, height: int, width: int) -> PairRunner:
+        """The untiled pair runner for height x width frames (padded to this interpolator's alignment)."""
+        return self.runner.sized(height, width, self.align)
 
-        return (lambda frame: self.encode(padder.pad(frame))), frames_at
+    def tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
+        """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
+        return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
+                                       align=self.align)
 
-    def _tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
-        if not times:
-            return []
-        return interpolate_tiled_times(self.model, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
-                                       autocast=self.autocast, channels_last=self.channels_last, align=self.align,
-                                       flow=self.flow, warp_mix=self.warp_mix)
+    # Building blocks for callers that pad once and reuse encodings.
 
-    # Building blocks for callers that pad once and reuse encodings (e.g. video retiming).
-
-    @torch.inference_mode()
     def encode(self, x: torch.Tensor) -> Encoded:
         """Features of a padded (1, 3, H, W) frame, in this interpolator's precision and memory format."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with self.autocast():
-            return self.model.encode(x)
+        return self.runner.encode(x)
 
-    @torch.inference_mode()
     def estimate_flows(self, e0: Encoded, e1: Encoded,
                        padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
         """Bidirectional flows of a pair of encoded frames (independent of t); `padding` (left, right, top,
         bottom, from the Padder) keeps DIS flows off the zero border."""
-        if self.flow == "model":
-            return self._own_flows(e0, e1)
-        flows = dis_pair_flows(e0, e1, self.model.config.fusion_pyramid_levels, padding)
-        if self.flow == "hybrid":
-            flows = select_flows(e0.images[0], e1.images[0], flows, lambda: self._own_flows(e0, e1), padding)
-        return flows
+        return self.runner.flows(e0, e1, padding=padding)
 
-    def _own_flows(self, e0: Encoded, e1: Encoded) -> PairFlows:
-        with self.autocast():
-            return self.model.estimate_flows(e0, e1)
-
-    @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float) -> torch.Tensor:
         """The padded frame at time t as (1, 3, H, W) float32, unclipped (crop with a Padder, then to_numpy)."""
-        time = torch.full((1,), float(t), device=self.device)
-        with self.autocast():
-            out = self.model.synthesize(e0, e1, flows, time)
-        return apply_warp_mix(out, flows, time, self.warp_mix).float()
+        return self.runner.synthesize(e0, e1, flows, float(t))
 
 
-def _check_max_memory(max_memory: int | str | None) -> int | str | None:
-    if max_memory is None:
-        return None
-    if isinstance(max_memory, str) and max_memory.strip().lower() == "auto":
-        return "auto"
-    if isinstance(max_memory, bool) or not isinstance(max_memory, (int, str)):
-        raise InputError(f"max_memory must be 'auto', None, bytes or a size like '8GB', got {max_memory!r}")
-    size = memory.parse_memory(max_memory)
-    if size <= 0:
-        raise InputError(f"--max-memory must be positive, got {max_memory!r}")
-    return size
-
-
-def _check_overlap(overlap: int, align: int) -> int:
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0 or overlap % align:
-        raise InputError(f"--tile-overlap must be a non-negative multiple of {align}, got {overlap!r}")
-    return overlap
-
-
-def _check_tile(tile: tuple[int, int] | None, overlap: int, align: int) -> tuple[int, int] | None:
-    if tile is None:
-        return None
-    sizes = tuple(tile)
-    if len(sizes) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        raise InputError(f"--tile must be two positive integers (height, width), got {tile!r}")
-    if any(n % align for n in sizes):
-        raise InputError(f"--tile sizes must be multiples of {align}, got {sizes[0]}x{sizes[1]} (HxW)")
-    if min(sizes) <= overlap:
-        raise InputError(f"--tile {sizes[0]}x{sizes[1]} (HxW) must be larger than --tile-overlap {overlap}")
-    return sizes
+def _tiling_options(tiling: TilingOptions | None, options: dict) -> TilingOptions:
+    unknown = set(options) - {"max_memory", "tile", "overlap"}
+    if unknown:
+        raise TypeError(f"Interpolator() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    if tiling is not None and options:
+        raise TypeError("Interpolator(): pass tiling=TilingOptions(...) or max_memory/tile/overlap, not both")
+    return tiling if tiling is not None else TilingOptions(**options)
 
 
 def _check_t(t: float) -> float:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -259,3 +260,57 @@ def tune_allocator() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """When and how frames run as tiles; shared by the CLI (`--max-memory`, `--tile`, `--tile-overlap`) and the API.
+
+    Args:
+      max_memory: peak memory budget of the whole process (or of the GPU's allocations on CUDA): "auto" (what is
+        in use now plus 80% of what is free), bytes as an int or a string like "8GB" / "512MiB", or None (never
+        tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
+      tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
+      overlap: overlap and cross-fade width between tiles, a multiple of 64.
+    """
+
+    max_memory: int | str | None = "auto"
+    tile: tuple[int, int] | None = None
+    overlap: int = DEFAULT_OVERLAP
+
+    def checked(self, align: int = ALIGN) -> TilingOptions:
+        """These options validated, with `max_memory` as bytes, "auto" or None (InputError if invalid)."""
+        overlap = _check_overlap(self.overlap, align)
+        return TilingOptions(_check_max_memory(self.max_memory), _check_tile(self.tile, overlap, align), overlap)
+
+
+def _check_max_memory(max_memory: int | str | None) -> int | str | None:
+    if max_memory is None:
+        return None
+    if isinstance(max_memory, str) and max_memory.strip().lower() == "auto":
+        return "auto"
+    if isinstance(max_memory, bool) or not isinstance(max_memory, (int, str)):
+        raise InputError(f"max_memory must be 'auto', None, bytes or a size like '8GB', got {max_memory!r}")
+    size = parse_memory(max_memory)
+    if size <= 0:
+        raise InputError(f"--max-memory must be positive, got {max_memory!r}")
+    return size
+
+
+def _check_overlap(overlap: int, align: int) -> int:
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0 or overlap % align:
+        raise InputError(f"--tile-overlap must be a non-negative multiple of {align}, got {overlap!r}")
+    return overlap
+
+
+def _check_tile(tile: tuple[int, int] | None, overlap: int, align: int) -> tuple[int, int] | None:
+    if tile is None:
+        return None
+    sizes = tuple(tile)
+    if len(sizes) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise InputError(f"--tile must be two positive integers (height, width), got {tile!r}")
+    if any(n % align for n in sizes):
+        raise InputError(f"--tile sizes must be multiples of {align}, got {sizes[0]}x{sizes[1]} (HxW)")
+    if min(sizes) <= overlap:
+        raise InputError(f"--tile {sizes[0]}x{sizes[1]} (HxW) must be larger than --tile-overlap {overlap}")
+    return sizes

@@ -7,18 +7,15 @@ raised-cosine weights across each overlap (film_spec.md §4; FILM's own tiles do
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ContextManager
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
-from torch import nn
 
 from ..errors import InputError
-from .flows import FLOW_SOURCES, apply_warp_mix, dis_flow_fields, fusion_flows, mean_motion, select_flows
-from .padding import Padder
+from ..model import FILM
+from .pair import PairRunner
 
 ALIGN = 64
 
@@ -93,75 +90,53 @@ def _rise(n: int) -> torch.Tensor:
     return 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n, dtype=torch.float64) + 0.5) / n)
 
 
-def interpolate_tiled(
-    model: nn.Module,
-    x0: torch.Tensor,
-    x1: torch.Tensor,
-    time: torch.Tensor | float = 0.5,
-    *,
-    tile: tuple[int, int],
-    overlap: int = 128,
-    autocast: ContextManager | Callable[[], ContextManager] | None = None,
-    channels_last: bool = False,
-    align: int = ALIGN,
-    flow: str = "model",
-    warp_mix: float = 0.0,
-) -> torch.Tensor:
+def interpolate_tiled(model: FILM | PairRunner, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor | float = 0.5,
+                      *, tile: tuple[int, int], overlap: int = 128, align: int = ALIGN) -> torch.Tensor:
     """FILM's `image` for unpadded frames, computed tile by tile with feathered overlaps.
 
     Args:
-      model: a FILM module (uses `encode`, `estimate_flows`, `synthesize`).
+      model: a FILM module (its own flows, no autocast), or a `PairRunner` carrying the flow source, precision
+        and memory format.
       x0, x1: (B, 3, H, W) float frames of any size; padded here like the untiled path.
       time: scalar or (B,) in [0, 1].
       tile: (th, tw) tile size in the padded frame, multiples of `align` (use `memory.choose_tiling`).
       overlap: minimum overlap between neighbouring tiles and width of their cross-fade, a multiple of `align`.
-      autocast: a context manager, or a factory for one, entered around each tile (e.g. bf16 autocast).
-      channels_last: feed tiles in channels_last memory format (match the model's format).
-      flow: "model", "dis" (OpenCV DIS flows of the whole frame, cropped per tile) or "hybrid" (per tile, see
-        `flows.select_flows`).
-      warp_mix: `flows.apply_warp_mix` share for tiles fused on DIS flows; whether the frame moves little enough is
-        decided once, from the whole frame's DIS flows, as the untiled path decides it.
     Returns:
       (B, 3, H, W) float32 image, unclipped; identical to the untiled result when one tile covers the frame.
     """
-    return interpolate_tiled_times(model, x0, x1, [time], tile=tile, overlap=overlap, autocast=autocast,
-                                   channels_last=channels_last, align=align, flow=flow, warp_mix=warp_mix)[0]
+    return interpolate_tiled_times(model, x0, x1, [time], tile=tile, overlap=overlap, align=align)[0]
 
 
-def interpolate_tiled_times(
-    model: nn.Module,
-    x0: torch.Tensor,
-    x1: torch.Tensor,
-    times: Sequence[torch.Tensor | float],
-    *,
-    tile: tuple[int, int],
-    overlap: int = 128,
-    autocast: ContextManager | Callable[[], ContextManager] | None = None,
-    channels_last: bool = False,
-    align: int = ALIGN,
-    flow: str = "model",
-    warp_mix: float = 0.0,
-) -> list[torch.Tensor]:
+def interpolate_tiled_times(model: FILM | PairRunner, x0: torch.Tensor, x1: torch.Tensor,
+                            times: Sequence[torch.Tensor | float], *, tile: tuple[int, int], overlap: int = 128,
+                            align: int = ALIGN) -> list[torch.Tensor]:
     """`interpolate_tiled` for several times at once: each tile's features and flows are computed once.
+
+    A DIS flow source (`filmnet.flows`) computes its flows once on the whole frame; each tile takes its window, and
+    whether the frame moves little enough for the warp mix is decided from the whole frame, as untiled.
 
     Returns:
       One (B, 3, H, W) float32 image per entry of `times`, in order.
     """
     if x0.shape != x1.shape or x0.ndim != 4:
         raise InputError(f"x0 and x1 must be (B, 3, H, W) of one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
-    if flow not in FLOW_SOURCES[1:]:
-        raise InputError(f"flow must be one of {', '.join(FLOW_SOURCES[1:])}, got {flow!r}")
-    h, w = x0.shape[-2:]
-    padder = Padder(h, w, align)
-    p0, p1 = padder.pad(x0), padder.pad(x1)
+    if not times:
+        return []
+    runner = model if isinstance(model, PairRunner) else PairRunner(model)
+    whole = runner.sized(*x0.shape[-2:], align)
+    p0, p1 = whole.pad(x0), whole.pad(x1)
     rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
     cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
-    fields = None if flow == "model" else dis_flow_fields(p0, p1, padder.padding)
-    frame_motion = None if fields is None else mean_motion(fields[0], padder.padding)
-    run = _tile_runner(model, times, autocast, channels_last, fields, hybrid=flow == "hybrid", warp_mix=warp_mix,
-                       frame_motion=frame_motion)
+    with torch.inference_mode():
+        frame = whole.frame_flows(p0, p1)
+    per_tile = replace(runner, padder=None)
+
+    def run(window: tuple) -> list[torch.Tensor]:
+        tile_frame = None if frame is None else frame.crop(window)
+        return list(per_tile.frames(per_tile.encode(p0[window]), per_tile.encode(p1[window]), times, tile_frame))
+
     if len(rows) == 1 and len(cols) == 1:
-        return [padder.unpad(image) for image in run(p0, p1, (...,))]
+        return [whole.crop(image) for image in run((...,))]
     outs = [torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device) for _ in times]
     total = torch.zeros(1, 1, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
     for r in rows:
@@ -169,43 +144,10 @@ def interpolate_tiled_times(
         for c in cols:
             weight = wy[:, None] * blend_ramp(c, device=x0.device)[None, :]
             window = (..., slice(r.start, r.start + r.size), slice(c.start, c.start + c.size))
-            for out, image in zip(outs, run(p0[window], p1[window], window)):
+            for out, image in zip(outs, run(window)):
                 out[window] += image * weight
             total[window] += weight
-    return [padder.unpad(out / total) for out in outs]
-
-
-def _tile_runner(model: nn.Module, times: Sequence, autocast, channels_last: bool,
-                 fields: tuple[torch.Tensor, torch.Tensor] | None, hybrid: bool = False,
-                 warp_mix: float = 0.0, frame_motion: torch.Tensor | None = None) -> Callable:
-    def run(a: torch.Tensor, b: torch.Tensor, window: tuple) -> list[torch.Tensor]:
-        if channels_last:
-            a, b = a.contiguous(memory_format=torch.channels_last), b.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), _context(autocast):
-            e0, e1 = model.encode(a), model.encode(b)
-            if fields is None:
-                flows = model.estimate_flows(e0, e1)
-            else:
-                flows = fusion_flows(fields[0][window], fields[1][window], model.config.fusion_pyramid_levels)
-                flows.dis_motion = frame_motion
-                if hybrid:
-                    flows = select_flows(a, b, flows, lambda: model.estimate_flows(e0, e1))
-            batch_times = [_batch_time(t, a) for t in times]
-            return [apply_warp_mix(model.synthesize(e0, e1, flows, bt), flows, bt, warp_mix).float()
-                    for bt in batch_times]
-
-    return run
-
-
-def _batch_time(time: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(time, dtype=torch.float32, device=x.device).reshape(-1)
-    return t.expand(x.shape[0]) if t.numel() == 1 else t
-
-
-def _context(autocast) -> ContextManager:
-    if autocast is None:
-        return contextlib.nullcontext()
-    return autocast if hasattr(autocast, "__enter__") else autocast()  # an instance, or a factory for one
+    return [whole.crop(out / total) for out in outs]
 
 
 def _padded(n: int, align: int) -> int:

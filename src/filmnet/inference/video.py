@@ -3,7 +3,7 @@
 The source is a video file or a folder of PNG/JPEG/TIFF frames (at `in_fps`). Each output frame sits at its true
 source time (`timing.py`); FILM synthesises it at that t directly, reusing each input frame's feature pyramid for
 both pairs it belongs to. Frames too large for the interpolator's memory budget (or a forced `tile`) run tiled
-(`tiling.interpolate_tiled_times`): each pair is then computed tile by tile, with no reuse across pairs. Pairs
+(`Interpolator.tiled`): each pair is then computed tile by tile, with no reuse across pairs. Pairs
 across a scene cut are held (the earlier frame repeats). The encoder setup is checked before any work. Work is cut
 into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in `.{name}.filmnet-work/`
 with a manifest, so `resume=True` skips finished segments (only Ctrl-C or a kill keeps that folder; other failures
@@ -31,8 +31,6 @@ from ..io.atomic import atomic_target, write_text_atomic
 from ..io.writers import parse_fps
 from .interpolator import Interpolator
 from .memory import Tiling
-from .padding import Padder
-from .tiling import interpolate_tiled_times
 from .timing import RetimePlan, count_frames, max_new_frames_per_pair, plan_retime, schedule_pair
 
 log = logging.getLogger(__name__)
@@ -204,7 +202,7 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
                flow=getattr(interpolator, "flow", "model"),
                device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
     mix = getattr(interpolator, "warp_mix", 0.0)
-    if mix and job["flow"] != "model":  # keys of jobs without a mix stay as they were
+    if mix:  # only DIS sources apply a mix; keys of jobs without one stay as they were
         job["warp_mix"] = mix
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 
@@ -232,7 +230,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class _Model:
-    """FILM on RGB(A) uint8/uint16 frames of one size, untiled (pad once, reuse encodings) or tiled per pair.
+    """FILM on RGB(A) uint8/uint16 frames of one size through the interpolator's pair runner: untiled (pad once,
+    reuse encodings) or tiled per pair.
 
     Args:
         tiling: from `Interpolator.tiling_for`; None runs whole frames.
@@ -242,29 +241,24 @@ class _Model:
     def __init__(self, interpolator: Interpolator, height: int, width: int, tiling: Tiling | None = None,
                  chunk: int = 1):
         self.interp, self.tiling, self.chunk = interpolator, tiling, max(1, int(chunk))
-        self.padder = Padder(height, width, interpolator.align)
+        self.runner = interpolator.pair_runner(height, width)
 
     def encode(self, image: np.ndarray):
-        return self.interp.encode(self.padder.pad(self.interp.to_tensor(image)))
+        return self.runner.encode(self.interp.to_tensor(image))
 
     def flows(self, e0, e1):
-        return self.interp.estimate_flows(e0, e1, self.padder.padding)
+        return self.runner.flows(e0, e1)
 
     def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
-        y = self.interp.synthesize(e0, e1, flows, float(t))
-        return _quantize(self.interp.to_numpy(self.padder.unpad(y)), like)
+        y = self.runner.crop(self.runner.synthesize(e0, e1, flows, float(t)))
+        return _quantize(self.interp.to_numpy(y), like)
 
     def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
         """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
-        interp, tiling = self.interp, self.tiling
+        interp = self.interp
         x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
         for start in range(0, len(times), self.chunk):
-            with torch.inference_mode():
-                images = interpolate_tiled_times(
-                    interp.model, x0, x1, [float(t) for t in times[start:start + self.chunk]], tile=tiling.tile,
-                    overlap=tiling.overlap, autocast=interp.autocast, channels_last=interp.channels_last,
-                    align=interp.align, flow=interp.flow, warp_mix=interp.warp_mix)
-            for y in images:
+            for y in interp.tiled(x0, x1, [float(t) for t in times[start:start + self.chunk]], self.tiling):
                 yield _quantize(interp.to_numpy(y), left)
 
 

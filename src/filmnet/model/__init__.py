@@ -1,4 +1,4 @@
 from .config import CONFIGS, FILMConfig, get_config, register_config
-from .film import FILM, Encoded, PairFlows
+from .film import FILM, Encoded, FILMOutput, PairFlows
 
-__all__ = ["CONFIGS", "FILM", "FILMConfig", "Encoded", "PairFlows", "get_config", "register_config"]
+__all__ = ["CONFIGS", "FILM", "FILMConfig", "FILMOutput", "Encoded", "PairFlows", "get_config", "register_config"]

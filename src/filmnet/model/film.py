@@ -1,7 +1,7 @@
 """The FILM network: features -> bidirectional flows -> warp to time t -> fusion."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -30,16 +30,35 @@ class PairFlows:
     backward_residual: list[torch.Tensor]
     forward: list[torch.Tensor]
     backward: list[torch.Tensor]
-    # (B,) mean motion (px) inside the frame of pairs fused on outside (DIS) flows, NaN for pairs fused on the
-    # model's own; None when all are the model's own (set by inference.flows, read by its warp mix)
-    dis_motion: torch.Tensor | None = None
+
+
+@dataclass
+class FILMOutput:
+    """What the model returns: the fused `image` (unclipped), both inputs warped to t at the finest level, and the
+    pair's flow pyramids (finest first, channels dx, dy): accumulated (fusion levels) and residual (all levels;
+    empty for flows given from outside the model)."""
+
+    image: torch.Tensor
+    x0_warped: torch.Tensor
+    x1_warped: torch.Tensor
+    forward_flows: list[torch.Tensor] = field(default_factory=list)
+    backward_flows: list[torch.Tensor] = field(default_factory=list)
+    forward_residual_flows: list[torch.Tensor] = field(default_factory=list)
+    backward_residual_flows: list[torch.Tensor] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The outputs under the official model's names (`image`, `forward_flow_pyramid`, ...)."""
+        return {"image": self.image, "x0_warped": self.x0_warped, "x1_warped": self.x1_warped,
+                "forward_flow_pyramid": self.forward_flows, "backward_flow_pyramid": self.backward_flows,
+                "forward_residual_flow_pyramid": self.forward_residual_flows,
+                "backward_residual_flow_pyramid": self.backward_residual_flows}
 
 
 class FILM(nn.Module):
     """Frame Interpolation for Large Motion.
 
-    `model(x0, x1, time=None)` takes NCHW float RGB in [0, 1] (H, W >= config.min_size) and returns a dict
-    with `image` (unclipped), `x0_warped`, `x1_warped` and the flow pyramids (finest first, channels dx, dy).
+    `model(x0, x1, time=None)` takes NCHW float RGB in [0, 1] (H, W >= config.min_size) and returns a
+    `FILMOutput`: `image` (unclipped), `x0_warped`, `x1_warped` and the flow pyramids.
     """
 
     def __init__(self, config: FILMConfig | str = "film_net"):
@@ -72,7 +91,7 @@ class FILM(nn.Module):
             fwd_res, bwd_res, flow_pyramid_synthesis(fwd_res)[:n], flow_pyramid_synthesis(bwd_res)[:n]
         )
 
-    def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, time: torch.Tensor) -> dict:
+    def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, time: torch.Tensor) -> FILMOutput:
         """Warp both inputs to `time` (B,) and fuse. Flows are scaled as in the released graph."""
         t = time.reshape(-1, 1, 1, 1).to(flows.forward[0].dtype)
         aligned, warped0, warped1 = [], None, None
@@ -88,22 +107,15 @@ class FILM(nn.Module):
                 warped0, warped1 = side0[:, :3].clone(), side1[:, :3].clone()
             aligned.append(cat_as([side0, side1, bwd_t, fwd_t], compute_dtype(features), layout))
             del side0, side1
-        return {"image": self.fuse(aligned), "x0_warped": warped0, "x1_warped": warped1}
+        return FILMOutput(self.fuse(aligned), warped0, warped1, flows.forward, flows.backward,
+                          flows.forward_residual, flows.backward_residual)
 
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor | float | None = None) -> dict:
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, time: torch.Tensor | float | None = None) -> FILMOutput:
         if x0.shape != x1.shape:
             raise InputError(f"x0 and x1 differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
         time = _as_time(time, x0)
         e0, e1 = self.encode(x0), self.encode(x1)
-        flows = self.estimate_flows(e0, e1)
-        out = self.synthesize(e0, e1, flows, time)
-        out.update(
-            forward_flow_pyramid=flows.forward,
-            backward_flow_pyramid=flows.backward,
-            forward_residual_flow_pyramid=flows.forward_residual,
-            backward_residual_flow_pyramid=flows.backward_residual,
-        )
-        return out
+        return self.synthesize(e0, e1, self.estimate_flows(e0, e1), time)
 
 
 def _as_time(time, x: torch.Tensor) -> torch.Tensor:

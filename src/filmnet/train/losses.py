@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from ..model import FILMOutput
 from .schedule import LOSS_SCHEDULES
 from .vgg import MISSING_WEIGHTS_HELP, VGG19Features, load_vgg19
 
@@ -22,9 +23,9 @@ def l1_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (pred - y).abs().mean()
 
 
-def warped_l1_loss(outputs: dict, y: torch.Tensor) -> torch.Tensor:
+def warped_l1_loss(outputs: FILMOutput, y: torch.Tensor) -> torch.Tensor:
     """Mean of the L1 of `x0_warped` and of `x1_warped` to y (the official code's unused `l1_warped`), in fp32."""
-    return 0.5 * (l1_loss(outputs["x0_warped"].float(), y) + l1_loss(outputs["x1_warped"].float(), y))
+    return 0.5 * (l1_loss(outputs.x0_warped.float(), y) + l1_loss(outputs.x1_warped.float(), y))
 
 
 def gram_matrix(feature: torch.Tensor) -> torch.Tensor:

@@ -163,11 +163,11 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     if not cfg.data:
         raise InputError("no training data: set `data` in the config or pass --data DIR")
     if cfg.pseudo_flow_weight > 0:
-        from ..eval.baselines import require_cv2
+        from ..flows.dis import set_cv2_threads
 
         # fail before decoding the data, not in the first batch; one OpenCV thread, set before anything uses it,
         # so that forked loader workers never inherit a used OpenCV thread pool (a known hang)
-        require_cv2().setNumThreads(1)
+        set_cv2_threads(1)
     return build_train_val_datasets(cfg.data, holdout=cfg.holdout, crop=cfg.crop, spacings=cfg.spacings,
                                     augment=cfg.augment, large_motion=cfg.large_motion, seed=cfg.seed,
                                     max_short_side=cfg.max_short_side, pseudo_flow=cfg.pseudo_flow_weight > 0,
@@ -190,7 +190,7 @@ def validate(model: nn.Module, loader: DataLoader, device: torch.device, amp: to
     for batch in itertools.islice(loader, max_batches):
         x0, x1, y, t = _to_device(batch, device, channels_last)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            pred = model(x0, x1, t)["image"]
+            pred = model(x0, x1, t).image
         mse = (pred.float().clamp(0, 1) - y.float()).square().mean(dim=(1, 2, 3))
         scores.append(-10 * torch.log10(mse.clamp_min(1e-10)))
     model.train(was_training)
@@ -391,12 +391,12 @@ class Trainer:
         x0, x1, y, t = _to_device(batch, self.info.device, self.cfg.channels_last)
         with torch.autocast(self.info.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             out = self.ddp(x0, x1, t)
-            pred = out["image"]
+            pred = out.image
             total, terms = self.loss_fn(pred, y, self.step)
             flow_weight = self.pseudo_flow_weight(self.step)
             if flow_weight and "flow" in batch:
-                terms["pseudo_flow"] = pseudo_flow_loss(out["forward_residual_flow_pyramid"],
-                                                        out["backward_residual_flow_pyramid"],
+                terms["pseudo_flow"] = pseudo_flow_loss(out.forward_residual_flows,
+                                                        out.backward_residual_flows,
                                                         batch["flow"].to(self.info.device, non_blocking=True))
                 total = total + flow_weight * terms["pseudo_flow"]
             if self.cfg.warped_weight:

@@ -1,37 +1,29 @@
-"""Where a pair's flows come from: the model's own estimator, OpenCV DIS flows, or a per-pair choice of the two.
+"""OpenCV DIS flows for FILM's fusion, the "hybrid" per-pair choice, and the warp mix (used through `sources`).
 
-- "model": FILM's flow estimator.
-- "dis": FILM's features, warping and fusion decoder with the flow estimator replaced by DIS (preset MEDIUM but
+- DIS: FILM's features, warping and fusion decoder with the flow estimator replaced by DIS (preset MEDIUM but
   refined down to full resolution, `FUSION_DIS_FINEST_SCALE`; both directions, on the whole frame; coarser fusion
-  levels are area-downsampled). Needs OpenCV.
-- "hybrid": DIS flows; for a pair whose mean DIS motion is at least `HYBRID_MOTION` px, also the model's own flows,
-  and whichever of the two makes the inputs warped to t = 0.5 agree better (no ground truth needed) is fused.
-- "auto": what the weights file recommends in its metadata (`flow`), else "model".
-
-`warp_mix` (`apply_warp_mix`): on pairs fused on DIS flows whose mean motion is below `HYBRID_MOTION`, the output
-moves this share of the way towards the time-weighted average of the two inputs warped by those flows, which
-averages out coding noise that the fusion keeps (MODEL_CARD); None asks the weights file's metadata (`warp_mix`),
-else 0.
+  levels are area-downsampled). Needs OpenCV (the `dis` extra).
+- hybrid (`select_flows`): DIS flows; for a pair whose mean DIS motion is at least `HYBRID_MOTION` px, also the
+  model's own flows, and whichever of the two makes the inputs warped to t = 0.5 agree better (no ground truth
+  needed) is fused.
+- warp mix (`apply_warp_mix`): on pairs fused on DIS flows whose mean motion is below `HYBRID_MOTION`, the output
+  moves a share of the way towards the time-weighted average of the two inputs warped by those flows, which
+  averages out coding noise that the fusion keeps (MODEL_CARD).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import InputError
-from ..model import Encoded, PairFlows
+from ..model import Encoded, FILMOutput, PairFlows
 from ..model.ops import warp
 
-FLOW_SOURCES = ("auto", "model", "dis", "hybrid")
-METADATA_KEY = "flow"
-WARP_MIX_KEY = "warp_mix"
+DIS_INSTALL = 'pip install "filmnet[dis]"'
 HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the model's own flows
 # DIS scale whose flow is the output for the fusion: 0 = full resolution (MEDIUM stops at 1, half resolution).
 # Chosen on the held-out training clips (MODEL_CARD); costs about 0.3 s more per 720p pair on 2 cores
@@ -39,14 +31,24 @@ HYBRID_MOTION = 8.0  # px of mean DIS motion from which "hybrid" also tries the 
 FUSION_DIS_FINEST_SCALE = 0
 # Peak memory of `fusion_dis_flows` per frame pixel: its grey copies and DIS at scale 0 (~231 B/px measured at 1080p
 # by RSS, benchmarks/dis_cost.py; MEDIUM's half-resolution grid took ~73). The memory model adds it for the "dis" and
-# "hybrid" sources.
+# "hybrid" sources (`FlowSource.peak_bytes`).
 DIS_PEAK_BYTES_PER_PIXEL = 240
 
 
-def dis_peak_bytes(flow: str, height: int, width: int) -> int:
-    """Extra peak memory of a resolved flow source on height x width frames: whole-frame DIS for "dis" and
-    "hybrid" (also when tiled), nothing for "model"."""
-    return 0 if flow == "model" else DIS_PEAK_BYTES_PER_PIXEL * height * width
+@dataclass
+class DisPairFlows(PairFlows):
+    """A pair's flows fused from DIS: `motion` is the (B,) mean DIS motion (px) inside the frame, NaN for pairs
+    that "hybrid" put on the model's own flows (read by the warp mix)."""
+
+    motion: torch.Tensor | None = None
+
+
+def cv2_available() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def require_cv2():
@@ -54,9 +56,14 @@ def require_cv2():
     try:
         import cv2
     except ImportError as err:
-        raise InputError("DIS optical flow (flow='dis', which the bundled film_lite uses by default; the 'dis' "
-                         "baseline; pseudo-flow training) needs OpenCV: pip install opencv-python-headless") from err
+        raise InputError("DIS optical flow (--flow dis/hybrid, the 'dis' baseline, pseudo-flow training) needs "
+                         f"OpenCV: {DIS_INSTALL}") from err
     return cv2
+
+
+def set_cv2_threads(count: int) -> None:
+    """OpenCV's own thread pool size (e.g. 1 in data-loader workers)."""
+    require_cv2().setNumThreads(count)
 
 
 def _grey_uint8(cv2, frame: np.ndarray) -> np.ndarray:
@@ -81,74 +88,28 @@ def fusion_dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray
     return dis_flows(frame0, frame1, finest_scale=FUSION_DIS_FINEST_SCALE)
 
 
-def check_flow(flow: str) -> str:
-    if flow not in FLOW_SOURCES:
-        raise InputError(f"unknown flow source {flow!r}; choose one of {', '.join(FLOW_SOURCES)}")
-    return flow
-
-
-def _weights_metadata(weights: str | os.PathLike | nn.Module | None) -> tuple[dict, str]:
-    """(metadata, name) of a native weights file, the bundled one for None; ({}, ...) for a module or a folder."""
-    from ..weights.loader import default_weights
-    from ..weights.native import read_header
-
-    if isinstance(weights, nn.Module):
-        return {}, "module"
-    if weights is None:
-        with resources.as_file(default_weights()) as path:
-            header = read_header(path)
-    else:
-        path = Path(weights)
-        header = read_header(path) if path.is_file() else None
-    return (header or {}).get("__metadata__") or {}, str(path)
-
-
-def recommended_flow(weights: str | os.PathLike | nn.Module | None) -> str:
-    """The flow source a native weights file names in its metadata ("model" when it names none or is a module)."""
-    metadata, name = _weights_metadata(weights)
-    flow = metadata.get(METADATA_KEY, "model")
-    if flow not in FLOW_SOURCES[1:]:
-        raise InputError(f"{name}: metadata {METADATA_KEY}={flow!r} is not one of {', '.join(FLOW_SOURCES[1:])}")
-    return flow
-
-
 def check_warp_mix(share: float) -> float:
     if not 0.0 <= share <= 1.0:
         raise InputError(f"warp_mix is a share in [0, 1], got {share}")
     return float(share)
 
 
-def resolve_warp_mix(share: float | None, weights: str | os.PathLike | nn.Module | None) -> float:
-    """`share`, or for None the weights file's metadata `warp_mix` (0 when it names none)."""
-    if share is not None:
-        return check_warp_mix(share)
-    metadata, name = _weights_metadata(weights)
-    try:
-        return check_warp_mix(float(metadata.get(WARP_MIX_KEY, 0.0)))
-    except (ValueError, InputError):
-        raise InputError(f"{name}: metadata {WARP_MIX_KEY}={metadata[WARP_MIX_KEY]!r} is not a share in [0, 1]")
-
-
-def apply_warp_mix(out: dict, flows: PairFlows, time: torch.Tensor, share: float) -> torch.Tensor:
-    """The fused `out["image"]`, on the pairs fused on DIS flows with mean motion below HYBRID_MOTION moved
+def apply_warp_mix(out: FILMOutput, flows: PairFlows, time: torch.Tensor, share: float) -> torch.Tensor:
+    """The fused `out.image`, on the pairs fused on DIS flows with mean motion below HYBRID_MOTION moved
     `share` of the way towards (1 - t) * x0_warped + t * x1_warped (in float32); unchanged elsewhere and for share 0.
-    The motion is `flows.dis_motion`, measured inside the frame (`fusion_flows`). (On the held-out proxies, mixing
-    larger motion lost more than it gained: MODEL_CARD.)"""
-    if not share or flows.dis_motion is None:
-        return out["image"]
-    mixed = flows.dis_motion < HYBRID_MOTION  # False for NaN (the model's own flows)
+    The motion is `DisPairFlows.motion`, measured inside the frame (`fusion_flows`). (On the held-out proxies,
+    mixing larger motion lost more than it gained: MODEL_CARD.)"""
+    motion = getattr(flows, "motion", None)
+    if not share or motion is None:
+        return out.image
+    mixed = motion < HYBRID_MOTION  # False for NaN (the model's own flows)
     if not bool(mixed.any()):
-        return out["image"]
-    image = out["image"].float()
+        return out.image
+    image = out.image.float()
     t = time.reshape(-1, 1, 1, 1).float()
-    average = (1 - t) * out["x0_warped"].float() + t * out["x1_warped"].float()
+    average = (1 - t) * out.x0_warped.float() + t * out.x1_warped.float()
     weight = share * mixed.reshape(-1, 1, 1, 1).float()
     return image + weight * (average - image)
-
-
-def resolve_flow(flow: str, weights: str | os.PathLike | nn.Module | None) -> str:
-    """"model", "dis" or "hybrid" for a requested source ("auto" asks the weights)."""
-    return recommended_flow(weights) if check_flow(flow) == "auto" else flow
 
 
 def dis_flow_fields(x0: torch.Tensor, x1: torch.Tensor,
@@ -173,7 +134,7 @@ def stack_flow_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.
 
 
 def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
-                   padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+                   padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> DisPairFlows:
     """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first)."""
     return fusion_flows(*dis_flow_fields(e0.images[0], e1.images[0], padding), levels, padding)
 
@@ -184,14 +145,16 @@ def mean_motion(forward: torch.Tensor, padding: tuple[int, int, int, int] = (0, 
 
 
 def fusion_flows(forward: torch.Tensor, backward: torch.Tensor, levels: int,
-                 padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+                 padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+                 motion: torch.Tensor | None = None) -> DisPairFlows:
     """Full-resolution flows given from outside the model (f01, f10) as the fusion's `levels` flow levels. The
-    residual pyramids are empty: such flows have none. `dis_motion` is measured inside `padding`."""
-    return PairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels), mean_motion(forward, padding))
+    residual pyramids are empty: such flows have none. `motion` defaults to the mean motion inside `padding`."""
+    motion = mean_motion(forward, padding) if motion is None else motion
+    return DisPairFlows([], [], flow_levels(forward, levels), flow_levels(backward, levels), motion)
 
 
-def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callable[[], PairFlows],
-                 padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
+def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: DisPairFlows, own: Callable[[], PairFlows],
+                 padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> DisPairFlows:
     """The "hybrid" choice per pair of a (B, 3, H, W) batch: `dis`, or `own()` (called only when some pair moves
     at least HYBRID_MOTION px on average) where its warped inputs agree better. Measured inside `padding`."""
     window = _inside(padding)
@@ -207,8 +170,8 @@ def select_flows(x0: torch.Tensor, x1: torch.Tensor, dis: PairFlows, own: Callab
     def pick(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
         return [torch.where(where, u.float(), v.float()) for u, v in zip(a, b)]
 
-    motion = None if dis.dis_motion is None else dis.dis_motion.masked_fill(use_own, float("nan"))
-    return PairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward), motion)
+    motion = None if dis.motion is None else dis.motion.masked_fill(use_own, float("nan"))
+    return DisPairFlows([], [], pick(mine.forward, dis.forward), pick(mine.backward, dis.backward), motion)
 
 
 def _inside(padding: tuple[int, int, int, int]) -> tuple:
