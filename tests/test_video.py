@@ -506,7 +506,7 @@ def test_jpeg_folder_and_bad_folders(tmp_path, interp):
 
 
 def test_folder_fingerprint_sees_a_rewritten_frame(tmp_path):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     write_rgba_folder(tmp_path / "fp", 2)
     before = vio.source_fingerprint(vio.probe_frames(tmp_path / "fp", F(25)))
@@ -581,7 +581,7 @@ def test_failure_mid_run_removes_work_but_ctrl_c_keeps_it_for_resume(tmp_path, i
 
 
 def test_crf_is_applied_where_the_encoder_has_it_else_noted(tmp_path, interp):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     assert vio.quality_options("libvpx", 20) == {"crf": "20"}  # VP8: not in DEFAULT_CRF, has crf
     assert vio.quality_options("libx264", None) == {"crf": "18"} and vio.quality_options("ffv1", 20) == {}
@@ -609,8 +609,8 @@ def test_rgb_frames_give_playable_yuv420p_in_mp4(tmp_path, interp):
 def test_folder_frames_follow_exif_orientation(tmp_path):
     from PIL import Image
 
-    from filmnet.io import video as vio
-    from filmnet.io.images import read_image
+    from filmnet.io import media as vio
+    from filmnet.io.media.images import read_image
 
     (tmp_path / "jpg").mkdir()
     exif = Image.Exif()
@@ -637,7 +637,7 @@ def test_job_key_hashes_half_precision_weights(tmp_path, dtype):
 
     from filmnet.inference.timing import plan_retime
     from filmnet.inference.video import _job_key
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     info = vio.probe_video(make_clip(tmp_path / "in.mp4", n=2))
     torch.manual_seed(0)
@@ -648,7 +648,7 @@ def test_job_key_hashes_half_precision_weights(tmp_path, dtype):
 
 
 def test_encoder_closes_its_container_when_setup_fails(tmp_path, monkeypatch):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     opened = []
     real_open = av.open

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io import video as vio
+from ..io import media as vio
 from ..io.atomic import atomic_target, write_text_atomic
-from ..io.writers import parse_fps
+from ..io.media import parse_fps
 from .interpolator import Interpolator
 from .memory import Tiling
 from .padding import Padder
@@ -90,7 +90,7 @@ def retime(
             frame folder.
         scene_threshold: scene-cut threshold (`filmnet.scenes`); pairs across a cut are held, never blended.
         dedupe: drop near-duplicate input frames first (their timestamps are kept, so timing stays exact).
-        codec / crf / pix_fmt: video output encoding (checked before any work; see `io.video.plan_encoder`).
+        codec / crf / pix_fmt: video output encoding (checked before any work; see `io.media.plan_encoder`).
             `crf` on an encoder without a crf option is ignored with a note; all three are ignored (with a note)
             for a PNG-folder output.
         resume: reuse finished segments of an interrupted run with the same inputs and options.
@@ -168,7 +168,7 @@ def is_folder_output(out: Path, *, default: bool = False) -> bool:
 def vio_check_output(out: Path, info: vio.VideoInfo, force: bool, *, folder: bool) -> None:
     """The writers' rule (`check_output`: with `force`, an existing folder, even one named `x.mp4`, is replaced
     only if it holds nothing but `NNNNNN.png`), plus: an existing file is never replaced by a PNG folder."""
-    from ..io.writers import check_output
+    from ..io.media import check_output
 
     check_output(out, overwrite=force, inputs=(info.path, *info.files))
     if folder and (out.exists() or out.is_symlink()) and not out.is_dir():

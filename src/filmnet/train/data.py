@@ -2,7 +2,7 @@
 
 Each source path is scanned once. Layouts, detected per path: Vimeo-90K triplet or septuplet (`tri_trainlist.txt`
 / `sep_trainlist.txt` + `sequences/`, or any tree of `im1.png..imN.png` folders), folders of PNG/JPEG frames
-(natural sort) and video files (PyAV, or OpenCV where PyAV is missing; decoded once into memory or a
+(natural sort) and video files (decoded once by the media layer, `filmnet.io.media`, into memory or a
 memory-mapped cache). Frame sequences give triplets (i, i+s, i+2s) for every spacing s; triplets spanning a shot
 cut (`filmnet.scenes`, plus the `cuts` column of a `motion_stats.csv` found in the source tree) or with
 repeated/static frames are dropped.
@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
-from ..io.images import natural_key, read_image, read_image_size
+from ..io.media import iter_video_rgb, natural_key, read_image, read_image_size
 from .augment import DEGRADATIONS, augment_triplet, center_crop, check_degrade_kind, pad_to, paste_moving_object
 from .config import eval_only_parts
 from .pseudo_flow import pseudo_flows
@@ -112,58 +112,12 @@ def _frame_folder(folder: Path, name: str) -> Clip | None:
     return Clip(name=name, source=folder, paths=paths, thumbs=thumbs, sizes=sizes)
 
 
-def _target_size(w: int, h: int, max_short_side: int | None) -> tuple[int, int]:
-    if not max_short_side or min(w, h) <= max_short_side:
-        return w, h
-    scale = max_short_side / min(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
 def _decode_video(path: Path, max_short_side: int | None) -> np.ndarray:
-    """Every frame as uint8 (N, H, W, 3), downscaled to `max_short_side`: PyAV, else OpenCV."""
-    try:
-        import av  # optional at import time: only video sources need it
-    except ImportError:
-        frames = list(_frames_cv2(path, max_short_side))
-    else:
-        frames = list(_frames_av(av, path, max_short_side))
+    """Every frame as uint8 (N, H, W, 3), downscaled to `max_short_side` (the media layer's `iter_video_rgb`)."""
+    frames = list(iter_video_rgb(path, max_short_side))
     if len({f.shape for f in frames}) > 1:
         raise InputError(f"{path}: frame size changes inside the video")
     return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
-
-
-def _frames_av(av, path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            w, h = _target_size(frame.width, frame.height, max_short_side)
-            yield frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-
-
-def _frames_cv2(path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
-    """OpenCV's decoder, for machines without PyAV (e.g. a bare GPU box running a training burst)."""
-    try:
-        import cv2
-    except ImportError as err:
-        raise InputError(f"{path}: decoding video needs PyAV (pip install av) or OpenCV") from err
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise InputError(f"{path}: OpenCV cannot open this video")
-    if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # stored pixels, as PyAV decodes them
-        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            h, w = bgr.shape[:2]
-            size = _target_size(w, h, max_short_side)
-            if size != (w, h):
-                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
 
 
 def _cache_file(cache_dir: Path, path: Path, max_short_side: int | None) -> Path:

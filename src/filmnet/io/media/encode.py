@@ -1,27 +1,19 @@
-"""Video I/O with PyAV: probe, decode to HxWxC uint8/uint16 RGB(A) frames with exact times, encode and mux.
-
-Used by `filmnet.inference.video.retime`. Frames are numpy arrays here only: 8-bit sources give uint8, deeper
-sources uint16 (full 16-bit scale); 4 channels when the source has alpha. Times are `Fraction` seconds taken
-from pts x time_base, so variable frame rate input keeps its timing. A folder of PNG/JPEG/TIFF frames is a source
-too (`probe_frames`): natural name order, frame i at i / rate. `av` is imported lazily.
+"""Encoding with PyAV: codec and pixel-format choice, checked encoder setups, `VideoEncoder` (RGB(A) uint8/uint16
+frames -> a container, with optional audio), GIF palettes, and the lossless FFV1 segments `filmnet video` resumes
+from. `av` is imported lazily.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .atomic import write_bytes_atomic
-from .images import natural_key
-
-log = logging.getLogger(__name__)
+from ...errors import InputError
+from .decode import SWS_COLORSPACES, _array_format, _format_traits, open_input
 
 CODEC_ALIASES = {
     "h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
@@ -35,224 +27,7 @@ DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov")}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What retiming needs to know about an input video."""
-
-    path: Path
-    width: int
-    height: int
-    rate: Fraction
-    frames: int | None
-    pix_fmt: str
-    depth: int
-    alpha: bool
-    has_audio: bool
-    color: dict = field(default_factory=dict)
-    files: tuple[Path, ...] = ()  # the frames of a frame-folder source, in order; empty for a video file
-
-    @property
-    def is_folder(self) -> bool:
-        return bool(self.files)
-
-
-@dataclass(frozen=True)
-class DecodedFrame:
-    """One decoded frame: `image` is (H, W, 3|4) uint8/uint16 RGB(A); `time` and `duration` are seconds."""
-
-    index: int
-    time: Fraction
-    duration: Fraction | None
-    image: np.ndarray
-
-
-def open_input(path: Path, what: str = "video"):
-    """`av.open` for reading; `InputError` when the file is not a readable media file."""
-    import av
-
-    try:
-        return av.open(str(path), mode="r")
-    except (av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not a readable {what} ({err.__class__.__name__}: {err})") from None
-
-
-def _format_traits(name: str) -> tuple[int, bool, bool, int]:
-    """(bit depth, has alpha, is rgb, chroma subsampling shift sum) of a pixel format."""
-    import av
-
-    fmt = av.VideoFormat(name, 64, 64)
-    comps = fmt.components
-    depth = max(c.bits for c in comps)
-    alpha = any(c.is_alpha for c in comps)
-    sub = 0 if fmt.is_rgb or len(comps) < 3 else (64 // comps[1].width - 1) + (64 // comps[1].height - 1)
-    return depth, alpha, bool(fmt.is_rgb), sub
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read the first video stream's properties; raise `InputError` when there is none."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input video {path} does not exist or is not a file")
-    with open_input(path) as container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not rate:
-            raise InputError(f"{path}: cannot tell the frame rate of its video stream")
-        pix_fmt = ctx.pix_fmt or "yuv420p"
-        depth, alpha, _, _ = _format_traits(pix_fmt)
-        color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
-                 "color_primaries": ctx.color_primaries, "color_trc": ctx.color_trc}
-        return VideoInfo(path, ctx.width, ctx.height, Fraction(rate), stream.frames or None, pix_fmt, depth,
-                         alpha, bool(container.streams.audio), color)
-
-
-
-def frame_files(folder: Path) -> list[Path]:
-    """The PNG/JPEG/TIFF files of `folder` in natural name order (hidden files skipped)."""
-    files = [p for p in folder.iterdir()
-             if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
-    return sorted(files, key=lambda p: natural_key(p.name))
-
-
-def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
-    """A folder of frames as a source at `rate` fps; size, depth and alpha come from the first frame."""
-    folder = Path(folder)
-    files = frame_files(folder)
-    if not files:
-        raise InputError(f"{folder} holds no PNG, JPEG or TIFF frames")
-    with open_input(files[0], "image") as container:
-        first = _decode_image(container, files[0])
-    depth, alpha, _, _ = _format_traits(first.format.name)
-    width, height = first.width, first.height
-    if exif_orientation(files[0]) in (5, 6, 7, 8):
-        width, height = height, width
-    return VideoInfo(folder, width, height, Fraction(rate), len(files), first.format.name, depth, alpha,
-                     False, {}, tuple(files))
-
-
-def exif_orientation(path: Path) -> int:
-    """EXIF orientation (1-8) of an image file from its header, as `filmnet.io.images.read_image` applies it; 1
-    when absent or unreadable. A PNG eXIf chunk placed after the pixel data is not seen (that needs a full decode)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            if im.format == "PNG" and "exif" not in im.info:
-                return 1
-            value = im.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
-        return 1
-    return value if value in range(1, 9) else 1
-
-
-def _decode_image(container, path: Path):
-    import av
-
-    try:
-        return next(container.decode(video=0))
-    except (av.error.FFmpegError, StopIteration, IndexError):
-        raise InputError(f"{path} is not a readable image") from None
-
-
-def source_fingerprint(info: VideoInfo) -> list:
-    """What identifies the source's content for resuming: path, sizes and mtimes (of every frame of a folder)."""
-    files = info.files or (info.path,)
-    digest = hashlib.sha256()
-    for f in files:
-        stat = f.stat()
-        digest.update(f"{f.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return [str(info.path.resolve()), len(files), digest.hexdigest()]
-
-
-def _array_format(depth: int, alpha: bool) -> str:
-    if depth > 8:
-        return "rgba64le" if alpha else "rgb48le"
-    return "rgba" if alpha else "rgb24"
-
-
-def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Decode every frame of `info.path` in presentation order; raise `InputError` on a decode failure."""
-    import av
-
-    if info.is_folder:
-        yield from _read_folder(info)
-        return
-    fmt = _array_format(info.depth, info.alpha)
-    index = 0
-    with open_input(info.path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield DecodedFrame(index, *_frame_time(frame, index, info.rate), _to_array(frame, fmt))
-                index += 1
-        except av.error.FFmpegError as err:
-            raise InputError(f"{info.path}: decoding failed after {index} frames ({err}); the file may be truncated")
-
-
-def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
-    from .images import _orient
-
-    fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
-    for index, path in enumerate(info.files):
-        with open_input(path, "image") as container:
-            frame = _decode_image(container, path)
-        image = _to_array(frame, fmt)
-        orientation = exif_orientation(path)
-        if orientation != 1:
-            image = _orient(image, orientation)
-        if image.shape[:2] != (info.height, info.width):
-            raise InputError(f"{path.name} is {image.shape[1]}x{image.shape[0]} but {info.files[0].name} is "
-                             f"{info.width}x{info.height} (WxH, after EXIF orientation); all frames must have one "
-                             "size")
-        yield DecodedFrame(index, index * period, period, image)
-
-
-def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
-    if frame.pts is None or frame.time_base is None:
-        return Fraction(index) / rate, None
-    tb = Fraction(frame.time_base)
-    duration = _snap(frame.duration * tb, rate, tb) if frame.duration else None
-    return _snap(frame.pts * tb, rate, tb), duration
-
-
-def _snap(time: Fraction, rate: Fraction, tb: Fraction) -> Fraction:
-    """Undo the container's rounding (e.g. Matroska's 1 ms): a time within half a tick of the nominal grid is on it."""
-    grid = round(time * rate) / rate
-    return grid if abs(time - grid) <= tb / 2 else time
-
-
-# AVColorSpace -> swscale's coefficient sets; others (unspecified, ...) use swscale's default, BT.601.
-SWS_COLORSPACES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
-
-
-def _to_array(frame, fmt: str) -> np.ndarray:
-    space = SWS_COLORSPACES.get(frame.colorspace, "default")
-    rgb = frame.reformat(format=fmt, src_colorspace=space, src_color_range=frame.color_range or None)
-    return rgb.to_ndarray()
-
-
-def first_rotation(info: VideoInfo) -> int:
-    """Display rotation (degrees) of the first frame; 0 when unknown."""
-    import av
-
-    if info.is_folder:
-        return 0
-    with open_input(info.path) as container:
-        try:
-            for frame in container.decode(video=0):
-                return int(frame.rotation or 0)
-        except av.error.FFmpegError:
-            return 0
-    return 0
 
 
 def resolve_codec(codec: str | None, suffix: str) -> str:
@@ -299,6 +74,20 @@ def has_option(codec: str, name: str) -> bool:
 
     options = av.CodecContext.create(codec, "w").supported_options.private or ()
     return any(option.name == name for option in options)
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """What the user asks of a video encoder (`--codec`, `--crf`, `--pix-fmt`); None picks the default for the
+    container and the source (see `plan_encoder`)."""
+
+    codec: str | None = None
+    crf: int | None = None
+    pix_fmt: str | None = None
+
+    def given(self) -> list[str]:
+        """The flags set, e.g. ["--codec", "--crf"] (for notes when they do not apply)."""
+        return [f"--{name.replace('_', '-')}" for name in ("codec", "crf", "pix_fmt") if getattr(self, name) is not None]
 
 
 @dataclass(frozen=True)
@@ -560,21 +349,6 @@ def can_copy_audio(container_suffix: str, codec_name: str) -> bool:
     if container_suffix in (".mp4", ".m4v", ".mov"):
         return codec_name in ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
     return container_suffix == ".mkv"
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """One RGB(A) uint8/uint16 frame as a PNG file (16-bit kept), written atomically."""
-    import av
-
-    fmt = _array_format(16 if image.dtype == np.uint16 else 8, image.shape[2] == 4)
-    ctx = av.CodecContext.create("png", "w")
-    ctx.width, ctx.height = image.shape[1], image.shape[0]
-    ctx.pix_fmt = {"rgb48le": "rgb48be", "rgba64le": "rgba64be"}.get(fmt, fmt)
-    ctx.time_base = Fraction(1, 25)
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
-    data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
-    write_bytes_atomic(path, data)
-
 
 def lossless_encoder(path: Path, *, width: int, height: int, depth: int, alpha: bool) -> VideoEncoder:
     """FFV1-in-Matroska writer that stores RGB(A) uint8/uint16 frames bit-exactly (for `read_segment`)."""

@@ -1,9 +1,10 @@
-"""Streaming frame writers chosen by the output path: a video (`.mp4`/`.m4v`/`.mkv`/`.mov` H.264, `.webm` VP9), `.gif`,
-or a folder of PNGs.
+"""Streaming frame writers chosen by the output path: a video (`.mp4`/`.m4v`/`.mkv`/`.mov`, `.webm`), `.gif`, or a
+folder of PNGs, all on the one encoder stack that `filmnet video` uses (`encode.VideoEncoder`, `folders.write_png`).
 
-Frames are (H, W, 3) float32 in [0, 1] (or uint8). Every writer builds its output beside the target under a
-temporary name and moves it into place with `os.replace` only when the `with` block ends without error, so a
-failed run leaves nothing behind and never a half-written file.
+Frames are (H, W, 3|4) uint8/uint16 RGB(A), or float32 in [0, 1] (written as 8 bits). The first frame (or
+`prepare`) fixes the size, bit depth and alpha; later frames are converted to them. Every writer builds its output
+beside the target under a temporary name and moves it into place with `os.replace` only when the `with` block ends
+without error, so a failed run leaves nothing behind and never a half-written file.
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .atomic import commit, discard, make_temp
-from .images import to_float_image, to_uint8, write_image
-from .video import CONTAINER_FORMATS, DEFAULT_CODECS, quality_options
+from ...errors import InputError
+from ..atomic import commit, discard, make_temp
+from .decode import _array_format
+from .encode import CONTAINER_FORMATS, EncodeOptions, EncoderSettings, VideoEncoder, plan_encoder
+from .folders import write_png
+from .images import to_uint8
 
 VIDEO_FORMATS = {suffix: fmt for suffix, fmt in CONTAINER_FORMATS.items() if suffix != ".gif"}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
@@ -41,8 +44,36 @@ def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -
     return rate
 
 
-def _as_uint8(frame: np.ndarray) -> np.ndarray:
-    return frame if frame.dtype == np.uint8 and frame.ndim == 3 else to_uint8(to_float_image(frame))
+def as_pixels(frame: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1|3|4) uint8/uint16/float [0, 1] -> (H, W, 3|4) uint8/uint16 (floats become 8 bits)."""
+    a = np.asarray(frame)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise InputError(f"expected an HxW, HxWx3 or HxWx4 image array, got shape {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    if a.dtype in (np.uint8, np.uint16):
+        return a
+    if not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"unsupported image dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+    if not np.isfinite(a).all():
+        raise InputError("image array contains NaN or infinite values")
+    return to_uint8(a)
+
+
+def to_layout(pixels: np.ndarray, depth: int, alpha: bool) -> np.ndarray:
+    """`as_pixels` output converted to `depth` (8 or 16) bits and to RGBA (opaque) or RGB."""
+    if depth > 8 and pixels.dtype == np.uint8:
+        pixels = pixels.astype(np.uint16) * 257
+    elif depth <= 8 and pixels.dtype == np.uint16:
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if alpha and pixels.shape[2] == 3:
+        opaque = np.full(pixels.shape[:2] + (1,), np.iinfo(pixels.dtype).max, pixels.dtype)
+        pixels = np.concatenate([pixels, opaque], axis=2)
+    elif not alpha and pixels.shape[2] == 4:
+        pixels = pixels[..., :3]
+    return pixels
 
 
 class FrameWriter:
@@ -52,6 +83,7 @@ class FrameWriter:
         self.path = Path(path)
         self.overwrite = overwrite
         self.count = 0
+        self.depth, self.alpha = 8, False
         self._size: tuple[int, int] | None = None
         self._tmp: Path | None = None
         check_output(self.path, overwrite=overwrite)
@@ -73,15 +105,21 @@ class FrameWriter:
             self._discard()
             raise
 
+    def prepare(self, height: int, width: int, *, depth: int = 8, alpha: bool = False) -> None:
+        """Fix the frame size and layout before the first frame (a video checks its encoder setup here)."""
+        if self._size is not None:
+            raise RuntimeError("prepare() must come before the first frame")
+        self._size, self.depth, self.alpha = (height, width), 16 if depth > 8 else 8, bool(alpha)
+
     def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) frame; all frames must have the first frame's size."""
-        frame = _as_uint8(frame)
+        """Append one frame; all frames must have the first frame's size."""
+        pixels = as_pixels(frame)
         if self._size is None:
-            self._size = frame.shape[:2]
-        elif frame.shape[:2] != self._size:
-            raise InputError(f"frame {self.count} is {frame.shape[1]}x{frame.shape[0]}, expected "
+            self.prepare(*pixels.shape[:2], depth=16 if pixels.dtype == np.uint16 else 8, alpha=pixels.shape[2] == 4)
+        elif pixels.shape[:2] != self._size:
+            raise InputError(f"frame {self.count} is {pixels.shape[1]}x{pixels.shape[0]}, expected "
                              f"{self._size[1]}x{self._size[0]} (WxH)")
-        self._write(frame)
+        self._write(to_layout(pixels, self.depth, self.alpha))
         self.count += 1
 
     def _discard(self) -> None:
@@ -103,92 +141,70 @@ class FrameWriter:
 
 
 class FolderWriter(FrameWriter):
-    """PNG frames `000000.png`, `000001.png`, ... in a folder."""
+    """PNG frames `000000.png`, `000001.png`, ... in a folder, with alpha and 16 bits kept."""
 
     def _open_tmp(self) -> Path:
         return make_temp(self.path, directory=True)
 
     def _write(self, frame: np.ndarray) -> None:
-        write_image(self._tmp / f"{self.count:06d}.png", frame)
+        write_png(self._tmp / f"{self.count:06d}.png", frame)
 
 
 class VideoWriter(FrameWriter):
-    """The container's default codec (H.264; VP9 for .webm), yuv420p, its default CRF (18 for H.264), via PyAV.
-
-    Odd sizes are padded to even by repeating the last row/column.
+    """A video or GIF through `encode.VideoEncoder`, set up by `encode.plan_encoder` (the container's default codec,
+    e.g. H.264 with yuv420p in .mp4, VP9 in .webm, a palette per frame in .gif; alpha and depth kept where the
+    format can). Odd sizes are padded to even for subsampled pixel formats by repeating the last row/column.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False,
-                 crf: int | None = None):
+                 crf: int | None = None, encode: EncodeOptions | None = None):
         super().__init__(path, overwrite=overwrite)
-        if self.path.suffix.lower() not in VIDEO_FORMATS:
-            raise InputError(f"unsupported video output {self.path}: use {', '.join(VIDEO_FORMATS)}")
+        if self.path.suffix.lower() not in CONTAINER_FORMATS:
+            raise InputError(f"unsupported video output {self.path}: use {', '.join(CONTAINER_FORMATS)}")
         self.fps = parse_fps(fps)
-        self.crf = crf
-        self._container = None
-        self._stream = None
+        self.options = encode or EncodeOptions(crf=crf)
+        self.settings: EncoderSettings | None = None
+        self._encoder: VideoEncoder | None = None
+
+    def prepare(self, height: int, width: int, *, depth: int = 8, alpha: bool = False) -> None:
+        super().prepare(height, width, depth=depth, alpha=alpha)
+        opts = self.options
+        self.settings = plan_encoder(self.path.suffix, codec=opts.codec, crf=opts.crf, pix_fmt=opts.pix_fmt,
+                                     width=width, height=height, rate=self.fps, depth=self.depth, alpha=self.alpha,
+                                     source_pix_fmt=_array_format(self.depth, self.alpha))
 
     def _write(self, frame: np.ndarray) -> None:
-        import av
-
-        h, w = frame.shape[:2]
-        frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        if self._container is None:
-            suffix = self.path.suffix.lower()
-            codec = DEFAULT_CODECS[suffix]
-            self._container = av.open(str(self._tmp), "w", format=VIDEO_FORMATS[suffix])
-            self._stream = self._container.add_stream(codec, rate=self.fps)
-            self._stream.width, self._stream.height = frame.shape[1], frame.shape[0]
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.options = quality_options(codec, self.crf)
-        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-        self._container.mux(self._stream.encode(video_frame))
+        if self._encoder is None:
+            (h, w), s = self._size, self.settings
+            self._encoder = VideoEncoder(self._tmp, width=w, height=h, rate=self.fps, codec=s.codec, depth=self.depth,
+                                         alpha=self.alpha, source_pix_fmt=_array_format(self.depth, self.alpha),
+                                         crf=s.crf, container_format=s.container_format, pix_fmt=s.pix_fmt)
+        self._encoder.write(frame)
 
     def _finish(self) -> None:
-        if self._container is None:
+        encoder, self._encoder = self._encoder, None
+        if encoder is None:
             return
-        container, self._container = self._container, None
         try:
-            container.mux(self._stream.encode(None))
+            encoder.container.mux(encoder.stream.encode(None))
         finally:
-            container.close()
+            encoder.container.close()
 
 
-class GifWriter(FrameWriter):
-    """Animated GIF that loops forever (Pillow, adaptive palette per frame).
-
-    GIF encoding needs every frame at the end, so frames are kept as palette images (1 byte per pixel);
-    use mp4 or a folder for long sequences.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False):
-        super().__init__(path, overwrite=overwrite)
-        self.fps = parse_fps(fps)
-        self._frames: list = []
-
-    def _write(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
-        self._frames.append(Image.fromarray(frame).quantize(256, method=Image.Quantize.MEDIANCUT))
-
-    def _finish(self) -> None:
-        frames, self._frames = self._frames, []
-        if not frames:
-            return
-        duration_ms = max(20, round(1000 / float(self.fps)))  # browsers treat < 20 ms as 100 ms
-        frames[0].save(self._tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0,
-                       duration=duration_ms, disposal=1, optimize=False)
+class GifWriter(VideoWriter):
+    """Animated GIF that loops forever (a 256-colour palette per frame; alpha and depth dropped)."""
 
 
-def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False) -> FrameWriter:
+def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, overwrite: bool = False,
+                encode: EncodeOptions | None = None) -> FrameWriter:
     """Pick a writer from the path: a video (`.mp4`, `.m4v`, `.mkv`, `.mov`, `.webm`), `.gif`, or (no suffix) a PNG
-    folder."""
+    folder. `encode` (codec, crf, pix_fmt) applies to videos and GIFs."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in VIDEO_FORMATS:
-        return VideoWriter(path, fps, overwrite=overwrite)
+        return VideoWriter(path, fps, overwrite=overwrite, encode=encode)
     if suffix == ".gif":
-        return GifWriter(path, fps, overwrite=overwrite)
+        return GifWriter(path, fps, overwrite=overwrite, encode=encode)
     if suffix == "" or path.is_dir():
         return FolderWriter(path, overwrite=overwrite)
     raise InputError(f"unsupported output {path}: use a {', '.join(VIDEO_FORMATS)} or .gif file, or a folder name")
