@@ -661,8 +661,8 @@ def test_encoder_closes_its_container_when_setup_fails(tmp_path, monkeypatch):
 
     monkeypatch.setattr(av, "open", tracking_open)
     with pytest.raises(ValueError):
-        vio.VideoEncoder(tmp_path / "x.mp4", width=W, height=H, rate=F(25), codec="libx264", depth=8, alpha=False,
-                         container_format="mp4", pix_fmt="no_such_format")
+        vio.VideoEncoder(tmp_path / "x.mp4", vio.FrameFormat(W, H), F(25),
+                         vio.EncoderSettings("libx264", "mp4", "no_such_format"))
     assert len(opened) == 1 and opened[0][1] == [True]
 
 
@@ -694,3 +694,20 @@ def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
         want = {mix: quantize(interpolate_tiled_times(mixed.model, x0, x1, [0.5], tile=(64, 64), overlap=0,
                                                       flow="dis", warp_mix=mix)[0]) for mix in (0.0, 0.5)}
     assert np.array_equal(frames[1], want[0.5]) and not np.array_equal(want[0.0], want[0.5])
+
+
+def test_retime_options_and_the_old_keywords_agree(tmp_path, interp):
+    from filmnet.inference.options import EncodeOptions, RetimeOptions, split_keywords
+
+    opts, enc = split_keywords(RetimeOptions(multi=2, dedupe=True), None, {"crf": 20, "resume": True})
+    assert opts == RetimeOptions(multi=2, dedupe=True, resume=True) and enc == EncodeOptions(crf=20)
+    assert EncodeOptions(codec="h264", pix_fmt="yuv444p").given() == ["--codec", "--pix-fmt"]
+    with pytest.raises(TypeError, match="no_such"):
+        retime(tmp_path / "missing.mp4", interpolator=interp, multi=2, no_such=1)
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    by_keywords = retime(src, tmp_path / "a", interpolator=interp, multi=2, crf=20)
+    by_options = retime(src, tmp_path / "b", interpolator=interp, options=RetimeOptions(multi=2),
+                        encode=EncodeOptions(crf=20))
+    assert by_keywords.notes == by_options.notes == ["--crf ignored: the output is a folder of PNG frames"]
+    assert [p.read_bytes() for p in sorted(by_keywords.output.iterdir())] == \
+        [p.read_bytes() for p in sorted(by_options.output.iterdir())]

@@ -40,15 +40,17 @@ def video(
 ) -> None:
     """Raise a video's frame rate or slow it down."""
     from ..inference import Interpolator
+    from ..inference.options import EncodeOptions, RetimeOptions
     from ..inference.video import retime
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
+    options = RetimeOptions(multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps, scene_threshold=scene_threshold,
+                            dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio)
+    encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
-    result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
-                    scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
-                    force=force, keep_audio=keep_audio, progress=True)
+    result = retime(src, output, interpolator=interpolator, options=options, encode=encode, progress=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"wrote {result.output_frames} frames at {result.output_rate} fps to {result.output}")

@@ -13,7 +13,7 @@ from .decode import (
 )
 from .encode import (
     AUDIO_ENCODER, CODEC_ALIASES, CONTAINER_FORMATS, DEFAULT_CODECS, DEFAULT_CRF, PLAYABLE_420, EncodeOptions,
-    EncoderSettings, VideoEncoder, audio_packets, can_copy_audio, choose_pix_fmt, has_option, lossless_encoder,
+    EncoderSettings, FrameFormat, VideoEncoder, audio_packets, can_copy_audio, choose_pix_fmt, has_option, lossless_encoder,
     plan_encoder, quality_options, read_segment, resolve_codec,
 )
 from .folders import IMAGE_SUFFIXES, exif_orientation, frame_files, probe_frames, read_folder, write_png

@@ -101,33 +101,45 @@ class EncoderSettings:
     notes: tuple[str, ...] = ()
 
 
-def plan_encoder(suffix: str, *, codec: str | None, crf: int | None, pix_fmt: str | None, width: int, height: int,
-                 rate: Fraction, depth: int, alpha: bool, source_pix_fmt: str, color: dict | None = None,
-                 rotation: int = 0) -> EncoderSettings:
+@dataclass(frozen=True)
+class FrameFormat:
+    """The frames an encoder receives: size, bit depth (8 or 16), alpha, and what the source was (its pixel format,
+    colour tags kept on the output, display rotation)."""
+
+    width: int
+    height: int
+    depth: int = 8
+    alpha: bool = False
+    source_pix_fmt: str = "rgb24"
+    color: dict | None = None
+    rotation: int = 0
+
+
+def plan_encoder(suffix: str, encode: EncodeOptions, fmt: FrameFormat, rate: Fraction) -> EncoderSettings:
     """Resolve codec, container and pixel format for a `suffix` output and open (then close) an in-memory encoder
     with them, so a mismatch is a one-line `InputError` before any work is done.
 
-    The pixel format is `pix_fmt` when given, else `choose_pix_fmt`, except that 8-bit RGB sources without alpha
-    get yuv420p from H.264/H.265 in .mp4/.m4v/.mov (4:4:4 and planar RGB do not play in browsers or QuickTime).
+    The pixel format is `encode.pix_fmt` when given, else `choose_pix_fmt`, except that 8-bit RGB sources without
+    alpha get yuv420p from H.264/H.265 in .mp4/.m4v/.mov (4:4:4 and planar RGB do not play in browsers or
+    QuickTime).
     """
     import io
 
     import av
 
     suffix = suffix.lower()
-    name = resolve_codec(codec, suffix)
+    name = resolve_codec(encode.codec, suffix)
     notes = []
-    if crf is not None and not has_option(name, "crf"):
+    if encode.crf is not None and not has_option(name, "crf"):
         notes.append(f"--crf ignored: encoder {name} has no crf option")
+    pix_fmt = encode.pix_fmt
     if pix_fmt is None:
-        pix_fmt = _default_pix_fmt(name, suffix, depth, alpha, source_pix_fmt)
+        pix_fmt = _default_pix_fmt(name, suffix, fmt.depth, fmt.alpha, fmt.source_pix_fmt)
     elif pix_fmt not in [f.name for f in av.codec.Codec(name, "w").video_formats or []]:
         raise InputError(f"encoder {name} does not take pixel format {pix_fmt!r}")
-    fmt = CONTAINER_FORMATS.get(suffix, "mp4")
+    settings = EncoderSettings(name, CONTAINER_FORMATS.get(suffix, "mp4"), pix_fmt, encode.crf, tuple(notes))
     try:
-        probe = VideoEncoder(io.BytesIO(), width=width, height=height, rate=rate, codec=name, depth=depth,
-                             alpha=alpha, source_pix_fmt=source_pix_fmt, crf=crf, color=color, rotation=rotation,
-                             container_format=fmt, pix_fmt=pix_fmt)
+        probe = VideoEncoder(io.BytesIO(), fmt, rate, settings)
     except (ValueError, av.error.FFmpegError) as err:
         raise _encoder_error(name, pix_fmt, suffix, err) from None
     try:
@@ -137,7 +149,7 @@ def plan_encoder(suffix: str, *, codec: str | None, crf: int | None, pix_fmt: st
     finally:
         with contextlib.suppress(ValueError, av.error.FFmpegError):  # e.g. GIF refuses a trailer with no frames
             probe.container.close()
-    return EncoderSettings(name, fmt, pix_fmt, crf, tuple(notes))
+    return settings
 
 
 def _encoder_error(codec: str, pix_fmt: str, suffix: str, err: Exception) -> InputError:
@@ -159,41 +171,36 @@ class VideoEncoder:
 
     Args:
         path: output file (written as given; the caller makes it atomic) or a writable binary file object.
+        fmt: the frames (size, depth, alpha) and the source's colour tags and rotation, kept on the output.
         rate: output frame rate; frame k is stamped start + k / rate.
-        codec: encoder name (see `resolve_codec`); crf: quality where the encoder has a crf option (else unused).
-        color: colorspace/color_range/color_primaries/color_trc of the source, kept on the output.
-        pix_fmt: the encoder's pixel format; default `choose_pix_fmt` (pal8 for GIF).
+        settings: codec, container format, pixel format and crf (used where the encoder has a crf option), as
+            `plan_encoder` checked them.
+        start: time of the first frame.
     """
 
-    def __init__(self, path, *, width: int, height: int, rate: Fraction, codec: str, depth: int, alpha: bool,
-                 source_pix_fmt: str = "rgb24", crf: int | None = None, color: dict | None = None,
-                 rotation: int = 0, start: Fraction = Fraction(0), container_format: str | None = None,
-                 pix_fmt: str | None = None):
+    def __init__(self, path, fmt: FrameFormat, rate: Fraction, settings: EncoderSettings, *,
+                 start: Fraction = Fraction(0)):
         import av
 
         self.container = av.open(str(path) if isinstance(path, (str, Path)) else path, mode="w",
-                                 format=container_format)
+                                 format=settings.container_format)
         try:
-            self._add_video(width, height, rate, codec, depth, alpha, source_pix_fmt, crf, color, rotation, start,
-                            pix_fmt)
+            self._add_video(fmt, rate, settings, start)
         except BaseException:
             self.container.close()
             raise
 
-    def _add_video(self, width, height, rate, codec, depth, alpha, source_pix_fmt, crf, color, rotation, start,
-                   pix_fmt) -> None:
-        self.rate, self.start, self.color = rate, start, dict(color or {})
-        self.array_format = _array_format(depth, alpha)
-        _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
-        if pix_fmt is None:
-            pix_fmt = "pal8" if codec == "gif" else choose_pix_fmt(codec, depth, alpha, s_rgb, s_sub)
+    def _add_video(self, fmt: FrameFormat, rate: Fraction, settings: EncoderSettings, start: Fraction) -> None:
+        codec, pix_fmt = settings.codec, settings.pix_fmt
+        self.rate, self.start, self.color = rate, start, dict(fmt.color or {})
+        self.array_format = _array_format(fmt.depth, fmt.alpha)
         subsampled = pix_fmt != "pal8" and _format_traits(pix_fmt)[3] > 0
-        self.pad = (height % 2, width % 2) if subsampled else (0, 0)  # 4:2:0 needs even sizes: repeat the edge
+        self.pad = (fmt.height % 2, fmt.width % 2) if subsampled else (0, 0)  # 4:2:0 needs even sizes: repeat edge
         stream = self.container.add_stream(codec, rate=rate)
-        stream.width, stream.height = width + self.pad[1], height + self.pad[0]
+        stream.width, stream.height = fmt.width + self.pad[1], fmt.height + self.pad[0]
         stream.pix_fmt = pix_fmt
         stream.time_base = stream.codec_context.time_base = 1 / rate
-        options = quality_options(codec, crf)
+        options = quality_options(codec, settings.crf)
         if options:
             stream.options = options
         self.yuv = pix_fmt != "pal8" and not _format_traits(pix_fmt)[2]
@@ -205,8 +212,8 @@ class VideoEncoder:
         for key, value in self.color.items():
             if self.yuv or key in ("color_primaries", "color_trc"):
                 setattr(stream.codec_context, key, value)
-        if rotation:
-            stream.set_display_rotation(rotation)
+        if fmt.rotation:
+            stream.set_display_rotation(fmt.rotation)
         self.stream, self.index = stream, 0
         self.audio: Iterator | None = None
         self.pending_audio = None
@@ -352,9 +359,9 @@ def can_copy_audio(container_suffix: str, codec_name: str) -> bool:
 
 def lossless_encoder(path: Path, *, width: int, height: int, depth: int, alpha: bool) -> VideoEncoder:
     """FFV1-in-Matroska writer that stores RGB(A) uint8/uint16 frames bit-exactly (for `read_segment`)."""
-    fmt = {"rgb24": "bgr0", "rgba": "bgra"}.get(_array_format(depth, alpha), _array_format(depth, alpha))
-    return VideoEncoder(path, width=width, height=height, rate=Fraction(25), codec="ffv1", depth=depth, alpha=alpha,
-                        container_format="matroska", pix_fmt=fmt)
+    pix_fmt = {"rgb24": "bgr0", "rgba": "bgra"}.get(_array_format(depth, alpha), _array_format(depth, alpha))
+    return VideoEncoder(path, FrameFormat(width, height, depth, alpha), Fraction(25),
+                        EncoderSettings("ffv1", "matroska", pix_fmt))
 
 
 def read_segment(path: Path, depth: int, alpha: bool) -> Iterator[np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import InputError
 from ..atomic import commit, discard, make_temp
 from .decode import _array_format
-from .encode import CONTAINER_FORMATS, EncodeOptions, EncoderSettings, VideoEncoder, plan_encoder
+from .encode import CONTAINER_FORMATS, EncodeOptions, EncoderSettings, FrameFormat, VideoEncoder, plan_encoder
 from .folders import write_png
 from .images import to_uint8
 
@@ -168,17 +168,12 @@ class VideoWriter(FrameWriter):
 
     def prepare(self, height: int, width: int, *, depth: int = 8, alpha: bool = False) -> None:
         super().prepare(height, width, depth=depth, alpha=alpha)
-        opts = self.options
-        self.settings = plan_encoder(self.path.suffix, codec=opts.codec, crf=opts.crf, pix_fmt=opts.pix_fmt,
-                                     width=width, height=height, rate=self.fps, depth=self.depth, alpha=self.alpha,
-                                     source_pix_fmt=_array_format(self.depth, self.alpha))
+        self.format = FrameFormat(width, height, self.depth, self.alpha, _array_format(self.depth, self.alpha))
+        self.settings = plan_encoder(self.path.suffix, self.options, self.format, self.fps)
 
     def _write(self, frame: np.ndarray) -> None:
         if self._encoder is None:
-            (h, w), s = self._size, self.settings
-            self._encoder = VideoEncoder(self._tmp, width=w, height=h, rate=self.fps, codec=s.codec, depth=self.depth,
-                                         alpha=self.alpha, source_pix_fmt=_array_format(self.depth, self.alpha),
-                                         crf=s.crf, container_format=s.container_format, pix_fmt=s.pix_fmt)
+            self._encoder = VideoEncoder(self._tmp, self.format, self.fps, self.settings)
         self._encoder.write(frame)
 
     def _finish(self) -> None:
