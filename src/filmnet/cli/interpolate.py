@@ -15,9 +15,9 @@ def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
-                                      help="Recursive midpoints: 2^T-1 new frames per pair (official)."),
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). Exactly one of --exp/--multi."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
-                                        help="N-1 new frames per pair at t=k/N."),
+                                        help="N-1 new frames per pair at t=k/N. Exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
@@ -31,7 +31,10 @@ def interpolate(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Make in-between frames for a sequence of images (alpha and 16 bits are kept where the output can hold them)."""
+    """Make in-between frames for a sequence of images: give exactly one of --exp/--multi.
+
+    Alpha and 16 bits are kept where the output can hold them (a PNG folder).
+    """
     from ..inference import Interpolator
     from ..inference.frames import iter_pixel_sequence
     from ..io.media import check_output, open_writer, parse_fps, read_pixels

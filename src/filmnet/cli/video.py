@@ -38,7 +38,7 @@ def video(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Raise a video's frame rate or slow it down."""
+    """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
     from ..inference import Interpolator
     from ..inference.options import EncodeOptions, RetimeOptions
     from ..inference.video import retime
