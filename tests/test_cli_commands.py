@@ -130,6 +130,7 @@ def test_video_needs_exactly_one_mode(tmp_path, capsys, weights):
     assert code != 0 and "exactly one" in err
 
 
+@pytest.mark.slow
 def test_export_onnx(tmp_path, capsys, weights):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

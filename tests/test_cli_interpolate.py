@@ -198,6 +198,7 @@ def test_convert(tmp_path, capsys, weights):
     assert sorted(os.listdir(tmp_path)) == ["copy.safetensors"]
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs_in_a_subprocess(tmp_path, weights):
     a, b = make_images(tmp_path, 2)
     cmd = [sys.executable, "-m", "filmnet.cli", "interpolate", str(a), str(b), "--exp", "1",

@@ -285,6 +285,7 @@ def test_frame_pack_can_leave_out_the_validation_clips(tmp_path):
         held_out_clips(val.clips[:1], 0.3)
 
 
+@pytest.mark.slow
 def test_mp4_frame_pack_keeps_every_frame_and_crops_odd_sizes_to_even(tmp_path):
     pytest.importorskip("av", reason="PyAV needed to write the pack")
     root = tmp_path / "data"

