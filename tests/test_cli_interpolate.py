@@ -81,7 +81,29 @@ def test_webm_output_with_exp_1(tmp_path, capsys, weights):
     assert code == 0, err
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == "vp9"
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"  # plays in browsers
         assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+def test_webm_output_keeps_alpha(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    inputs = []
+    for k, level in enumerate((60, 200)):
+        rgba = np.zeros((48, 64, 4), np.uint8)
+        rgba[..., :3], rgba[..., 3] = 120 + 20 * k, level
+        inputs.append(tmp_path / f"in{k}.png")
+        Image.fromarray(rgba, "RGBA").save(inputs[-1])
+    out = tmp_path / "x.webm"
+    code, _, err = run(capsys, "interpolate", *inputs, "--multi", 4, "-o", out, "--weights", weights)
+    assert code == 0, err
+    with av.open(str(out)) as container:  # FFmpeg's own VP9 decoder ignores alpha; libvpx reads it
+        stream = container.streams.video[0]
+        decoder = av.CodecContext.create("libvpx-vp9", "r")
+        frames = [f for packet in container.demux(stream) if packet.size for f in decoder.decode(packet)]
+        frames += decoder.decode(None)
+    alphas = [float(f.to_ndarray(format="rgba")[..., 3].mean()) for f in frames]
+    assert frames[0].format.name == "yuva420p" and len(frames) == 5
+    assert np.allclose(alphas, [60, 60, 200, 200, 200], atol=2)  # from the nearer input; t = 1/2 takes the later
 
 
 def test_png_folder_keeps_alpha_and_16_bits(tmp_path, capsys, weights):

@@ -23,8 +23,9 @@ DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv
                   ".webm": "libvpx-vp9", ".gif": "gif"}
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif"}
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
-# 8-bit RGB sources into these containers get 4:2:0 from these encoders (what browsers and QuickTime play).
-PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov")}
+# 8-bit RGB sources into these containers get 4:2:0 from these encoders (what browsers and QuickTime play; VP9 with
+# alpha: yuva420p).
+PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov"), "libvpx-vp9": (".webm",)}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
 SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
@@ -161,9 +162,20 @@ def _default_pix_fmt(codec: str, suffix: str, depth: int, alpha: bool, source_pi
     if codec == "gif":
         return "pal8"
     _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
-    if s_rgb and depth <= 8 and not alpha and suffix in PLAYABLE_420.get(codec, ()):
+    playable = suffix in PLAYABLE_420.get(codec, ())
+    names = [f.name for f in av_codec_formats(codec)]
+    if alpha and playable and "yuva420p" in names:
+        return "yuva420p"  # VP9 in WebM: the alpha browsers play (libvpx does not open gbrap)
+    keeps_alpha = any(_format_traits(n)[1] for n in names if not n.startswith(SKIPPED_PIX_FMTS))
+    if s_rgb and depth <= 8 and playable and not (alpha and keeps_alpha):
         return "yuv420p"
     return choose_pix_fmt(codec, depth, alpha, s_rgb, s_sub)
+
+
+def av_codec_formats(codec: str) -> list:
+    import av
+
+    return list(av.codec.Codec(codec, "w").video_formats or [])
 
 
 class VideoEncoder:
