@@ -100,7 +100,7 @@ def _warm_up(interp, clip: str) -> None:
     """One pass at the clip's size, so one-time setup (oneDNN kernels, allocator) is not timed."""
     import numpy as np
 
-    from filmnet.io.video import probe_video
+    from filmnet.io.media import probe_video
 
     info = probe_video(clip)
     frame = np.zeros((info.height, info.width, 3), np.uint8)

@@ -20,6 +20,7 @@ def test_bundled_weights_load_as_film_lite():
     assert interp.model.config == filmnet.CONFIGS["film_lite"]
 
 
+@pytest.mark.slow
 def test_demo_with_bundled_model_writes_decodable_mp4(tmp_path, capsys):
     av = pytest.importorskip("av")
     code = main(["demo", "-o", str(tmp_path / "demo"), "--exp", "2"])
@@ -37,6 +38,7 @@ def test_demo_with_bundled_model_writes_decodable_mp4(tmp_path, capsys):
     assert model_db > blend_db + 1.0, line  # 24.08 vs 22.35 dB measured (hybrid flows): the ball ghosts, the panning scene does not
 
 
+@pytest.mark.slow
 def test_bundled_model_beats_blend_by_3db_on_a_middlebury_triplet(data_dir):
     """Grove2 (Middlebury 'other', evaluation-only data): the shipped weights must beat frame averaging by >= 3 dB.
 

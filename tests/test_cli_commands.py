@@ -130,6 +130,7 @@ def test_video_needs_exactly_one_mode(tmp_path, capsys, weights):
     assert code != 0 and "exactly one" in err
 
 
+@pytest.mark.slow
 def test_export_onnx(tmp_path, capsys, weights):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
@@ -155,13 +156,25 @@ def test_eval_keeps_runs_with_the_same_file_name_apart(tmp_path, capsys, weights
     assert [r["method"] for r in json.loads(js.read_text())["results"]] == ["filmnet:run_a/model", "filmnet:run_b/model"]
 
 
-def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys, weights):
+def test_demo_reruns_in_its_own_folder_and_refuses_foreign_files(tmp_path, capsys, weights):
     pytest.importorskip("av")
     out = tmp_path / "demo"
     assert run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights)[0] == 0
-    code, _, err = run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights)
+    first = [p.name for p in out.iterdir()]
+    assert ".filmnet-demo" in first
+    gif = next(out.glob("*.gif"))
+    gif.write_bytes(b"stale")
+    code, _, err = run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights)  # its own folder: no --force
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(first)
+    assert Image.open(gif).format == "GIF"  # rewritten
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "synthetic_frame0.png").write_bytes(b"someone else's")
+    code, _, err = run(capsys, "demo", "-o", foreign, "--exp", 1, "--weights", weights)
     assert code != 0 and "--force" in err and err.count("\n") == 1
-    assert run(capsys, "demo", "-o", out, "--exp", 1, "--weights", weights, "--force")[0] == 0
+    assert (foreign / "synthetic_frame0.png").read_bytes() == b"someone else's"
+    assert run(capsys, "demo", "-o", foreign, "--exp", 1, "--weights", weights, "--force")[0] == 0
 
 
 def test_unknown_config_and_missing_extra_are_one_line_errors(tmp_path, capsys, weights, monkeypatch):

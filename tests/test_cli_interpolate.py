@@ -74,6 +74,66 @@ def test_other_video_containers_match_filmnet_video(tmp_path, capsys, weights, s
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_webm_output_with_exp_1(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    out = tmp_path / "x.webm"
+    code, _, err = run(capsys, "interpolate", *make_images(tmp_path, 2), "--exp", 1, "-o", out, "--weights", weights)
+    assert code == 0, err
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "vp9"
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"  # plays in browsers
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+def test_webm_output_keeps_alpha(tmp_path, capsys, weights):
+    av = pytest.importorskip("av")
+    inputs = []
+    for k, level in enumerate((60, 200)):
+        rgba = np.zeros((48, 64, 4), np.uint8)
+        rgba[..., :3], rgba[..., 3] = 120 + 20 * k, level
+        inputs.append(tmp_path / f"in{k}.png")
+        Image.fromarray(rgba, "RGBA").save(inputs[-1])
+    out = tmp_path / "x.webm"
+    code, _, err = run(capsys, "interpolate", *inputs, "--multi", 4, "-o", out, "--weights", weights)
+    assert code == 0, err
+    with av.open(str(out)) as container:  # FFmpeg's own VP9 decoder ignores alpha; libvpx reads it
+        stream = container.streams.video[0]
+        decoder = av.CodecContext.create("libvpx-vp9", "r")
+        frames = [f for packet in container.demux(stream) if packet.size for f in decoder.decode(packet)]
+        frames += decoder.decode(None)
+    alphas = [float(f.to_ndarray(format="rgba")[..., 3].mean()) for f in frames]
+    assert frames[0].format.name == "yuva420p" and len(frames) == 5
+    assert np.allclose(alphas, [60, 60, 200, 200, 200], atol=2)  # from the nearer input; t = 1/2 takes the later
+
+
+def test_png_folder_keeps_alpha_and_16_bits(tmp_path, capsys, weights):
+    """The PNG-folder rule of `filmnet video`: inputs pass through bit-exactly, new frames keep 16 bits and take
+    alpha from the nearer input."""
+    pytest.importorskip("av")
+    from filmnet.io.media import read_pixels, write_png
+
+    yy, xx = np.mgrid[0:48, 0:64]
+    base = np.stack([20000 + 300 * xx + 7 * yy, 40000 - 250 * yy + 3 * xx, 30000 + 150 * (xx + yy), 0 * xx], -1)
+    images = [base.astype(np.uint16), np.roll(base, 3, axis=1).astype(np.uint16)]
+    images[0][..., 3], images[1][..., 3] = 20000, 60000
+    inputs = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, image in zip(inputs, images):
+        write_png(path, image)
+    out = tmp_path / "frames"
+    bundled = Path(filmnet.__file__).parent / "assets" / "film_lite.safetensors"  # a trained model: smooth output
+    code, _, err = run(capsys, "interpolate", *inputs, "--multi", 4, "-o", out, "--weights", bundled,
+                       "--precision", "fp32")
+    assert code == 0, err
+    frames = [read_pixels(out / f"{k:06d}.png") for k in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == [f"{k:06d}.png" for k in range(5)]
+    assert all(f.dtype == np.uint16 and f.shape == (48, 64, 4) for f in frames)
+    np.testing.assert_array_equal(frames[0], images[0])
+    np.testing.assert_array_equal(frames[4], images[1])
+    assert [int(f[..., 3].min()) for f in frames[1:4]] == [20000, 60000, 60000]  # t = 1/4, 1/2, 3/4
+    assert [int(f[..., 3].max()) for f in frames[1:4]] == [20000, 60000, 60000]
+    assert (frames[2][..., :3] % 257 != 0).mean() > 0.5  # 16-bit values, not 8-bit ones scaled up
+
+
 def test_gif_output_and_force(tmp_path, capsys, weights):
     inputs = make_images(tmp_path, 2)
     out = tmp_path / "a.gif"
@@ -160,6 +220,7 @@ def test_convert(tmp_path, capsys, weights):
     assert sorted(os.listdir(tmp_path)) == ["copy.safetensors"]
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs_in_a_subprocess(tmp_path, weights):
     a, b = make_images(tmp_path, 2)
     cmd = [sys.executable, "-m", "filmnet.cli", "interpolate", str(a), str(b), "--exp", "1",

@@ -1,4 +1,4 @@
-"""io.images (reading every common format, EXIF, large PNG text, corrupt files, atomic writes) and io.writers."""
+"""io.media images (reading every common format, EXIF, large PNG text, corrupt files, atomic writes) and writers."""
 import io
 import os
 from fractions import Fraction
@@ -11,7 +11,7 @@ from filmnet.errors import InputError
 from filmnet.io import (
     open_writer, parse_fps, read_image, read_image_size, resize_image, to_float_image, to_uint8, write_image,
 )
-from filmnet.io.images import _orient
+from filmnet.io.media.images import _orient
 
 
 def rgb8(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:

@@ -93,11 +93,12 @@ def psnr(model: FILM, item: dict[str, torch.Tensor]) -> float:
     return -10 * math.log10(F.mse_loss(pred, item["y"][None]).item())
 
 
+@pytest.mark.slow
 def test_overfits_one_triplet(tmp_path):
     item = textured_triplet(64, shift=2, seed=7)
     dataset = Triplets(n=8, distinct=1)
     dataset.items = [item]
-    cfg = tiny_cfg(tmp_path / "run", steps=200, batch_size=1, lr=4e-3, ckpt_every=1000, log_every=50,
+    cfg = tiny_cfg(tmp_path / "run", steps=100, batch_size=1, lr=4e-3, ckpt_every=1000, log_every=50,
                    image_every=1000, val_every=1000)
     torch.manual_seed(cfg.seed)  # the trainer seeds with cfg.seed before building the model: same initial weights
     before = psnr(FILM("film_tiny"), item)
@@ -109,6 +110,7 @@ def test_overfits_one_triplet(tmp_path):
     assert after - before >= 10.0, (before, after)
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     straight = train(tiny_cfg(tmp_path / "a", steps=10, ckpt_every=5), train_set=Triplets(n=6))
     train(tiny_cfg(tmp_path / "b", steps=5, ckpt_every=5), train_set=Triplets(n=6))
@@ -145,6 +147,7 @@ def test_run_folder_contents(tmp_path):
     assert json.loads((run / "config.json").read_text())["model"] == "film_tiny"
 
 
+@pytest.mark.slow
 def test_trains_and_resumes_on_shared_data(data_dir, tmp_path):
     kw = dict(data=(str(data_dir / "vimeo_septuplet"),), spacings=(1,), holdout=0.3, val_every=2, val_batches=1,
               num_workers=2, ckpt_every=2, log_every=2)
@@ -209,6 +212,7 @@ def test_shipped_configs_load(name):
         assert (cfg.batch_size, cfg.crop, cfg.steps, cfg.loss) == (8, 256, 3_000_000, name.split("-")[1])
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_ranks_gloo(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(textwrap.dedent('''
@@ -325,6 +329,7 @@ def test_blend_init_on_a_too_small_model_is_an_input_error(tmp_path):
         train(tiny_cfg(tmp_path / "run", fusion_init="blend"), train_set=Triplets(n=4))
 
 
+@pytest.mark.slow
 def test_ddp_ranks_agree_on_the_time_limit(tmp_path):
     """Only rank 1's clock runs out (as if it were slower): both ranks must stop after the same step."""
     script = tmp_path / "ddp_limit.py"

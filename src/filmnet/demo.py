@@ -71,6 +71,9 @@ def render_synthetic_pair(width: int = 640, height: int = 360, seed: int = 7) ->
     return render_synthetic_frame(0.0, width, height, seed), render_synthetic_frame(1.0, width, height, seed)
 
 
+DEMO_MARKER = ".filmnet-demo"
+
+
 @dataclass(frozen=True)
 class DemoResult:
     """The files written, and the PSNR (dB, 8-bit) of the middle frame against the rendered truth at t = 0.5,
@@ -86,20 +89,25 @@ def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, pr
     """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir, and score the
     middle frame against the scene rendered at t = 0.5.
 
-    Existing demo files are refused before any work unless `overwrite`.
+    The folder is marked as the demo's own (`DEMO_MARKER`), so a later run overwrites its files without asking.
+    Files of the same names in a folder without the mark are refused before any work unless `overwrite`.
     """
     from .errors import InputError
-    from .io.images import write_image
-    from .io.writers import open_writer
+    from .io.atomic import write_text_atomic
+    from .io.media import open_writer, write_image
 
     out_dir = Path(out_dir)
     stem = f"synthetic_demo_{2 ** exp}X_{fps:g}fps"
     inputs = [out_dir / "synthetic_frame0.png", out_dir / "synthetic_frame1.png"]
     videos = [out_dir / f"{stem}.mp4", out_dir / f"{stem}.gif"]
+    marker = out_dir / DEMO_MARKER
+    overwrite = overwrite or marker.is_file()
     existing = [p for p in inputs + videos if p.exists()]
     if existing and not overwrite:
-        raise InputError(f"{existing[0]} already exists; pass --force to overwrite the demo files")
+        raise InputError(f"{existing[0]} already exists and {out_dir} is not a filmnet demo folder; pass --force to "
+                         "overwrite the demo files, or choose another --output")
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(marker, "This folder holds `filmnet demo` output; the next run overwrites its files.\n")
     f0, f1 = render_synthetic_pair()
     for path, frame in zip(inputs, (f0, f1)):
         write_image(path, frame)

@@ -13,7 +13,7 @@ from .common import choose_weights, model_option, weights_option
 @app.command()
 @friendly_errors
 def demo(
-    output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files."),
+    output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files (made if missing; a demo folder from an earlier run is overwritten)."),
     exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
     fps: float = typer.Option(30.0, "--fps", min=1.0),
     model: Optional[str] = model_option(),
@@ -21,7 +21,7 @@ def demo(
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
-    force: bool = typer.Option(False, "--force", help="Overwrite demo files from an earlier run."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files of the demo's names in a folder that is not a demo folder."),
 ) -> None:
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from ..demo import run_demo

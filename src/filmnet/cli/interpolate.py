@@ -16,10 +16,9 @@ def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
-                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). "
-                                           "Give exactly one of --exp/--multi."),
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). Exactly one of --exp/--multi."),
     multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
-                                        help="N-1 new frames per pair at t=k/N. Give exactly one of --exp/--multi."),
+                                        help="N-1 new frames per pair at t=k/N. Exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
@@ -34,9 +33,13 @@ def interpolate(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Make in-between frames for a sequence of images (exactly one of --exp/--multi)."""
+    """Make in-between frames for a sequence of images: give exactly one of --exp/--multi.
+
+    Alpha and 16 bits are kept where the output can hold them (a PNG folder).
+    """
     from ..inference import Interpolator
-    from ..io import check_output, open_writer, parse_fps
+    from ..inference.frames import iter_pixel_sequence
+    from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
     if len(inputs) < 2:
         fail(f"need at least 2 input images, got {len(inputs)}")
@@ -47,10 +50,13 @@ def interpolate(
     size = _check_sizes(inputs, resize)
     weights = choose_weights(model, weights)
     writer = open_writer(output, fps, overwrite=force)
+    first = read_pixels(inputs[0])
+    depth, alpha = (16 if first.dtype.itemsize == 2 else 8), first.shape[2] == 4
+    writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
-    frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
-                                         n_inputs=len(inputs))
+    frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
+                                 progress=True, n_inputs=len(inputs))
     with writer:
         for frame in frames:
             writer.write(frame)
@@ -61,7 +67,7 @@ def interpolate(
 def _check_sizes(inputs: list[Path], resize: bool) -> tuple[int, int]:
     """Read every header up front so a size mismatch or unreadable file fails before any compute."""
     from ..errors import InputError
-    from ..io import read_image_size
+    from ..io.media import read_image_size
 
     sizes = [read_image_size(p) for p in inputs]
     for path, (h, w) in zip(inputs[1:], sizes[1:]):
@@ -71,8 +77,16 @@ def _check_sizes(inputs: list[Path], resize: bool) -> tuple[int, int]:
     return sizes[0]
 
 
-def _read_frames(inputs: list[Path], size: tuple[int, int]) -> Iterator:
-    from ..io import read_image, resize_image
+def _read_frames(inputs: list[Path], size: tuple[int, int], depth: int, alpha: bool) -> Iterator:
+    """Each input as stored pixels in the first input's layout (bit depth, alpha), resized to `size` if needed."""
+    import numpy as np
+
+    from ..io.media import read_pixels, resize_image, to_layout
 
     for path in inputs:
-        yield resize_image(read_image(path), size)
+        pixels = to_layout(read_pixels(path), depth, alpha)
+        if pixels.shape[:2] != tuple(size):
+            scale = float(np.iinfo(pixels.dtype).max)
+            resized = resize_image(pixels.astype(np.float32) / scale, size)
+            pixels = (resized * scale + 0.5).astype(pixels.dtype)
+        yield pixels

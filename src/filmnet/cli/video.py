@@ -40,17 +40,19 @@ def video(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Raise a video's frame rate or slow it down."""
+    """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
     from ..inference import Interpolator
+    from ..inference.options import EncodeOptions, RetimeOptions
     from ..inference.video import retime
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
+    options = RetimeOptions(multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps, scene_threshold=scene_threshold,
+                            dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio)
+    encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
     interpolator = Interpolator(choose_weights(model, weights), device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
-    result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
-                    scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
-                    force=force, keep_audio=keep_audio, progress=True)
+    result = retime(src, output, interpolator=interpolator, options=options, encode=encode, progress=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"wrote {result.output_frames} frames at {result.output_rate} fps to {result.output}")

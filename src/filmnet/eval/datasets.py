@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..io.images import natural_key
+from ..io.media.images import natural_key
 
 # (name of I0, name of I1, name of GT) per single-folder layout.
 LAYOUTS: dict[str, tuple[str, str, str]] = {

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io.images import to_uint8
+from ..io.media.images import to_uint8
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

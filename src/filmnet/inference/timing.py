@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import InputError
-from ..io.writers import parse_fps
+from ..io.media import parse_fps
 
 
 def format_number(value: Fraction | float, digits: int = 3) -> str:

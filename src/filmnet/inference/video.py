@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io import video as vio
+from ..io import media as vio
 from ..io.atomic import atomic_target, write_text_atomic
-from ..io.writers import parse_fps
+from ..io.media import parse_fps
 from .interpolator import Interpolator
 from .memory import Tiling
+from .options import EncodeOptions, RetimeOptions, split_keywords
 from .timing import RetimePlan, count_frames, max_new_frames_per_pair, plan_retime, schedule_pair
 
 log = logging.getLogger(__name__)
@@ -59,65 +60,55 @@ def retime(
     dst: str | os.PathLike | None = None,
     *,
     interpolator: Interpolator,
-    multi: int | None = None,
-    exp: int | None = None,
-    fps: str | Fraction | None = None,
-    slowmo: int | None = None,
-    in_fps: str | Fraction | None = None,
-    scene_threshold: float | None = None,
-    dedupe: bool = False,
-    codec: str | None = None,
-    crf: int | None = None,
-    pix_fmt: str | None = None,
-    resume: bool = False,
-    force: bool = False,
-    keep_audio: bool = False,
+    options: RetimeOptions | None = None,
+    encode: EncodeOptions | None = None,
     progress: bool = False,
-    segment_frames: int = 64,
     on_progress: Callable[[int, int], None] | None = None,
+    **keywords,
 ) -> RetimeResult:
     """Retime `src` into `dst` (a video file or, without a suffix, a folder of 000000.png frames).
 
     Args:
         src: a video file, or a folder of PNG/JPEG/TIFF frames (natural name order; alpha kept).
-        interpolator: the FILM runner (device, precision, memory budget / tiling).
-        multi / exp / fps / slowmo: exactly one; see `timing.plan_retime`.
-        in_fps: frame rate of a frame folder (default 25, with a note); refused for video files, whose
-            timestamps are used.
         dst: default `{stem}_{N}X_{fps}fps.{ext}` beside a video, `{name}_{N}X_{fps}fps` (a PNG folder) beside a
             frame folder.
-        scene_threshold: scene-cut threshold (`filmnet.scenes`); pairs across a cut are held, never blended.
-        dedupe: drop near-duplicate input frames first (their timestamps are kept, so timing stays exact).
-        codec / crf / pix_fmt: video output encoding (checked before any work; see `io.video.plan_encoder`).
-            `crf` on an encoder without a crf option is ignored with a note; all three are ignored (with a note)
-            for a PNG-folder output.
-        resume: reuse finished segments of an interrupted run with the same inputs and options.
-        segment_frames: input frames per resumable segment.
+        interpolator: the FILM runner (device, precision, memory budget / tiling).
+        options: `RetimeOptions`: multi / exp / fps / slowmo (exactly one; see `timing.plan_retime`); in_fps (frame
+            folders only; a video's own timestamps are used); scene_threshold (pairs across a cut are held, never
+            blended); dedupe (near-duplicate input frames dropped, their timestamps kept); resume (reuse finished
+            segments of an interrupted run with the same inputs and options); force; keep_audio; segment_frames.
+        encode: `EncodeOptions` (codec, crf, pix_fmt), checked before any work (`io.media.plan_encoder`). `crf` on
+            an encoder without a crf option is ignored with a note; all three are ignored (with a note) for a
+            PNG-folder output.
+        progress: show a progress bar.
         on_progress: called as on_progress(input frames read, output frames done) after each input pair.
+        **keywords: the fields of `RetimeOptions` and `EncodeOptions` given one by one (`multi=2, crf=18`),
+            applied on top of `options` and `encode`.
     Returns:
         A `RetimeResult`.
     Raises:
         InputError: unreadable input, bad options, an output that may not be written, or frames too large even
             for tiling within the interpolator's `max_memory`.
     """
-    info, notes = probe_source(src, in_fps)
-    plan = plan_retime(info.rate, multi=multi, exp=exp, fps=fps, slowmo=slowmo)
+    opts, encode = split_keywords(options, encode, keywords)
+    info, notes = probe_source(src, opts.in_fps)
+    plan = plan_retime(info.rate, multi=opts.multi, exp=opts.exp, fps=opts.fps, slowmo=opts.slowmo)
     out = default_output(info.path, plan, folder=info.is_folder) if dst is None else Path(dst)
     folder_out = is_folder_output(out, default=dst is None)
-    vio_check_output(out, info, force, folder=folder_out)
+    vio_check_output(out, info, opts.force, folder=folder_out)
     result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
-    encoding = _plan_encoding(info, plan, out, folder_out, codec, crf, pix_fmt, result)
+    encoding = _plan_encoding(info, plan, out if not folder_out else None, encode, result)
     outputs = max_new_frames_per_pair(plan, info.rate)
     tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
     work = out.parent / f".{out.name}.filmnet-work"
-    key = _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames)
-    done = _open_work(work, key, resume, result)
+    key = _job_key(info, plan, interpolator, tiling, opts.scene_threshold, opts.dedupe, opts.segment_frames)
+    done = _open_work(work, key, opts.resume, result)
     result.segments_reused = len(done)
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
-    job = _Job(info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result)
+    job = _Job(info, plan, model, opts.scene_threshold, opts.dedupe, opts.segment_frames, work, key, done, result)
     try:
         job.run(progress, on_progress)
-        _assemble(job, out, encoding, keep_audio)
+        _assemble(job, out, encoding, opts.keep_audio)
     except KeyboardInterrupt:  # Ctrl-C: keep the finished segments for --resume (as SIGKILL does)
         log.warning("interrupted: finished segments kept in %s; rerun with --resume to continue", work)
         raise
@@ -166,7 +157,7 @@ def is_folder_output(out: Path, *, default: bool = False) -> bool:
 def vio_check_output(out: Path, info: vio.VideoInfo, force: bool, *, folder: bool) -> None:
     """The writers' rule (`check_output`: with `force`, an existing folder, even one named `x.mp4`, is replaced
     only if it holds nothing but `NNNNNN.png`), plus: an existing file is never replaced by a PNG folder."""
-    from ..io.writers import check_output
+    from ..io.media import check_output
 
     check_output(out, overwrite=force, inputs=(info.path, *info.files))
     if folder and (out.exists() or out.is_symlink()) and not out.is_dir():
@@ -174,20 +165,22 @@ def vio_check_output(out: Path, info: vio.VideoInfo, force: bool, *, folder: boo
                          "output name")
 
 
-def _plan_encoding(info: vio.VideoInfo, plan: RetimePlan, out: Path, folder: bool, codec: str | None,
-                   crf: int | None, pix_fmt: str | None, result: RetimeResult) -> vio.EncoderSettings | None:
-    """The checked video encoder setup (None for a PNG folder), before any frame is interpolated."""
-    if folder:
-        options = (("--codec", codec), ("--crf", crf), ("--pix-fmt", pix_fmt))
-        asked = [flag for flag, value in options if value is not None]
+def _plan_encoding(info: vio.VideoInfo, plan: RetimePlan, out: Path | None, encode: EncodeOptions,
+                   result: RetimeResult) -> vio.EncoderSettings | None:
+    """The checked video encoder setup for `out` (None for a PNG folder), before any frame is interpolated."""
+    if out is None:
+        asked = encode.given()
         if asked:
             result.notes.append(f"{', '.join(asked)} ignored: the output is a folder of PNG frames")
         return None
-    encoding = vio.plan_encoder(out.suffix, codec=codec, crf=crf, pix_fmt=pix_fmt, width=info.width,
-                                height=info.height, rate=plan.output_rate, depth=info.depth, alpha=info.alpha,
-                                source_pix_fmt=info.pix_fmt, color=info.color, rotation=vio.first_rotation(info))
+    encoding = vio.plan_encoder(out.suffix, encode, _frame_format(info), plan.output_rate)
     result.notes.extend(encoding.notes)
     return encoding
+
+
+def _frame_format(info: vio.VideoInfo) -> vio.FrameFormat:
+    return vio.FrameFormat(info.width, info.height, info.depth, info.alpha, info.pix_fmt, info.color,
+                           vio.first_rotation(info))
 
 
 def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames) -> str:
@@ -455,11 +448,7 @@ def _write_folder(frames: Iterator[np.ndarray], out: Path) -> None:
 def _encode_video(job: _Job, frames, tmp: Path, suffix: str, encoding: vio.EncoderSettings,
                   keep_audio: bool) -> None:
     info, plan = job.info, job.plan
-    writer = vio.VideoEncoder(tmp, width=info.width, height=info.height, rate=plan.output_rate,
-                              codec=encoding.codec, depth=info.depth, alpha=info.alpha, source_pix_fmt=info.pix_fmt,
-                              crf=encoding.crf, color=info.color, rotation=vio.first_rotation(info),
-                              start=job.start * plan.stretch, container_format=encoding.container_format,
-                              pix_fmt=encoding.pix_fmt)
+    writer = vio.VideoEncoder(tmp, _frame_format(info), plan.output_rate, encoding, start=job.start * plan.stretch)
     audio_source = vio.open_input(info.path) if info.has_audio else contextlib.nullcontext()
     with audio_source as source, writer:
         _attach_audio(job, writer, source, suffix, keep_audio)

@@ -2,7 +2,7 @@
 
 Each source path is scanned once. Layouts, detected per path: Vimeo-90K triplet or septuplet (`tri_trainlist.txt`
 / `sep_trainlist.txt` + `sequences/`, or any tree of `im1.png..imN.png` folders), folders of PNG/JPEG frames
-(natural sort) and video files (PyAV, or OpenCV where PyAV is missing; decoded once into memory or a
+(natural sort) and video files (decoded once by the media layer, `filmnet.io.media`, into memory or a
 memory-mapped cache). Frame sequences give triplets (i, i+s, i+2s) for every spacing s; triplets spanning a shot
 cut (`filmnet.scenes`, plus the `cuts` column of a `motion_stats.csv` found in the source tree) or with
 repeated/static frames are dropped.
@@ -16,9 +16,9 @@ import logging
 import os
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
-from ..io.images import natural_key, read_image, read_image_size
+from ..io.media import iter_video_rgb, natural_key, read_image, read_image_size
 from .augment import DEGRADATIONS, augment_triplet, center_crop, check_degrade_kind, pad_to, paste_moving_object
 from .config import eval_only_parts
 from .pseudo_flow import pseudo_flows
@@ -112,58 +112,12 @@ def _frame_folder(folder: Path, name: str) -> Clip | None:
     return Clip(name=name, source=folder, paths=paths, thumbs=thumbs, sizes=sizes)
 
 
-def _target_size(w: int, h: int, max_short_side: int | None) -> tuple[int, int]:
-    if not max_short_side or min(w, h) <= max_short_side:
-        return w, h
-    scale = max_short_side / min(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
 def _decode_video(path: Path, max_short_side: int | None) -> np.ndarray:
-    """Every frame as uint8 (N, H, W, 3), downscaled to `max_short_side`: PyAV, else OpenCV."""
-    try:
-        import av  # optional at import time: only video sources need it
-    except ImportError:
-        frames = list(_frames_cv2(path, max_short_side))
-    else:
-        frames = list(_frames_av(av, path, max_short_side))
+    """Every frame as uint8 (N, H, W, 3), downscaled to `max_short_side` (the media layer's `iter_video_rgb`)."""
+    frames = list(iter_video_rgb(path, max_short_side))
     if len({f.shape for f in frames}) > 1:
         raise InputError(f"{path}: frame size changes inside the video")
     return np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
-
-
-def _frames_av(av, path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            w, h = _target_size(frame.width, frame.height, max_short_side)
-            yield frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-
-
-def _frames_cv2(path: Path, max_short_side: int | None) -> Iterator[np.ndarray]:
-    """OpenCV's decoder, for machines without PyAV (e.g. a bare GPU box running a training burst)."""
-    try:
-        import cv2
-    except ImportError as err:
-        raise InputError(f"{path}: decoding video needs PyAV (pip install av) or OpenCV") from err
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise InputError(f"{path}: OpenCV cannot open this video")
-    if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # stored pixels, as PyAV decodes them
-        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            h, w = bgr.shape[:2]
-            size = _target_size(w, h, max_short_side)
-            if size != (w, h):
-                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
 
 
 def _cache_file(cache_dir: Path, path: Path, max_short_side: int | None) -> Path:
@@ -344,17 +298,17 @@ class TripletDataset(Dataset):
     dataset with `degrade` > 0 degrades every item, with a draw fixed by its index.
     """
 
-    def __init__(self, clips: list[Clip], triplets: list[tuple[int, int, int, int]], *, crop: int, augment: bool,
-                 large_motion: bool, train: bool, seed: int, counts: _Counts, pseudo_flow: bool = False,
-                 object_motion: float = 0.0, degrade: float = 0.0, degrade_kind: str = "soft"):
+    def __init__(self, clips: list[Clip], triplets: list[tuple[int, int, int, int]], *, options: DataOptions,
+                 train: bool, counts: _Counts):
         self.clips = clips
-        self.degrade_fn = DEGRADATIONS[check_degrade_kind(degrade_kind)]
-        self.pseudo_flow = pseudo_flow
-        self.object_motion = object_motion
-        self.degrade = degrade
+        self.degrade_fn = DEGRADATIONS[check_degrade_kind(options.degrade_kind)]
+        self.pseudo_flow = options.pseudo_flow
+        self.object_motion = options.object_motion
+        self.degrade = options.degrade
         self.triplets = np.asarray(triplets, dtype=np.int64).reshape(-1, 4)
-        self.crop, self.augment, self.large_motion, self.train = crop, augment, large_motion, train
-        self.seed, self.epoch = seed, 0
+        self.crop, self.augment, self.large_motion, self.train = (options.crop, options.augment, options.large_motion,
+                                                                  train)
+        self.seed, self.epoch = options.seed, 0
         self.skipped = counts.bad
         self.filtered = {"cut": counts.cut, "static": counts.static}
 
@@ -412,87 +366,99 @@ def _random_crop(frames: torch.Tensor, crop: int, rng: np.random.Generator) -> t
     return frames[..., top : top + crop, left : left + crop]
 
 
-def build_train_dataset(sources: Sequence[str | Path], *, crop: int = 256, spacings: Sequence[int] = (1, 2, 3),
-                        augment: bool = True, large_motion: bool = False, split: str = "train",
-                        holdout: float = 0.0, seed: int = 0, max_short_side: int | None = 540,
-                        cache_dir: str | Path | None = None, check_files: bool = True,
-                        pseudo_flow: bool = False, object_motion: float = 0.0,
-                        degrade: float = 0.0, degrade_kind: str = "soft") -> TripletDataset:
+@dataclass(frozen=True)
+class DataOptions:
+    """How triplets are cut and prepared (see `build_train_dataset` for each field)."""
+
+    crop: int = 256
+    spacings: Sequence[int] = (1, 2, 3)
+    augment: bool = True
+    large_motion: bool = False
+    seed: int = 0
+    max_short_side: int | None = 540
+    cache_dir: str | Path | None = None
+    check_files: bool = True
+    pseudo_flow: bool = False
+    object_motion: float = 0.0
+    degrade: float = 0.0
+    degrade_kind: str = "soft"
+
+
+def data_options(options: DataOptions | None = None, **keywords) -> DataOptions:
+    """`options` (default `DataOptions()`) with `keywords` (its fields, one by one) applied on top."""
+    unknown = set(keywords) - {f.name for f in fields(DataOptions)}
+    if unknown:
+        raise TypeError(f"unknown dataset options: {', '.join(sorted(unknown))}")
+    return replace(options or DataOptions(), **keywords)
+
+
+def build_train_dataset(sources: Sequence[str | Path], *, split: str = "train", holdout: float = 0.0,
+                        options: DataOptions | None = None, **keywords) -> TripletDataset:
     """Build the training (or held-out validation) triplet dataset from one or more sources.
 
     Args:
       sources: Vimeo-90K roots, folders of clips / frame folders, or video files.
-      crop: output side; frames smaller than this are zero-padded.
-      spacings: frame steps s of triplets (i, i+s, i+2s) for sequences and videos (Vimeo triplets use 1).
-      augment: official augmentation (train split only); else a plain random crop.
-      large_motion: add the synthetic large-motion shift (see `train.augment`).
       split: "train" (random crops) or "val" (held-out clips, centre crop, no augmentation).
       holdout: fraction of clips held out for "val"; 0 puts everything in "train".
-      seed: augmentation seed.
-      max_short_side: videos are decoded downscaled so the short side is at most this (None: native);
-        image frames (Vimeo, frame folders) are read at their native size.
-      cache_dir: if set, decoded videos are kept there as .npy and memory-mapped instead of held in RAM.
-      check_files: read every image header up front so bad files are skipped before training starts.
-      pseudo_flow: add DIS flow labels (`flow`, (6, crop, crop)) to training items; needs OpenCV.
-      object_motion: probability of pasting an independently moving object into an augmented training item.
-      degrade: probability of degrading a training item; for split "val", any value > 0 degrades every item (a
-        fixed draw per item).
-      degrade_kind: "soft" (down-up resize and JPEG, `train.augment.degrade_triplet`) or "codec" (MPEG-4 video
-        coding, `train.augment.codec_triplet`).
+      options: `DataOptions`; its fields may also be given as keywords (`crop=64`), applied on top:
+        crop: output side; frames smaller than this are zero-padded.
+        spacings: frame steps s of triplets (i, i+s, i+2s) for sequences and videos (Vimeo triplets use 1).
+        augment: official augmentation (train split only); else a plain random crop.
+        large_motion: add the synthetic large-motion shift (see `train.augment`).
+        seed: augmentation seed.
+        max_short_side: videos are decoded downscaled so the short side is at most this (None: native);
+          image frames (Vimeo, frame folders) are read at their native size.
+        cache_dir: if set, decoded videos are kept there as .npy and memory-mapped instead of held in RAM.
+        check_files: read every image header up front so bad files are skipped before training starts.
+        pseudo_flow: add DIS flow labels (`flow`, (6, crop, crop)) to training items; needs OpenCV.
+        object_motion: probability of pasting an independently moving object into an augmented training item.
+        degrade: probability of degrading a training item; for split "val", any value > 0 degrades every item
+          (a fixed draw per item).
+        degrade_kind: "soft" (down-up resize and JPEG, `train.augment.degrade_triplet`) or "codec" (MPEG-4 video
+          coding, `train.augment.codec_triplet`).
     Returns:
       TripletDataset; `len(ds)`, `ds.skipped`, `ds.filtered`, `ds.set_epoch(e)`.
     """
     if split not in ("train", "val"):
         raise InputError(f"split must be 'train' or 'val', got {split!r}")
-    clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
-    return _split_dataset(clips, split, holdout, crop=crop, spacings=spacings, augment=augment,
-                          large_motion=large_motion, seed=seed, pseudo_flow=pseudo_flow, object_motion=object_motion,
-                          degrade=degrade, degrade_kind=degrade_kind)
+    opts = data_options(options, **keywords)
+    return _split_dataset(_discover_all(sources, opts), split, holdout, opts)
 
 
-def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, crop: int = 256,
-                             spacings: Sequence[int] = (1, 2, 3), augment: bool = True, large_motion: bool = False,
-                             seed: int = 0, max_short_side: int | None = 540, cache_dir: str | Path | None = None,
-                             check_files: bool = True, pseudo_flow: bool = False, object_motion: float = 0.0,
-                             degrade: float = 0.0, degrade_val: bool = False, degrade_kind: str = "soft"
+def build_train_val_datasets(sources: Sequence[str | Path], *, holdout: float, degrade_val: bool = False,
+                             options: DataOptions | None = None, **keywords
                              ) -> tuple[TripletDataset, TripletDataset | None]:
     """(train, val) datasets as `build_train_dataset` gives them, sharing one scan and one decode of the sources.
 
     val is None when `holdout` is 0; it never uses augmentation. `degrade_val` degrades every val item by
     `degrade_kind` (the soft-input or codec proxy of the held-out clips).
     """
-    clips = _discover_all(sources, crop, spacings, max_short_side, cache_dir, check_files)
-    common = dict(crop=crop, spacings=spacings, large_motion=large_motion, seed=seed, degrade_kind=degrade_kind)
-    train = _split_dataset(clips, "train", holdout, augment=augment, pseudo_flow=pseudo_flow,
-                           object_motion=object_motion, degrade=degrade, **common)
-    val = (_split_dataset(clips, "val", holdout, augment=False, degrade=float(degrade_val), **common)
-           if holdout > 0 else None)
+    opts = data_options(options, **keywords)
+    clips = _discover_all(sources, opts)
+    train = _split_dataset(clips, "train", holdout, opts)
+    val_opts = replace(opts, augment=False, pseudo_flow=False, object_motion=0.0, degrade=float(degrade_val))
+    val = _split_dataset(clips, "val", holdout, val_opts) if holdout > 0 else None
     return train, val
 
 
-def _discover_all(sources: Sequence[str | Path], crop: int, spacings: Sequence[int], max_short_side: int | None,
-                  cache_dir: str | Path | None, check_files: bool) -> list[Clip]:
-    if crop < 1 or not spacings or any(int(s) < 1 for s in spacings):
-        raise InputError(f"need crop >= 1 and spacings >= 1, got crop={crop}, spacings={tuple(spacings)}")
-    return [clip for src in sources for clip in discover_clips(src, max_short_side=max_short_side,
-                                                               cache_dir=cache_dir, check_files=check_files)]
+def _discover_all(sources: Sequence[str | Path], opts: DataOptions) -> list[Clip]:
+    if opts.crop < 1 or not opts.spacings or any(int(s) < 1 for s in opts.spacings):
+        raise InputError(f"need crop >= 1 and spacings >= 1, got crop={opts.crop}, spacings={tuple(opts.spacings)}")
+    return [clip for src in sources for clip in discover_clips(src, max_short_side=opts.max_short_side,
+                                                               cache_dir=opts.cache_dir, check_files=opts.check_files)]
 
 
-def _split_dataset(clips: list[Clip], split: str, holdout: float, *, crop: int, spacings: Sequence[int],
-                   augment: bool, large_motion: bool, seed: int, pseudo_flow: bool = False,
-                   object_motion: float = 0.0, degrade: float = 0.0, degrade_kind: str = "soft") -> TripletDataset:
+def _split_dataset(clips: list[Clip], split: str, holdout: float, opts: DataOptions) -> TripletDataset:
     counts = _Counts()
     triplets = [(c, *t) for c, lo, hi in _split_ranges(clips, split, holdout)
-                for t in _clip_triplets(clips[c], [int(s) for s in spacings], lo, hi, counts)]
+                for t in _clip_triplets(clips[c], [int(s) for s in opts.spacings], lo, hi, counts)]
     if counts.bad:
         log.warning("skipped %d triplets with unreadable or mismatched frames", counts.bad)
     log.info("%s split: %d triplets from %d clips (%d cut, %d static dropped)", split, len(triplets), len(clips),
              counts.cut, counts.static)
-    return TripletDataset(clips, triplets, crop=crop, augment=augment, large_motion=large_motion,
-                          train=split == "train", seed=seed, counts=counts,
-                          pseudo_flow=pseudo_flow and split == "train",
-                          object_motion=object_motion if split == "train" else 0.0, degrade=degrade,
-                          degrade_kind=degrade_kind)
+    if split != "train":  # labels and pasted objects are for training items only
+        opts = replace(opts, pseudo_flow=False, object_motion=0.0)
+    return TripletDataset(clips, triplets, options=opts, train=split == "train", counts=counts)
 
 
 def seed_worker(worker_id: int) -> None:

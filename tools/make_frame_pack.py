@@ -3,10 +3,10 @@
 Reads only training sources (never the evaluation sets) and writes, per clip, either a JPEG frame folder
 `<out>/<source>__<clip>/000000.jpg ...` or (`--format mp4`) one H.264 file `<out>/<source>__<clip>.mp4` holding every
 frame in order; annotated shot cuts are carried over in `<out>/motion_stats.csv`. `build_train_dataset` reads both.
-`--holdout 0.05` leaves out the clips that `filmnet train --holdout 0.05` (and scripts/holdout_psnr.py) validate on,
+`--holdout 0.05` leaves out the clips that `filmnet train --holdout 0.05` (and research/holdout_psnr.py) validate on,
 so that check stays a true hold-out for weights trained on the pack.
-Usage: python scripts/make_frame_pack.py ../shared/data -o .gpu/pack --short-side 288 --max-frames 80
-       python scripts/make_frame_pack.py ../shared/data -o .gpu/pack3 --format mp4 --short-side 360 --crf 18
+Usage: python tools/make_frame_pack.py ../shared/data -o .gpu/pack --short-side 288 --max-frames 80
+       python tools/make_frame_pack.py ../shared/data -o .gpu/pack3 --format mp4 --short-side 360 --crf 18
 The output folder must be new or empty.
 """
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Motion is the mean length of the DIS flow x0 -> x1 over the crop. Training sources only (never the evaluation sets);
 every held-out triplet, 192 px centre crops of frames at most 288 px on the short side, fp32, 8-bit predictions.
 
-python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
-python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
+python research/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors
+python research/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid
 
 `--flows` picks the flow sources to score each weights file with (`Interpolator(flow=...)`): model (its own), dis
 (its fusion fed the triplet's DIS flows, `fusion_dis_flows`) and hybrid (`filmnet.flows.dis.select_flows`).
@@ -12,8 +12,8 @@ python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --f
 alike); `--degrade codec` the codec proxy: each coded as a three-frame MPEG-4 Part 2 video at a random quantiser, the
 codec family of UCF101's sources.
 
-python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
-python scripts/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid --degrade codec
+python research/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows hybrid --degrade
+python research/holdout_by_motion.py src/filmnet/assets/film_lite.safetensors --flows model dis hybrid --degrade codec
 
 `--warp-mix B` scores the dis and hybrid columns as `Interpolator(warp_mix=B)` runs them; `--mix B ...` adds
 columns with every pair's output (own flows too) moved a share B towards its two warped inputs' average.

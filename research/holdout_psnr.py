@@ -4,7 +4,7 @@ Builds the same validation split as a run with `holdout`, `crop`, `max_short_sid
 augmentation), and prints, per weights file, the mean PSNR of the clipped output over the first `--batches`
 batches of 8 in bf16 autocast (as the trainer's `val_psnr`), and of the plain average of the two warped inputs.
 
-python scripts/holdout_psnr.py runs/gpu_burst3/model.safetensors runs/lite_cpu3/model.safetensors --batches 40
+python research/holdout_psnr.py runs/gpu_burst3/model.safetensors runs/lite_cpu3/model.safetensors --batches 40
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ For each weights file and held-out triplet (192 px centre crops of frames at mos
   dis                the DIS baseline (`filmnet eval --method dis`)
   blend              the average of the inputs
 
-python scripts/flow_swap.py src/filmnet/assets/film_lite.safetensors --triplets 400
+python research/flow_swap.py src/filmnet/assets/film_lite.safetensors --triplets 400
 
 `--degrade soft|codec` scores a degraded proxy of the same triplets (as `holdout_by_motion.py --degrade`).
 """

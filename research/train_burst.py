@@ -1,8 +1,8 @@
 """A wall-clock-limited L1 training burst (for a borrowed GPU), saving weights every minute.
 
 Uses the project's model, dataset and native format; `filmnet train` is the full trainer.
-python scripts/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
-python scripts/train_burst.py --data .gpu/pack --out OUT --init W.safetensors --minutes 7 --flow-weight 0.03 \
+python research/train_burst.py --data .gpu/pack --out OUT --minutes 8 --model film_lite
+python research/train_burst.py --data .gpu/pack --out OUT --init W.safetensors --minutes 7 --flow-weight 0.03 \
     --flow-frac 0.6 --warped-weight 0.25      # with DIS pseudo-flow labels (needs OpenCV in the workers)
 `--widen-flow-filters 32 32 64 96` widens the flow predictors of `--init` first, keeping its output unchanged.
 `--memory-format probe` times a few steps in NCHW and in channels_last on the first batch and trains in the faster.

@@ -1,6 +1,6 @@
 """Install a trained film_lite checkpoint as the package's bundled default (fp16 storage, config in metadata).
 
-python scripts/bundle_default_model.py runs/lite_cpu2/model.safetensors --note "..." --flow dis
+python tools/bundle_default_model.py runs/lite_cpu2/model.safetensors --note "..." --flow dis
 
 `--flow` is the flow source `Interpolator(flow="auto")` uses with these weights ("model", "dis" or "hybrid");
 `--warp-mix` the share `Interpolator(warp_mix=None)` uses (0 when not given); `--note` defaults to the provenance

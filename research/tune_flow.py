@@ -12,8 +12,8 @@ model does (by `--margin`) and the two DIS directions agree. Training sources on
 of each crop that `Interpolator(flow="dis")` feeds it (`fusion_dis_flows`, full resolution), with the L1 of its
 output: the path the bundled model uses by default.
 
-python scripts/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
-python scripts/tune_flow.py --part fusion --init src/filmnet/assets/film_lite.safetensors --out runs/tune_fusion
+python research/tune_flow.py --init src/filmnet/assets/film_lite.safetensors --out runs/tune_flow --minutes 90
+python research/tune_flow.py --part fusion --init src/filmnet/assets/film_lite.safetensors --out runs/tune_fusion
 
 `--degrade P` degrades a share P of the training crops (before their DIS flows are taken), as `filmnet train`'s
 `degrade`: softened and JPEG-coded, or with `--degrade-kind codec` coded as MPEG-4 video; `--ema D` saves the moving

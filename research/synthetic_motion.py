@@ -5,9 +5,9 @@ hard-edged stripes do not survive sub-pixel resampling) while the camera pans ab
 the true middle frame is rendered too, so PSNR is exact. Reported over the whole frame and over the ball's path (the discs at t = 0, 0.5 and 1), for each
 weights file, DIS and blend, averaged over three landscapes. Synthetic data made here; no dataset is read.
 
-python scripts/synthetic_motion.py                      # the bundled film_lite
-python scripts/synthetic_motion.py --weights film_net.safetensors
-python scripts/synthetic_motion.py --flows model hybrid       # one column per flow source (default: auto)
+python research/synthetic_motion.py                      # the bundled film_lite
+python research/synthetic_motion.py --weights film_net.safetensors
+python research/synthetic_motion.py --flows model hybrid       # one column per flow source (default: auto)
 """
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ and is atomic. See film_spec.md §4.2.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import threading
@@ -17,10 +16,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
-from ..errors import InputError
-from .atomic import atomic_target
-
-log = logging.getLogger(__name__)
+from ...errors import InputError
+from ..atomic import atomic_target
 
 # Camera PNGs (e.g. the FILM demo photos) carry several MB of EXIF/XMP text; allow up to 64 MB per chunk.
 _TEXT_CHUNK_LIMIT = 64 << 20
@@ -69,9 +66,9 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as RGB.
 
-    8-bit and 16-bit files keep their precision (16-bit colour PNG/TIFF needs OpenCV or PyAV, else it
-    falls back to Pillow's 8-bit decode with a warning). Alpha is dropped (not composited), grey is
-    replicated to RGB, palettes are expanded, and the EXIF orientation is applied.
+    8-bit and 16-bit files keep their precision (16-bit colour PNG/TIFF is decoded with PyAV). Alpha is dropped
+    (not composited; `folders.read_pixels` keeps it), grey is replicated to RGB, palettes are expanded, and the
+    EXIF orientation is applied.
 
     Args:
       path: image file.
@@ -86,10 +83,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         im.load()
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
         if deep:
-            array = _read_16bit_colour(path)
-            if array is not None:
-                return _orient(array, orientation)
-            log.warning("%s: 16-bit colour read as 8-bit (install opencv-python-headless or av)", path)
+            return _orient(_read_16bit_colour(path), orientation)
         return _pil_to_float(ImageOps.exif_transpose(im))
 
 
@@ -108,23 +102,37 @@ def _is_16bit_colour(im: Image.Image) -> bool:
     return im.mode in ("RGB", "RGBA") and isinstance(rawmode, str) and ";16" in rawmode
 
 
-def _read_16bit_colour(path: Path) -> np.ndarray | None:
-    """Full-precision decode of 16-bit RGB(A) files, which Pillow truncates to 8 bits."""
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None
-    if cv2 is not None:
-        data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-        if data is not None and data.dtype == np.uint16 and data.ndim == 3:
-            return data[..., 2::-1].astype(np.float32) / 65535.0  # BGR(A) -> RGB
-    try:
-        import av
-    except ImportError:
-        return None
+def _read_16bit_colour(path: Path, fmt: str = "rgb48le") -> np.ndarray:
+    """Full-precision decode of 16-bit RGB(A) files, which Pillow truncates to 8 bits (PyAV, stored pixels)."""
+    return _read_16bit_pixels(path, fmt).astype(np.float32) / 65535.0
+
+
+def _read_16bit_pixels(path: Path, fmt: str) -> np.ndarray:
+    import av
+
     with av.open(str(path)) as container:
-        frame = next(container.decode(video=0))
-        return frame.to_ndarray(format="rgb48le").astype(np.float32) / 65535.0
+        return next(container.decode(video=0)).to_ndarray(format=fmt)
+
+
+def read_pixels(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as stored: (H, W, 3|4) uint8 or uint16 RGB(A).
+
+    Alpha (an alpha channel or a transparent palette entry) and 16 bits are kept; otherwise as `read_image`: grey
+    is replicated, palettes are expanded and the EXIF orientation is applied. `to_float_image` of the result equals
+    `read_image`.
+    """
+    path = Path(path)
+    with _open_image(path) as im:
+        deep = _is_16bit_colour(im)
+        im.load()
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+        alpha = "A" in im.mode or "transparency" in im.info
+        if deep:
+            return _orient(_read_16bit_pixels(path, "rgba64le" if alpha else "rgb48le"), orientation)
+        im = ImageOps.exif_transpose(im)
+        if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+            return (_pil_to_float(im) * 65535.0 + 0.5).astype(np.uint16)
+        return np.asarray(im.convert("RGBA" if alpha else "RGB"))
 
 
 def _orient(image: np.ndarray, orientation: int) -> np.ndarray:

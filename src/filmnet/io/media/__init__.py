@@ -1,0 +1,26 @@
+"""The one media layer: every image, video and frame-folder read and write (see docs/ARCHITECTURE.md).
+
+- `images`: still images <-> float RGB arrays or stored pixels with alpha/16 bits (`read_pixels`) (Pillow;
+  16-bit colour through PyAV), quantisation, resizing.
+- `decode`: probe and decode videos to uint8/uint16 RGB(A) frames with exact times; training-data decoding.
+- `folders`: folders of frames as sources; PNG frames out with alpha and 16 bits.
+- `encode`: encoder planning, `VideoEncoder` (colour tags, rotation, audio), GIF palettes, lossless segments.
+- `writers`: `open_writer(path)` picks a video, GIF or PNG-folder writer on top of `encode` and `folders`.
+"""
+from .decode import (
+    SWS_COLORSPACES, DecodedFrame, VideoInfo, first_rotation, iter_video_rgb, open_input, probe_video, read_frames,
+    source_fingerprint,
+)
+from .encode import (
+    AUDIO_ENCODER, CODEC_ALIASES, CONTAINER_FORMATS, DEFAULT_CODECS, DEFAULT_CRF, PLAYABLE_420, EncodeOptions,
+    EncoderSettings, FrameFormat, VideoEncoder, audio_packets, can_copy_audio, choose_pix_fmt, has_option, lossless_encoder,
+    plan_encoder, quality_options, read_segment, resolve_codec,
+)
+from .folders import IMAGE_SUFFIXES, exif_orientation, frame_files, probe_frames, read_folder, write_png
+from .images import (
+    as_rgb_array, natural_key, read_image, read_image_size, read_pixels, resize_image, to_float_image, to_uint8, write_image,
+)
+from .writers import (
+    FRAME_NAME, MAX_FPS, VIDEO_FORMATS, FolderWriter, FrameWriter, GifWriter, VideoWriter, as_pixels, check_output,
+    open_writer, parse_fps, to_layout,
+)
