@@ -24,6 +24,9 @@ def demo(
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from ..demo import run_demo
     from ..inference import Interpolator
+    from ..io.guard import refuse_input_overwrite
+
+    refuse_input_overwrite(output, [weights], what="demo folder")
 
     interpolator = Interpolator(weights, precision=precision.value, flow=flow.value, warp_mix=warp_mix)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)

@@ -19,11 +19,10 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Export the model to ONNX with dynamic batch, height and width (its own flows: DIS flows are not in the graph)."""
-    from ..errors import InputError
     from ..export import export_onnx
+    from ..io.guard import check_new_output
     from ..weights import load_model
 
-    if output.exists() and not force:
-        raise InputError(f"{output} exists; pass --force to overwrite it")
+    check_new_output(output, [weights], force=force)
     model = load_model(weights)
     typer.echo(f"wrote {export_onnx(model, output, opset=opset, pad=pad)}")

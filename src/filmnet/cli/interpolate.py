@@ -40,7 +40,7 @@ def interpolate(
     if (exp is None) == (multi is None):
         fail("give exactly one of --exp T or --multi N")
     parse_fps(fps)
-    check_output(output, overwrite=force, inputs=tuple(inputs))
+    check_output(output, overwrite=force, inputs=(*inputs, weights))
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,

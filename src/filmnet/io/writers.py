@@ -195,14 +195,14 @@ def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, ov
 
 
 def check_output(path: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Refuse an output that is an input, sits in a missing folder, or exists (unless `overwrite`).
+    """Refuse an output that is an input (resolved: symlinks, hard links, inside an input folder or holding an
+    input; see `guard`), sits in a missing folder, or exists (unless `overwrite`).
 
     An existing folder is replaced only if it holds nothing but our `NNNNNN.png` frames.
     """
-    resolved = path.resolve()
-    for src in inputs:
-        if Path(src).resolve() == resolved:
-            raise InputError(f"output {path} is also an input; choose another output path")
+    from .guard import refuse_input_overwrite
+
+    refuse_input_overwrite(path, inputs)
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
     if not (path.exists() or path.is_symlink()):

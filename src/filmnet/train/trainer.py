@@ -559,4 +559,8 @@ def train(cfg: TrainConfig, *, train_set: Dataset | None = None, val_set: Datase
 
 def train_from_cli(config_path: str | Path | None = None, **overrides: Any) -> Path:
     """Entry point for `filmnet train`: config file (optional) + CLI overrides (None = not given)."""
-    return train(load_train_config(config_path, **overrides))
+    from ..io.guard import refuse_input_overwrite
+
+    cfg = load_train_config(config_path, **overrides)
+    refuse_input_overwrite(cfg.out, [*cfg.data, config_path, cfg.init_weights, cfg.vgg_weights], what="run folder")
+    return train(cfg)

@@ -193,6 +193,9 @@ def convert(
         raise WeightsError(f"refusing to write {dst}: it is the input {src} (choose another output path)")
     if dst.exists() and not overwrite:
         raise WeightsError(f"{dst} already exists; pass --force (Python: overwrite=True) to replace it")
+    from ..io.guard import refuse_input_overwrite
+
+    refuse_input_overwrite(dst, [src])  # symlinks, hard links, an output folder holding the input
     fmt = detect_format(src)
     model = load_model(src, config=config, dtype=dtype, verify_checksums=verify_checksums)
     save_model(model, dst, metadata={"source_format": fmt, "source_name": src.name})
