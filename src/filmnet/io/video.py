@@ -105,6 +105,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
             raise InputError(f"{path}: cannot tell the frame rate of its video stream")
+        from .limits import check_frame_size
+
+        check_frame_size(ctx.width, ctx.height, f"video {path}")
         pix_fmt = ctx.pix_fmt or "yuv420p"
         depth, alpha, _, _ = _format_traits(pix_fmt)
         color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
@@ -127,6 +130,9 @@ def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
     files = frame_files(folder)
     if not files:
         raise InputError(f"{folder} holds no PNG, JPEG or TIFF frames")
+    from .images import read_image_size
+
+    read_image_size(files[0])  # size and still-image checks from the header, before decoding
     with open_input(files[0], "image") as container:
         first = _decode_image(container, files[0])
     depth, alpha, _, _ = _format_traits(first.format.name)
@@ -199,10 +205,12 @@ def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
 
 def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
     """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
-    from .images import _orient
+    from .images import _orient, read_image_size
 
     fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
     for index, path in enumerate(info.files):
+        if index:
+            read_image_size(path)  # header checks (size limit, still image) before decoding
         with open_input(path, "image") as container:
             frame = _decode_image(container, path)
         image = _to_array(frame, fmt)
