@@ -101,12 +101,20 @@ def _expected(err: Exception) -> None:
 def memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
     from ..errors import InputError
 
+    from ..bounds import check
+
     options: dict = {"max_memory": None if max_memory.lower() == "none" else max_memory}
+    if options["max_memory"] is not None and max_memory.lower() != "auto":
+        from ..inference.memory import parse_memory
+
+        check("max_memory", parse_memory(max_memory))
     if tile is not None:
         try:
             h, w = (int(v) for v in tile.lower().split("x"))
         except ValueError:
             raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
+        for side in (h, w):
+            check("tile", side)
         options["tile"] = (h, w)
     if overlap is not None:
         options["overlap"] = overlap

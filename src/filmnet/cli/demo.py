@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_errors
 
 
@@ -13,8 +14,8 @@ from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_err
 @friendly_errors
 def demo(
     output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files."),
-    exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
-    fps: float = typer.Option(30.0, "--fps", min=1.0),
+    exp: int = typer.Option(4, "--exp", callback=bounded("demo_exp"), help="2^T-1 new frames between the two renders."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of the mp4 and gif (at most 1000)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (default: bundled film_lite)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
@@ -26,7 +27,10 @@ def demo(
     from ..inference import Interpolator
     from ..io.guard import refuse_input_overwrite
 
+    from ..io.writers import parse_fps
+
     refuse_input_overwrite(output, [weights], what="demo folder")
+    parse_fps(fps)
 
     interpolator = Interpolator(weights, precision=precision.value, flow=flow.value, warp_mix=warp_mix)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)

@@ -6,6 +6,7 @@ from typing import Iterator, Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, mix_note, app, friendly_errors
 
 
@@ -14,9 +15,9 @@ from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_opti
 def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
-    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
+    exp: Optional[int] = typer.Option(None, "--exp", callback=bounded("exp"),
                                       help="Recursive midpoints: 2^T-1 new frames per pair (official)."),
-    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
+    multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("multi"),
                                         help="N-1 new frames per pair at t=k/N."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
@@ -28,7 +29,7 @@ def interpolate(
     max_memory: str = typer.Option("auto", "--max-memory",
                                    help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Make in-between frames for a sequence of images."""

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import Precision, app, friendly_errors
 
 
@@ -15,9 +16,9 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML training config; flags override it."),
     model: Optional[str] = typer.Option(None, "--model", help="Architecture name, e.g. film_net or film_lite."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Training source folder or video (repeatable)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Global batch (split over ranks)."),
-    crop: Optional[int] = typer.Option(None, "--crop", min=64),
+    steps: Optional[int] = typer.Option(None, "--steps", callback=bounded("steps")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", callback=bounded("batch_size"), help="Global batch (split over ranks)."),
+    crop: Optional[int] = typer.Option(None, "--crop", callback=bounded("crop")),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (model.safetensors, checkpoints, logs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
     loss: Optional[str] = typer.Option(None, "--loss", help="L1, VGG or Style."),

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, app, friendly_errors
 
 
@@ -15,16 +16,16 @@ def video(
     src: Path = typer.Argument(..., help="Input video, or a folder of PNG/JPEG/TIFF frames."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output video, .gif, or a folder (default: {stem}_{N}X_{fps}fps.{ext})."),
-    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
-    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
+    multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("video_multi"), help="N x the frames at N x the fps."),
+    exp: Optional[int] = typer.Option(None, "--exp", callback=bounded("video_exp"), help="N = 2^T."),
     fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
-    slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
+    slowmo: Optional[int] = typer.Option(None, "--slowmo", callback=bounded("slowmo"), help="Same fps, N x the duration."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
     scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
                                                     help="Scene-cut score above which frames are held, not blended."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
-    crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
+    crf: Optional[int] = typer.Option(None, "--crf", callback=bounded("crf"), help="Quality (lower is better)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
@@ -35,7 +36,7 @@ def video(
     in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Raise a video's frame rate or slow it down."""

@@ -65,7 +65,13 @@ def plan_retime(
     if slowmo is not None:
         _check_factor("--slowmo", slowmo)
         return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
-    target = parse_fps(fps, max_fps=None)
+    from ..bounds import MAX_FRAMES_PER_INPUT_FRAME
+
+    target = parse_fps(fps, max_fps=None)  # high-speed sources: the ratio is what is bounded
+    if target / input_rate > MAX_FRAMES_PER_INPUT_FRAME:
+        raise InputError(f"--fps {fps} is {float(target / input_rate):.4g} x the input's {format_number(input_rate)} "
+                         f"fps; at most {MAX_FRAMES_PER_INPUT_FRAME} x in one pass (each input frame would need more "
+                         "new frames than any playback shows; run twice for more)")
     return RetimePlan(target, target, Fraction(1), target / input_rate)
 
 

@@ -34,10 +34,11 @@ def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
         raise InputError(f"invalid frame rate {fps!r}; use a number such as 30, 29.97 or 30000/1001") from None
     rate = rate.limit_denominator(1_000_000)
-    if rate <= 0:
-        raise InputError(f"frame rate must be positive, got {fps!r}")
+    if rate <= 0 or rate < Fraction(1, 1_000_000):
+        raise InputError(f"frame rate must be positive (at least 1/1000000 fps), got {fps!r}")
     if max_fps is not None and rate > max_fps:
-        raise InputError(f"frame rate must be at most {max_fps}, got {fps!r}")
+        raise InputError(f"frame rate must be at most {max_fps:g}, got {fps!r}: no display or encoder time base "
+                         "goes beyond it")
     return rate
 
 
