@@ -38,6 +38,8 @@ def video(
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    ignore_errors: bool = typer.Option(False, "--ignore-errors",
+                                       help="Hold the previous frame in place of damaged input frames (counted)."),
 ) -> None:
     """Raise a video's frame rate or slow it down."""
     from ..inference import Interpolator
@@ -49,7 +51,7 @@ def video(
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps,
                     scene_threshold=scene_threshold, dedupe=dedupe, codec=codec, crf=crf, pix_fmt=pix_fmt, resume=resume,
-                    force=force, keep_audio=keep_audio, progress=True)
+                    force=force, keep_audio=keep_audio, progress=True, ignore_errors=ignore_errors)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"wrote {result.output_frames} frames at {result.output_rate} fps to {result.output}")
