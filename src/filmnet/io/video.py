@@ -257,9 +257,8 @@ class _Decoder:
             time = _packet_time(packet)
             try:
                 decoded = packet.decode()
-            except av.error.FFmpegError as err:
+            except av.error.FFmpegError as err:  # with ignore_errors, the gap it leaves is held (`_fill_gap`)
                 self._damaged("a frame cannot be decoded", time, err)
-                yield from self._hold(time)
                 continue
             for frame in decoded:
                 time, duration = _frame_time(frame, self.index, self.info.rate)
