@@ -33,6 +33,7 @@ def interpolate(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Make in-between frames for a sequence of images."""
+    from ..errors import InputError
     from ..inference import Interpolator
     from ..io import check_output, open_writer, parse_fps
 
@@ -48,9 +49,12 @@ def interpolate(
                                 warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
     frames = interpolator.iter_sequence(_read_frames(inputs, size), exp=exp, multi=multi, progress=True,
                                          n_inputs=len(inputs))
+    planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1
     with writer:
         for frame in frames:
             writer.write(frame)
+        if writer.count != planned:  # raised inside the writer: nothing is written
+            raise InputError(f"made {writer.count} frames but the plan has {planned}; nothing was written")
     typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device}, "
                f"{interpolator.flow} flows{mix_note(interpolator)})")
 

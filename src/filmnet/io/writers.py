@@ -22,6 +22,7 @@ from .video import CONTAINER_FORMATS, DEFAULT_CODECS, quality_options
 VIDEO_FORMATS = {suffix: fmt for suffix, fmt in CONTAINER_FORMATS.items() if suffix != ".gif"}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
 MAX_FPS = 1000
+ABSURD_FPS = 10**6  # no camera records faster: the bound even where `max_fps` is None
 
 
 def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -> Fraction:
@@ -36,6 +37,8 @@ def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -
     rate = rate.limit_denominator(1_000_000)
     if rate <= 0 or rate < Fraction(1, 1_000_000):
         raise InputError(f"frame rate must be positive (at least 1/1000000 fps), got {fps!r}")
+    if rate > ABSURD_FPS:
+        raise InputError(f"frame rate must be at most {ABSURD_FPS:g} even for high-speed footage, got {fps!r}")
     if max_fps is not None and rate > max_fps:
         raise InputError(f"frame rate must be at most {max_fps:g}, got {fps!r}: no display or encoder time base "
                          "goes beyond it")

@@ -129,6 +129,7 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
+            _refuse_bombs(zf)
             prefix = archive_prefix(zf)
             if prefix is None:
                 raise WeightsError(f"{path}: zip archive without <name>/data.pkl; not a TorchScript file")
@@ -142,10 +143,21 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     except Exception as e:  # any malformed pickle stream
         raise WeightsError(f"{path}: cannot read data.pkl ({type(e).__name__}: {e})") from None
     tensors: dict[str, torch.Tensor] = {}
-    _collect(root, "", tensors, set())
+    try:
+        _collect(root, "", tensors, set())
+    except RecursionError:
+        raise WeightsError(f"{path}: data.pkl nests modules too deeply to be a model") from None
     attrs = _state(root)
     scalars = {k: v for k, v in attrs.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     return tensors, scalars
+
+
+def _refuse_bombs(zf: zipfile.ZipFile) -> None:
+    """Refuse members that would inflate far beyond their stored size (torch stores its members uncompressed)."""
+    for info in zf.infolist():
+        if info.file_size > 100 * info.compress_size + (1 << 20):
+            raise WeightsError(f"member {info.filename} would inflate {info.compress_size} bytes to "
+                               f"{info.file_size}; not a model archive")
 
 
 def _big_endian(zf: zipfile.ZipFile, prefix: str) -> bool:
