@@ -112,6 +112,24 @@ def schedule_pair(start: Fraction, rate: Fraction, time0: Fraction, time1: Fract
         k += 1
 
 
+@dataclass(frozen=True)
+class PairSchedule:
+    """`schedule_pair` as a lazy sequence: `len()` is O(1) and iterating generates the frames one by one, so a long
+    pair (a held tail, a variable-rate gap) never builds a list."""
+
+    start: Fraction
+    rate: Fraction
+    time0: Fraction
+    time1: Fraction
+
+    def __iter__(self) -> Iterator[OutputFrame]:
+        return schedule_pair(self.start, self.rate, self.time0, self.time1)
+
+    def __len__(self) -> int:
+        first = first_index_at_or_after(self.start, self.rate, self.time0)
+        return max(0, count_frames(self.start, self.rate, self.time1) - first)
+
+
 def count_frames(start: Fraction, rate: Fraction, end: Fraction) -> int:
     """Number of output frames with source time in [start, end)."""
     return first_index_at_or_after(start, rate, end)

@@ -34,7 +34,7 @@ from .memory import Tiling
 from .padding import Padder
 from .resume import Segment, finish_segment, read_manifest, segment_path, verify_segments, write_manifest
 from .tiling import interpolate_tiled_times
-from .timing import RetimePlan, count_frames, max_new_frames_per_pair, plan_retime, schedule_pair
+from .timing import PairSchedule, RetimePlan, count_frames, max_new_frames_per_pair, plan_retime
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ class _Job:
                     self._finish_segment(writer, seg)
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
-                frames = list(schedule_pair(self.start, self.plan.sample_rate, pair.left.time, pair.end))
+                frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
                 if writer is None:
                     bar.update(len(frames))
                 else:

@@ -183,6 +183,9 @@ def _array_format(depth: int, alpha: bool) -> str:
     return "rgba" if alpha else "rgb24"
 
 
+MAX_HELD_FRAMES = 100_000  # --ignore-errors: beyond this, damaged timestamps would make unbounded work
+
+
 @dataclass
 class DecodeReport:
     """Filled in by `read_frames`: input frames skipped (held) because they could not be decoded or were missing."""
@@ -236,6 +239,9 @@ class _Decoder:
 
     def _hold(self, time: Fraction | None) -> Iterator[DecodedFrame]:
         self.report.skipped += 1
+        if self.report.skipped > MAX_HELD_FRAMES:
+            raise InputError(f"{self.info.path}: more than {MAX_HELD_FRAMES} frames are damaged or missing (the "
+                             "timestamps may be corrupt); too damaged to hold frames in their place")
         if self.last is not None:
             time = self.last.time + self.period if time is None else time
             frame = self._emit(time, self.period, self.last.image, held=True)
