@@ -220,6 +220,21 @@ def test_torchscript_zip_bomb_is_refused_before_inflating():
         read_torchscript(as_file(buffer.getvalue(), "bomb.pt"))
 
 
+def test_torchscript_stride_zero_expansion_is_refused():
+    """A 1-element storage viewed as 100 million elements with stride 0 (found by the dev profile: 10 GB)."""
+    from filmnet.weights.torchscript import read_torchscript
+
+    with zipfile.ZipFile(io.BytesIO(TORCHSCRIPT_SEED)) as zf:
+        members = [(n, zf.read(n)) for n in zf.namelist()]
+    pkl = next(i for i, (n, _) in enumerate(members) if n.endswith("/data.pkl"))
+    size_stride = b"(K\x01K\x01K\x01K\x01t(K\x01K\x01K\x01K\x01t"
+    assert size_stride in members[pkl][1]
+    hostile = members[pkl][1].replace(size_stride, b"(J\x00\xe1\xf5\x05K\x01K\x01K\x01t(K\x00K\x01K\x01K\x01t")
+    members[pkl] = (members[pkl][0], hostile)
+    with pytest.raises(FilmError, match="does not fit its storage"):
+        read_torchscript(as_file(_rezipped(members), "expand.pt"))
+
+
 # --- resume manifest ---------------------------------------------------------------------------------------------
 
 MANIFEST_SEED = json.dumps({"version": 3, "key": "k" * 64, "segments": {

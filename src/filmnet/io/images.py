@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import re
+import struct
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -27,7 +28,9 @@ _TEXT_CHUNK_LIMIT = 64 << 20
 _TEXT_MEMORY_LIMIT = 256 << 20
 _png_limits_lock = threading.Lock()
 _EXIF_ORIENTATION = 0x0112
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+# Pillow's plugins raise all of these on corrupt headers (found by tests/test_fuzz_readers.py).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, TypeError, KeyError,
+                  IndexError, struct.error, ZeroDivisionError)
 
 
 def natural_key(text: str) -> list:
