@@ -142,3 +142,23 @@ def test_demo_and_train_refuse_folders_holding_their_inputs(tmp_path, capsys, we
         code, _, err = run(capsys, "train", "--data", data, "--out", out, "--steps", 1, "--model", "film_tiny")
         assert one_line_refusal(code, err) and "run folder" in err, err
     assert not (data / "run").exists()
+
+
+def test_train_replaces_an_earlier_run_only_with_force(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    for k in range(6):  # a texture moving 2 px a frame
+        Image.fromarray(np.ascontiguousarray(base[:80, 2 * k: 2 * k + 96])).save(frames / f"{k:06d}.png")
+    out = tmp_path / "run"
+    args = ["train", "--model", "film_tiny", "--data", frames, "--steps", 1, "--batch-size", 1, "--crop", 64,
+            "--out", out, "--precision", "fp32", "--device", "cpu"]
+    assert run(capsys, *args)[0] == 0
+    (out / "notes.txt").write_text("mine")
+    before = digest(out / "model.safetensors")
+    code, _, err = run(capsys, *args)
+    assert one_line_refusal(code, err) and "--force" in err and digest(out / "model.safetensors") == before
+    code, _, err = run(capsys, *args, "--force")
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()

@@ -28,6 +28,7 @@ def train(
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Start from these weights."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.0,
                                                help="Stop (saving weights and a checkpoint) after this many minutes."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (not with --resume)."),
 ) -> None:
     """Train FILM (one CPU, one GPU, or many with torchrun)."""
     from ..train.trainer import train_from_cli
@@ -37,5 +38,6 @@ def train(
         crop=crop, out=str(out) if out else None, resume=True if resume else None, loss=loss,
         vgg_weights=str(vgg_weights) if vgg_weights else None, precision=precision.value if precision else None,
         device=device, init_weights=str(init_weights) if init_weights else None, time_limit_minutes=time_limit,
+        force=force,
     )
     typer.echo(f"latest weights: {Path(run) / 'model.safetensors'}")
