@@ -162,3 +162,19 @@ def test_train_replaces_an_earlier_run_only_with_force(tmp_path, capsys):
     code, _, err = run(capsys, *args, "--force")
     assert code == 0, err
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+
+
+def test_frame_folders_are_inputs_too(tmp_path, capsys, weights):
+    """A folder of NNNNNN.png frames given as input is never replaced by an output folder, nor written into."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k in range(2):
+        Image.fromarray(np.full((32, 32, 3), 80 * k, np.uint8)).save(frames / f"{k:06d}.png")
+    before = {p.name: digest(p) for p in frames.iterdir()}
+    code, _, err = run(capsys, "interpolate", frames / "000000.png", frames / "000001.png", "--exp", 1,
+                       "-o", frames, "--weights", weights, "--force")
+    assert one_line_refusal(code, err) and "inside it" in err
+    code, _, err = run(capsys, "video", frames, "--multi", 2, "-o", frames / "out.mp4", "--weights", weights,
+                       "--force")
+    assert one_line_refusal(code, err) and "inside the input folder" in err
+    assert {p.name: digest(p) for p in frames.iterdir()} == before
