@@ -105,3 +105,13 @@ def test_multi_frame_images_are_not_photos(tmp_path, capsys, name, kind):
     assert read_image(still).shape == (16, 16, 3)
     code, _, err = run(capsys, "interpolate", path, still, "--exp", 1, "-o", tmp_path / "out")
     assert code == 1 and err.count("\n") == 1 and kind in err and not (tmp_path / "out").exists()
+
+
+def test_camera_mpo_jpeg_is_a_photo(tmp_path):
+    """Multi-picture JPEGs (MPO) from cameras carry previews or depth after the photo: read as the photo."""
+    path = tmp_path / "camera.jpg"
+    first, second = frames(2)
+    first.save(path, format="MPO", save_all=True, append_images=[second])
+    with Image.open(path) as im:
+        assert im.format == "MPO" and im.n_frames == 2
+    assert read_image(path).shape == (16, 16, 3)

@@ -75,6 +75,8 @@ def _check_still(im: Image.Image, path: Path) -> None:
     from .limits import check_frame_size
 
     check_frame_size(*im.size, f"image {path}")
+    if im.format == "MPO":  # camera JPEGs with extra pictures (depth, previews): the first is the photo
+        return
     if getattr(im, "is_animated", False) or getattr(im, "n_frames", 1) > 1:
         kind = "multi-page TIFF" if im.format == "TIFF" else f"animated {im.format}"
         raise InputError(f"{path} is a {kind} with {getattr(im, 'n_frames', '?')} frames, not a still image: "
