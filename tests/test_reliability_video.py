@@ -197,6 +197,21 @@ def test_ignore_errors_flag_reaches_the_cli(tmp_path, capsys, weights):
     assert "wrote 40 frames" in out and "skipped" in err and len(pngs(tmp_path / "out")) == 40
 
 
+def test_damaged_frame_in_a_frame_folder(tmp_path, interp):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(image(i)).save(folder / f"{i:06d}.png")
+    (folder / "000003.png").write_bytes((folder / "000003.png").read_bytes()[:40])  # cut inside the header
+    with pytest.raises(InputError, match=r"frame 3 \(at 0\.120 s\).*000003\.png"):
+        retime(folder, tmp_path / "out", interpolator=interp, multi=2, in_fps="25")
+    assert not (tmp_path / "out").exists()
+    result = retime(folder, tmp_path / "out", interpolator=interp, multi=2, in_fps="25", ignore_errors=True)
+    frames = pngs(result.output)
+    assert result.frames_skipped == 1 and result.output_frames == len(frames) == 12
+    assert np.array_equal(frames[6], frames[4])  # frame 3 (output 6) holds frame 2 (output 4)
+
+
 # --- rule 9: kills leave no orphans that last -------------------------------------------------------------------
 
 def dead_pid() -> int:

@@ -202,7 +202,7 @@ def read_frames(info: VideoInfo, *, ignore_errors: bool = False,
     frame is held in place of each damaged one (and to the header's end), counted in `report.skipped`.
     """
     if info.is_folder:
-        yield from _read_folder(info)
+        yield from _read_folder(info, ignore_errors, report if report is not None else DecodeReport())
         return
     report = report if report is not None else DecodeReport()
     fmt = _array_format(info.depth, info.alpha)
@@ -335,16 +335,28 @@ def _expected_end(container, stream) -> tuple[int | None, Fraction | None]:
     return frames, end
 
 
-def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
+def _read_folder(info: VideoInfo, ignore_errors: bool = False,
+                 report: DecodeReport | None = None) -> Iterator[DecodedFrame]:
+    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size.
+
+    An unreadable frame file is an `InputError` naming it, or with `ignore_errors` the previous frame held (counted
+    in `report.skipped`)."""
     from .images import _orient, read_image_size
 
     fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
+    image = None
     for index, path in enumerate(info.files):
-        if index:
-            read_image_size(path)  # header checks (size limit, still image) before decoding
-        with open_input(path, "image") as container:
-            frame = _decode_image(container, path)
+        try:
+            if index:
+                read_image_size(path)  # header checks (size limit, still image) before decoding
+            with open_input(path, "image") as container:
+                frame = _decode_image(container, path)
+        except InputError as err:
+            if not ignore_errors or image is None:
+                raise InputError(f"frame {index} (at {float(index * period):.3f} s): {err}") from None
+            report.skipped += 1
+            yield DecodedFrame(index, index * period, period, image)
+            continue
         image = _to_array(frame, fmt)
         orientation = exif_orientation(path)
         if orientation != 1:
