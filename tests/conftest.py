@@ -40,3 +40,15 @@ atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["FILMNET_HOME"] = _HOME
 os.environ["FILMNET_OFFLINE"] = "1"
 os.environ.pop("FILMNET_MIRROR", None)
+
+# Hypothesis profiles (issue 16, rule 10): a short "ci" run by default, a long "dev" one with HYPOTHESIS_PROFILE=dev.
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("dev", max_examples=3000, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is a test extra; only the fuzz tests need it
+    pass

@@ -74,6 +74,15 @@ def test_other_video_containers_match_filmnet_video(tmp_path, capsys, weights, s
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_neither_exp_nor_multi_means_exp_4(tmp_path, capsys, weights):
+    """`filmnet interpolate a.png b.png -o out` works as typed: --exp 4, 2^4 - 1 new frames (issue 15)."""
+    out = tmp_path / "frames"
+    code, stdout, _ = run(capsys, "interpolate", *make_images(tmp_path, 2), "-o", out, "--weights", weights)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(17)]
+    assert "wrote 17 frames" in stdout
+
+
 def test_webm_output_with_exp_1(tmp_path, capsys, weights):
     av = pytest.importorskip("av")
     out = tmp_path / "x.webm"
@@ -174,7 +183,6 @@ def _refusal_cases(tmp: Path, weights: Path):
         "output is an input": ([a, b, "--exp", 1, "-o", b, *w], "also an input"),
         "one input": ([a, "--exp", 1, "-o", out, *w], "at least 2"),
         "both exp and multi": ([a, b, "--exp", 1, "--multi", 2, "-o", out, *w], "exactly one"),
-        "neither exp nor multi": ([a, b, "-o", out, *w], "exactly one"),
         "exp not a number": ([a, b, "--exp", "two", "-o", out, *w], "--exp"),
         "exp out of range": ([a, b, "--exp", 0, "-o", out, *w], "--exp"),
         "multi too small": ([a, b, "--multi", 1, "-o", out, *w], "--multi"),

@@ -34,4 +34,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 130
+    except Exception as err:  # outside any command (start-up, option parsing): still one line, traceback logged
+        from .crash import debug_enabled, describe_unexpected, print_traceback
+
+        if debug_enabled():
+            print_traceback(err)
+        typer.echo(f"error: {one_line(describe_unexpected(err))}", err=True)
+        return 1
     return code if isinstance(code, int) else 0

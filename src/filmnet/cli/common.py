@@ -76,42 +76,72 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors (also FILMNET_DEBUG=1)."),
+) -> None:
+    """FILM frame interpolation in PyTorch."""
+    from .crash import set_debug
+
+    set_debug(debug)
+
+
 def friendly_errors(command: Callable) -> Callable:
-    """Turn filmnet and file-system errors into a one-line message and exit code 1 (no traceback)."""
+    """Turn every error into a one-line message and exit code 1 (no traceback; `--debug` shows it).
+
+    Errors filmnet does not expect also write their traceback to a log file whose path the message names.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from .crash import debug_enabled, describe_unexpected, print_traceback
+
         try:
             return command(*args, **kwargs)
-        except FilmError as err:
-            fail(str(err))
-        except OSError as err:
-            fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
-        except ImportError as err:  # an optional extra that is not installed
-            module = (err.name or "").split(".")[0]
-            extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train", "cv2": "dis"}.get(module)
-            package = err.name or "the missing package"
-            hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {package}"
-            fail(f"{err.name or 'a required package'} is not installed ({hint})")
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if debug_enabled():
+                print_traceback(err)
+            if isinstance(err, (FilmError, OSError, ImportError)):
+                _expected(err)
+            fail(describe_unexpected(err))
 
     return wrapper
 
 
+def _expected(err: Exception) -> None:
+    """One line for filmnet's own errors, file-system errors and missing optional packages."""
+    if isinstance(err, FilmError):
+        fail(str(err))
+    if isinstance(err, OSError):
+        fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+    if isinstance(err, ImportError):  # an optional extra that is not installed
+        module = (err.name or "").split(".")[0]
+        extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train", "cv2": "dis"}.get(module)
+        package = err.name or "the missing package"
+        hint = f'pip install "filmnet[{extra}]"' if extra else f"pip install {package}"
+        fail(f"{err.name or 'a required package'} is not installed ({hint})")
+
+
 def tiling_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None):
-    """The `TilingOptions` of --max-memory, --tile HxW and --tile-overlap (validated by the Interpolator)."""
+    """The `TilingOptions` of --max-memory, --tile HxW and --tile-overlap, bounded (`filmnet.bounds`)."""
     from ..errors import InputError
     from ..inference.memory import TilingOptions
 
+    from ..bounds import check
+
     options = TilingOptions(max_memory=None if max_memory.lower() == "none" else max_memory)
+    if options.max_memory is not None and max_memory.lower() != "auto":
+        from ..inference.memory import parse_memory
+
+        check("max_memory", parse_memory(max_memory))
     if tile is not None:
         try:
             h, w = (int(v) for v in tile.lower().split("x"))
         except ValueError:
             raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
+        for side in (h, w):
+            check("tile", side)
         options = replace(options, tile=(h, w))
     return options if overlap is None else replace(options, overlap=overlap)
-
-
-def memory_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None) -> dict:
-    """`tiling_options` as Interpolator keywords: `Interpolator(..., tiling=tiling_options(...))` is the same."""
-    return {"tiling": tiling_options(max_memory, tile, overlap)}

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_errors
 from .common import choose_weights, model_option, weights_option
 
@@ -14,8 +15,8 @@ from .common import choose_weights, model_option, weights_option
 @friendly_errors
 def demo(
     output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files (made if missing; a demo folder from an earlier run is overwritten)."),
-    exp: int = typer.Option(4, "--exp", min=1, max=6, help="2^T-1 new frames between the two renders."),
-    fps: float = typer.Option(30.0, "--fps", min=1.0),
+    exp: int = typer.Option(4, "--exp", callback=bounded("demo_exp"), help="2^T-1 new frames between the two renders."),
+    fps: float = typer.Option(30.0, "--fps", help="Frame rate of the mp4 and gif (at most 1000)."),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
@@ -26,6 +27,11 @@ def demo(
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from ..demo import run_demo
     from ..inference import Interpolator
+    from ..io.guard import refuse_input_overwrite
+    from ..io.media import parse_fps
+
+    refuse_input_overwrite(output, [weights], what="demo folder")
+    parse_fps(fps)
 
     interpolator = Interpolator(choose_weights(model, weights), precision=precision.value, flow=flow.value, warp_mix=warp_mix)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)

@@ -31,6 +31,7 @@ def eval_(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     float_prediction: bool = typer.Option(False, "--float-prediction",
                                           help="Score the float prediction instead of the 8-bit one."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --json/--csv file."),
 ) -> None:
     """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
     from ..eval import evaluate, format_table, save_results
@@ -40,6 +41,7 @@ def eval_(
         fail("give --model NAME, --weights W and/or --method blend|dis")
     if model and weights:
         fail("give --model NAME or --weights PATH, not both")
+    _check_reports(json_path, csv_path, [*data, *(weights or [])], force)
     runners = []
     sources = list(dict.fromkeys(f.value for f in flow))
     several = len(sources) > 1
@@ -71,3 +73,14 @@ def _unique_names(paths: list[Path]) -> list[str]:
     stems = [p.stem for p in paths]
     names = [f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
     return [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+
+
+def _check_reports(json_path: Optional[Path], csv_path: Optional[Path], inputs: list[Path], force: bool) -> None:
+    """Before any scoring: reports never land on a data set or weights file, nor on each other."""
+    from ..io.guard import check_new_output
+
+    if json_path is not None and csv_path is not None and json_path.resolve() == csv_path.resolve():
+        fail("--json and --csv name the same file; give two paths")
+    for flag, path in (("--json", json_path), ("--csv", csv_path)):
+        if path is not None:
+            check_new_output(path, inputs, force=force, what=f"{flag} report")

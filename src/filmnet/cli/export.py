@@ -21,11 +21,11 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Export the model to ONNX with dynamic batch, height and width (its own flows: DIS flows are not in the graph)."""
-    from ..errors import InputError
     from ..export import export_onnx
+    from ..io.guard import check_new_output
     from ..weights import load_model
 
-    if output.exists() and not force:
-        raise InputError(f"{output} exists; pass --force to overwrite it")
-    film = load_model(choose_weights(model, weights))
+    source = choose_weights(model, weights)
+    check_new_output(output, [source if isinstance(source, (str, Path)) else None], force=force)
+    film = load_model(source)
     typer.echo(f"wrote {export_onnx(film, output, opset=opset, pad=pad)}")

@@ -6,8 +6,12 @@ from typing import Iterator, Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, mix_note, app, friendly_errors, tiling_options
 from .common import choose_weights, model_option, weights_option
+
+
+DEFAULT_EXP = 4  # as `filmnet demo`: 15 new frames per pair
 
 
 @app.command()
@@ -15,9 +19,10 @@ from .common import choose_weights, model_option, weights_option
 def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
-    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=16,
-                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). Exactly one of --exp/--multi."),
-    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=1024,
+    exp: Optional[int] = typer.Option(None, "--exp", callback=bounded("exp"),
+                                      help="Recursive midpoints: 2^T-1 new frames per pair (official). Exactly one of "
+                                           "--exp/--multi applies; with neither, --exp 4."),
+    multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("multi"),
                                         help="N-1 new frames per pair at t=k/N. Exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     model: Optional[str] = model_option(),
@@ -30,25 +35,28 @@ def interpolate(
     max_memory: str = typer.Option("auto", "--max-memory",
                                    help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels (multiple of 64)."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
-    """Make in-between frames for a sequence of images: give exactly one of --exp/--multi.
+    """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).
 
     Alpha and 16 bits are kept where the output can hold them (a PNG folder).
     """
+    from ..errors import InputError
     from ..inference import Interpolator
     from ..inference.frames import iter_pixel_sequence
     from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
     if len(inputs) < 2:
         fail(f"need at least 2 input images, got {len(inputs)}")
-    if (exp is None) == (multi is None):
-        fail("give exactly one of --exp/--multi (--exp T or --multi N)")
+    if exp is not None and multi is not None:
+        fail("give exactly one of --exp/--multi (--exp T or --multi N), not both")
+    if exp is None and multi is None:
+        exp = DEFAULT_EXP
     parse_fps(fps)
-    check_output(output, overwrite=force, inputs=tuple(inputs))
-    size = _check_sizes(inputs, resize)
     weights = choose_weights(model, weights)
+    check_output(output, overwrite=force, inputs=(*inputs, weights if isinstance(weights, (str, Path)) else None))
+    size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
     first = read_pixels(inputs[0])
     depth, alpha = (16 if first.dtype.itemsize == 2 else 8), first.shape[2] == 4
@@ -57,9 +65,12 @@ def interpolate(
                                 warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
     frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
                                  progress=True, n_inputs=len(inputs))
+    planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1
     with writer:
         for frame in frames:
             writer.write(frame)
+        if writer.count != planned:  # raised inside the writer: nothing is written
+            raise InputError(f"made {writer.count} frames but the plan has {planned}; nothing was written")
     typer.echo(f"wrote {writer.count} frames to {output} ({interpolator.precision} on {interpolator.device}, "
                f"{interpolator.flow} flows{mix_note(interpolator)})")
 

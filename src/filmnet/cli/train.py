@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..bounds import option as bounded
 from .common import Precision, app, friendly_errors
 
 
@@ -15,9 +16,9 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML training config; flags override it."),
     model: Optional[str] = typer.Option(None, "--model", help="Architecture name, e.g. film_net or film_lite."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Training source folder or video (repeatable)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Global batch (split over ranks)."),
-    crop: Optional[int] = typer.Option(None, "--crop", min=64),
+    steps: Optional[int] = typer.Option(None, "--steps", callback=bounded("steps")),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", callback=bounded("batch_size"), help="Global batch (split over ranks)."),
+    crop: Optional[int] = typer.Option(None, "--crop", callback=bounded("crop")),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (model.safetensors, checkpoints, logs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's latest checkpoint."),
     loss: Optional[str] = typer.Option(None, "--loss", help="L1, VGG or Style."),
@@ -27,6 +28,7 @@ def train(
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Start from these weights."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", min=0.0,
                                                help="Stop (saving weights and a checkpoint) after this many minutes."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in the --out folder (not with --resume)."),
 ) -> None:
     """Train FILM (one CPU, one GPU, or many with torchrun)."""
     from ..train.trainer import train_from_cli
@@ -36,5 +38,6 @@ def train(
         crop=crop, out=str(out) if out else None, resume=True if resume else None, loss=loss,
         vgg_weights=str(vgg_weights) if vgg_weights else None, precision=precision.value if precision else None,
         device=device, init_weights=str(init_weights) if init_weights else None, time_limit_minutes=time_limit,
+        force=force,
     )
     typer.echo(f"latest weights: {Path(run) / 'model.safetensors'}")

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, memory_options, app, friendly_errors
+from ..bounds import option as bounded
+from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, app, tiling_options, friendly_errors
 from .common import choose_weights, model_option, weights_option
 
 
@@ -16,17 +17,17 @@ def video(
     src: Path = typer.Argument(..., help="Input video, or a folder of PNG/JPEG/TIFF frames."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output video, .gif, or a folder (default: {stem}_{N}X_{fps}fps.{ext})."),
-    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
-    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
+    multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("video_multi"), help="N x the frames at N x the fps."),
+    exp: Optional[int] = typer.Option(None, "--exp", callback=bounded("video_exp"), help="N = 2^T."),
     fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
-    slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
+    slowmo: Optional[int] = typer.Option(None, "--slowmo", callback=bounded("slowmo"), help="Same fps, N x the duration."),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
     scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
                                                     help="Scene-cut score above which frames are held, not blended."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
-    crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
+    crf: Optional[int] = typer.Option(None, "--crf", callback=bounded("crf"), help="Quality (lower is better)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
     keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
@@ -37,21 +38,25 @@ def video(
     in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    ignore_errors: bool = typer.Option(False, "--ignore-errors",
+                                       help="Hold the previous frame in place of damaged input frames (counted)."),
 ) -> None:
     """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
     from ..inference import Interpolator
     from ..inference.options import EncodeOptions, RetimeOptions
-    from ..inference.video import retime
+    from ..inference.video import check_retime, retime
 
     if sum(v is not None for v in (multi, exp, fps, slowmo)) != 1:
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
     options = RetimeOptions(multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps, scene_threshold=scene_threshold,
-                            dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio)
+                            dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio,
+                            ignore_errors=ignore_errors)
     encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
+    check_retime(src, output, options, encode)  # bad options fail before a model loads
     interpolator = Interpolator(choose_weights(model, weights), device=device, precision=precision.value, flow=flow.value,
-                                warp_mix=warp_mix, **memory_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
     result = retime(src, output, interpolator=interpolator, options=options, encode=encode, progress=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)

@@ -108,6 +108,13 @@ def evaluate(data: str | Path | Sequence[Triplet], *, model: Any = None, method:
     triplets = load_eval_triplets(data) if isinstance(data, (str, Path)) else list(data)
     if not triplets:
         raise InputError("no triplets to evaluate")
+    from ..io.guard import refuse_input_overwrite
+
+    sources = [data] if isinstance(data, (str, Path)) else [p for t in triplets
+                                                            for p in (t.frame0_path, t.frame1_path, t.gt_path)]
+    for path in (json_path, csv_path):
+        if path is not None:
+            refuse_input_overwrite(path, sources)
     name, predict = _predictor(model, method, precision)
     rows = []
     for triplet in tqdm(triplets, desc=f"eval {name}", disable=not progress, unit="triplet"):
@@ -128,7 +135,15 @@ def evaluate(data: str | Path | Sequence[Triplet], *, model: Any = None, method:
 
 def save_results(results: Sequence[EvalResult], *, json_path: str | Path | None = None,
                  csv_path: str | Path | None = None) -> None:
-    """Write several results: JSON {"results": [summary, ...]} (one result: its summary), CSV rows with method/data."""
+    """Write several results: JSON {"results": [summary, ...]} (one result: its summary), CSV rows with method/data.
+
+    A path that is (or lies inside) a scored data set is refused (`io.guard`): reports never replace data.
+    """
+    from ..io.guard import refuse_input_overwrite
+
+    for path in (json_path, csv_path):
+        if path is not None:
+            refuse_input_overwrite(path, [r.data for r in results])
     if json_path is not None:
         payload = results[0].summary() if len(results) == 1 else {"results": [r.summary() for r in results]}
         _write_atomic(Path(json_path), json.dumps(payload, indent=2) + "\n")

@@ -20,7 +20,8 @@ class RetimeOptions:
     (default 25, with a note). scene_threshold: scene-cut score above which pairs are held (`filmnet.scenes`).
     dedupe: drop near-duplicate input frames first. resume: reuse finished segments of an interrupted run.
     force: replace an existing output. keep_audio: with a changed duration, stretch the audio instead of dropping
-    it. segment_frames: input frames per resumable segment.
+    it. segment_frames: input frames per resumable segment. ignore_errors: hold the previous frame in place of a
+    damaged input frame (counted in `RetimeResult.frames_skipped`) instead of stopping.
     """
 
     multi: int | None = None
@@ -34,6 +35,7 @@ class RetimeOptions:
     force: bool = False
     keep_audio: bool = False
     segment_frames: int = 64
+    ignore_errors: bool = False
 
 
 _RETIME = {f.name for f in fields(RetimeOptions)}

@@ -65,7 +65,13 @@ def plan_retime(
     if slowmo is not None:
         _check_factor("--slowmo", slowmo)
         return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
-    target = parse_fps(fps, max_fps=None)
+    from ..bounds import MAX_FRAMES_PER_INPUT_FRAME
+
+    target = parse_fps(fps, max_fps=None)  # high-speed sources: the ratio is what is bounded
+    if target / input_rate > MAX_FRAMES_PER_INPUT_FRAME:
+        raise InputError(f"--fps {fps} is {float(target / input_rate):.4g} x the input's {format_number(input_rate)} "
+                         f"fps; at most {MAX_FRAMES_PER_INPUT_FRAME} x in one pass (each input frame would need more "
+                         "new frames than any playback shows; run twice for more)")
     return RetimePlan(target, target, Fraction(1), target / input_rate)
 
 
@@ -104,6 +110,24 @@ def schedule_pair(start: Fraction, rate: Fraction, time0: Fraction, time1: Fract
     while (time := start + Fraction(k) / rate) < time1:
         yield OutputFrame(k, time, (time - time0) / (time1 - time0))
         k += 1
+
+
+@dataclass(frozen=True)
+class PairSchedule:
+    """`schedule_pair` as a lazy sequence: `len()` is O(1) and iterating generates the frames one by one, so a long
+    pair (a held tail, a variable-rate gap) never builds a list."""
+
+    start: Fraction
+    rate: Fraction
+    time0: Fraction
+    time1: Fraction
+
+    def __iter__(self) -> Iterator[OutputFrame]:
+        return schedule_pair(self.start, self.rate, self.time0, self.time1)
+
+    def __len__(self) -> int:
+        first = first_index_at_or_after(self.start, self.rate, self.time0)
+        return max(0, count_frames(self.start, self.rate, self.time1) - first)
 
 
 def count_frames(start: Fraction, rate: Fraction, end: Fraction) -> int:

@@ -27,18 +27,19 @@ import torch
 
 from ..errors import InputError
 from ..io import media as vio
-from ..io.atomic import atomic_target, write_text_atomic
+from ..io.atomic import atomic_target, discard
 from ..io.media import parse_fps
 from .interpolator import Interpolator
 from .memory import Tiling
 from .options import EncodeOptions, RetimeOptions, split_keywords
-from .timing import RetimePlan, count_frames, max_new_frames_per_pair, plan_retime, schedule_pair
+from .resume import Segment, finish_segment, read_manifest, segment_path, verify_segments, write_manifest
+from .timing import PairSchedule, RetimePlan, count_frames, max_new_frames_per_pair, plan_retime
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = tuple(vio.DEFAULT_CODECS)
 DEFAULT_FOLDER_FPS = Fraction(25)
-WORK_VERSION = 2
+WORK_VERSION = 3
 
 
 @dataclass
@@ -52,6 +53,7 @@ class RetimeResult:
     scene_cuts: int = 0
     duplicates_dropped: int = 0
     segments_reused: int = 0
+    frames_skipped: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -83,7 +85,10 @@ def retime(
         progress: show a progress bar.
         on_progress: called as on_progress(input frames read, output frames done) after each input pair.
         **keywords: the fields of `RetimeOptions` and `EncodeOptions` given one by one (`multi=2, crf=18`),
-            applied on top of `options` and `encode`.
+            applied on top of `options` and `encode`. `RetimeOptions.ignore_errors` holds the previous frame in
+            place of an input frame that cannot be decoded (and to the header's end when the stream ends early),
+            counting them in `frames_skipped`; by default either is an `InputError` naming the frame and time, and
+            nothing is written.
     Returns:
         A `RetimeResult`.
     Raises:
@@ -91,13 +96,7 @@ def retime(
             for tiling within the interpolator's `max_memory`.
     """
     opts, encode = split_keywords(options, encode, keywords)
-    info, notes = probe_source(src, opts.in_fps)
-    plan = plan_retime(info.rate, multi=opts.multi, exp=opts.exp, fps=opts.fps, slowmo=opts.slowmo)
-    out = default_output(info.path, plan, folder=info.is_folder) if dst is None else Path(dst)
-    folder_out = is_folder_output(out, default=dst is None)
-    vio_check_output(out, info, opts.force, folder=folder_out)
-    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
-    encoding = _plan_encoding(info, plan, out if not folder_out else None, encode, result)
+    info, plan, out, result, encoding = check_retime(src, dst, opts, encode)
     outputs = max_new_frames_per_pair(plan, info.rate)
     tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
     work = out.parent / f".{out.name}.filmnet-work"
@@ -106,6 +105,7 @@ def retime(
     result.segments_reused = len(done)
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
     job = _Job(info, plan, model, opts.scene_threshold, opts.dedupe, opts.segment_frames, work, key, done, result)
+    job.ignore_errors = opts.ignore_errors
     try:
         job.run(progress, on_progress)
         _assemble(job, out, encoding, opts.keep_audio)
@@ -116,9 +116,28 @@ def retime(
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
+    if result.frames_skipped:
+        result.notes.append(f"--ignore-errors: {result.frames_skipped} damaged or missing input frames skipped "
+                            "(the previous frame held in their place)")
     for note in result.notes:
         log.warning(note)
     return result
+
+
+def check_retime(src: str | os.PathLike, dst: str | os.PathLike | None, opts: RetimeOptions,
+                 encode: EncodeOptions) -> tuple:
+    """Everything `retime` checks before any model runs: the source, the plan, the output path and its encoder.
+
+    Returns (info, plan, output path, an empty RetimeResult, encoder settings or None for a folder output); raises
+    `InputError` as `retime` would. The CLI calls it before loading a model, so a bad option fails at once."""
+    info, notes = probe_source(src, opts.in_fps)
+    plan = plan_retime(info.rate, multi=opts.multi, exp=opts.exp, fps=opts.fps, slowmo=opts.slowmo)
+    out = default_output(info.path, plan, folder=info.is_folder) if dst is None else Path(dst)
+    folder_out = is_folder_output(out, default=dst is None)
+    vio_check_output(out, info, opts.force, folder=folder_out)
+    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
+    encoding = _plan_encoding(info, plan, out if not folder_out else None, encode, result)
+    return info, plan, out, result, encoding
 
 
 def probe_source(src: str | os.PathLike, in_fps: str | Fraction | None) -> tuple[vio.VideoInfo, list[str]]:
@@ -200,26 +219,23 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
 
 
-def _open_work(work: Path, key: str, resume: bool, result: RetimeResult) -> dict[int, int]:
-    """Finished segments {index: frame count} from a matching manifest, else a fresh work folder."""
-    manifest = work / "manifest.json"
-    if resume and manifest.is_file():
-        data = json.loads(manifest.read_text())
-        if data.get("key") == key:
-            return {int(k): int(v) for k, v in data["segments"].items()}
+def _open_work(work: Path, key: str, resume: bool, result: RetimeResult) -> dict[int, Segment]:
+    """Finished segments that still match their checksums from a matching manifest, else a fresh work folder."""
+    found = read_manifest(work) if resume else None
+    if found is not None:
+        if found[0] == key:
+            done, notes = verify_segments(work, found[1])
+            result.notes.extend(notes)
+            return done
         result.notes.append("--resume: the unfinished job used other inputs or options; starting over")
     elif resume:
         result.notes.append("--resume: no unfinished job found; starting from the beginning")
     elif work.exists():
         result.notes.append(f"discarding unfinished work in {work.name} (pass --resume to continue it)")
-    shutil.rmtree(work, ignore_errors=True)
+    discard(work)
     work.mkdir()
-    _write_json(manifest, {"key": key, "segments": {}})
+    write_manifest(work, key, {})
     return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data))
 
 
 class _Model:
@@ -282,6 +298,8 @@ class _Job:
         self.start: Fraction | None = None
         self.encoded: dict[int, object] = {}
         self.segments = 0
+        self.planned = 0
+        self.ignore_errors = False
 
     def run(self, progress: bool, on_progress: Callable[[int, int], None] | None = None) -> None:
         from tqdm.auto import tqdm
@@ -296,7 +314,7 @@ class _Job:
                     self._finish_segment(writer, seg)
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
-                frames = list(schedule_pair(self.start, self.plan.sample_rate, pair.left.time, pair.end))
+                frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
                 if writer is None:
                     bar.update(len(frames))
                 else:
@@ -308,11 +326,13 @@ class _Job:
                     on_progress(self.result.input_frames, written)
             self._finish_segment(writer, seg)
         self.segments = seg + 1
-        self.result.output_frames = sum(self.done.values())
+        self.planned = written
 
     def _pairs(self) -> Iterator[_Pair]:
         prev, last, index = None, None, 0
-        for frame in vio.read_frames(self.info):
+        report = vio.DecodeReport()
+        for frame in vio.read_frames(self.info, ignore_errors=self.ignore_errors, report=report):
+            self.result.frames_skipped = report.skipped
             last = frame
             self.result.input_frames += 1
             if prev is not None and frame.time <= prev.time:
@@ -326,6 +346,7 @@ class _Job:
                 yield _Pair(index, prev, frame, frame.time)
                 index += 1
             prev = frame
+        self.result.frames_skipped = report.skipped
         if prev is None:
             raise InputError(f"{self.info.path} has no decodable video frames")
         yield _Pair(index, prev, None, _end_time(last, self.info.rate))
@@ -374,10 +395,9 @@ class _Job:
         if writer is None:
             return
         writer.close()
-        part = self.work / f"segment_{seg:06d}.mkv.part"
-        os.replace(part, part.with_suffix(""))
-        self.done[seg] = writer.index
-        _write_json(self.work / "manifest.json", {"key": self.key, "segments": self.done})
+        final = segment_path(self.work, seg)
+        self.done[seg] = finish_segment(final.with_name(final.name + ".part"), final, writer.index)
+        write_manifest(self.work, self.key, self.done)
 
 
 def _with_alpha(rgb: np.ndarray, left: np.ndarray, right: np.ndarray, t: Fraction) -> np.ndarray:
@@ -421,7 +441,7 @@ class _SceneCheck:
 
 def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool) -> None:
     """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically."""
-    frames = _segment_frames(job)
+    frames = _checked_count(job, _segment_frames(job))
     if encoding is None:
         _write_folder(frames, out)
         if job.info.has_audio:
@@ -434,8 +454,21 @@ def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_a
 
 def _segment_frames(job: _Job) -> Iterator[np.ndarray]:
     for seg in range(job.segments):
-        if job.done.get(seg):
-            yield from vio.read_segment(job.work / f"segment_{seg:06d}.mkv", job.info.depth, job.info.alpha)
+        if seg in job.done and job.done[seg].frames:
+            yield from vio.read_segment(segment_path(job.work, seg), job.info.depth, job.info.alpha)
+
+
+def _checked_count(job: _Job, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Pass frames through, counting them into the result; a count that differs from the plan is an error (raised
+    before the output is moved into place)."""
+    count = 0
+    for image in frames:
+        count += 1
+        yield image
+    job.result.output_frames = count
+    if count != job.planned:
+        raise InputError(f"{job.info.path.name}: the finished segments hold {count} frames but the plan has "
+                         f"{job.planned}; nothing was written (run again without --resume)")
 
 
 def _write_folder(frames: Iterator[np.ndarray], out: Path) -> None:

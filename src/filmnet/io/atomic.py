@@ -8,19 +8,77 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 _TRIES = 100
 
 
+# `.{name}.{pid}-{8 hex}{suffix}` (suffix .part, .part.mp4, .old, ...); older versions wrote no pid.
+TEMP_NAME = re.compile(r"^\..+\.(?:(?P<pid>\d+)-)?[0-9a-f]{8}(?:\.part(?:\.[A-Za-z0-9]+)?|\.old)$")
+UNOWNED_STALE_AFTER_S = 3600  # a temporary without a pid (an older filmnet) is stale after an hour
+_swept: set[str] = set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Temporaries in `folder` left by runs that were killed: named as `make_temp` names them, and owned by a
+    process that no longer runs (or, with no owner in the name, older than an hour)."""
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    now = time.time()
+    for entry in entries:
+        match = TEMP_NAME.match(entry.name)
+        if not match:
+            continue
+        pid = match.group("pid")
+        try:
+            stale = (not _alive(int(pid))) if pid else now - entry.stat(follow_symlinks=False).st_mtime > \
+                UNOWNED_STALE_AFTER_S
+        except OSError:
+            continue
+        if stale:
+            found.append(Path(entry.path))
+    return found
+
+
+def sweep_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove what `stale_temps` finds (once per folder and process); returns the removed paths."""
+    key = os.path.realpath(folder)
+    if key in _swept:
+        return []
+    _swept.add(key)
+    removed = stale_temps(folder)
+    for tmp in removed:
+        discard(tmp)
+    return removed
+
+
 def make_temp(path: str | os.PathLike, *, suffix: str = ".part", directory: bool = False) -> Path:
-    """Create an empty hidden file (or folder) `.{name}.XXXXXXXX{suffix}` in `path`'s folder."""
+    """Create an empty hidden file (or folder) `.{name}.{pid}-XXXXXXXX{suffix}` in `path`'s folder.
+
+    The first time a process writes into a folder, temporaries of killed runs there are removed (`sweep_stale`).
+    """
     path = Path(path)
+    sweep_stale(path.parent)
     for _ in range(_TRIES):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
         try:
             if directory:
                 os.mkdir(tmp, 0o777)

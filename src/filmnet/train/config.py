@@ -90,6 +90,12 @@ class TrainConfig:
                      "keep_last", "lr_decay_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        from ..bounds import BOUNDS, check as check_bound, describe
+
+        for name in ("steps", "batch_size"):
+            check_bound(name, getattr(self, name))
+        if self.crop > BOUNDS["crop"].high:  # small crops stay allowed from Python (tests train on 16 px)
+            raise InputError(describe("crop", self.crop))
         if self.fusion_init not in ("default", "blend"):
             raise InputError(f"fusion_init must be 'default' or 'blend', got {self.fusion_init!r}")
         check_degrade_kind(self.degrade_kind)

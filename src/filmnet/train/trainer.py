@@ -419,7 +419,7 @@ def _refuse_existing_run(run_dir: Path, resume: bool) -> None:
                              f"those weights, start a new run: --init-weights {weights} --out NEW_FOLDER")
     elif checkpoints or weights.exists():
         raise InputError(f"{run_dir} already holds a training run (checkpoints or model.safetensors): "
-                         "pass --resume to continue it, or choose another --out")
+                         "pass --resume to continue it, --force to replace it, or choose another --out")
 
 
 def _seed_everything(seed: int) -> None:
@@ -456,6 +456,20 @@ def train(cfg: TrainConfig, *, train_set: Dataset | None = None, val_set: Datase
             dist.destroy_process_group()
 
 
-def train_from_cli(config_path: str | Path | None = None, **overrides: Any) -> Path:
-    """Entry point for `filmnet train`: config file (optional) + CLI overrides (None = not given)."""
-    return train(load_train_config(config_path, **overrides))
+RUN_FILES = ("checkpoints", "model.safetensors", "log.csv", "tb", "config.json")  # what a run writes
+
+
+def train_from_cli(config_path: str | Path | None = None, *, force: bool = False, **overrides: Any) -> Path:
+    """Entry point for `filmnet train`: config file (optional) + CLI overrides (None = not given).
+
+    `force` (not with resume): an earlier run in the run folder is replaced (its `RUN_FILES` are removed first).
+    """
+    from ..io.atomic import discard
+    from ..io.guard import refuse_input_overwrite
+
+    cfg = load_train_config(config_path, **overrides)
+    refuse_input_overwrite(cfg.out, [*cfg.data, config_path, cfg.init_weights, cfg.vgg_weights], what="run folder")
+    if force and not cfg.resume:
+        for name in RUN_FILES:
+            discard(Path(cfg.out) / name)
+    return train(cfg)

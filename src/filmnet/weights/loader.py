@@ -144,9 +144,20 @@ def build_model(
     with torch.device("meta"):
         model = FILM(config)
     check_state_dict(model, state, config)
+    check_finite(state)
     model = model.to_empty(device=device).to(dtype)  # FILM has no buffers: every tensor comes from `state`
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def check_finite(state: Mapping[str, torch.Tensor]) -> None:
+    """Raise WeightsError naming the first floating-point tensor that holds NaN or Inf."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            kinds = " and ".join(k for k, f in (("NaN", torch.isnan), ("Inf", torch.isinf)) if bool(f(tensor).any()))
+            raise WeightsError(f"weights tensor {name} holds {kinds} ({bad} of {tensor.numel()} values); the file is "
+                               "damaged or comes from a diverged training run")
 
 
 def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], config: FILMConfig) -> None:
@@ -195,6 +206,9 @@ def convert(
         raise WeightsError(f"refusing to write {dst}: it is the input {src} (choose another output path)")
     if dst.exists() and not overwrite:
         raise WeightsError(f"{dst} already exists; pass --force (Python: overwrite=True) to replace it")
+    from ..io.guard import refuse_input_overwrite
+
+    refuse_input_overwrite(dst, [src])  # symlinks, hard links, an output folder holding the input
     fmt = detect_format(src)
     model = load_model(src, config=config, dtype=dtype, verify_checksums=verify_checksums)
     save_model(model, dst, metadata={"source_format": fmt, "source_name": src.name})

@@ -70,6 +70,8 @@ def masked_crc32c(data: bytes) -> int:
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
+        if pos >= len(buf) or shift > 63:
+            raise _Malformed("a varint runs past its buffer or beyond 64 bits")
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -93,18 +95,34 @@ def _read_block(buf: bytes, handle: bytes, verify: bool, path: Path) -> bytes:
     if kind == 1:
         import cramjam
 
-        return bytes(cramjam.snappy.decompress_raw(block))
+        declared, _ = _varint(block, 0)  # Snappy's uncompressed length: refuse a bomb before allocating it
+        if declared > 32 * len(block) + 64:
+            raise _Malformed(f"a Snappy block claims {declared} bytes from {len(block)}")
+        try:
+            return bytes(cramjam.snappy.decompress_raw(block))
+        except Exception as err:  # cramjam.DecompressionError
+            raise _Malformed(f"corrupt Snappy block ({err})") from None
     raise WeightsError(f"{path}: unsupported block compression type {kind} (TF writes only none and Snappy)")
+
+
+class _Malformed(ValueError):
+    """Internal: the index bytes do not parse (turned into a WeightsError naming the file)."""
 
 
 def _block_entries(block: bytes):
     """(key, value) pairs of a table block (prefix-compressed keys, restart array at the end)."""
+    if len(block) < 4:
+        raise _Malformed("a table block is shorter than its restart count")
     (num_restarts,) = struct.unpack_from("<I", block, len(block) - 4)
     end, pos, key = len(block) - 4 - 4 * num_restarts, 0, b""
+    if end < 0:
+        raise _Malformed("a table block's restart array is larger than the block")
     while pos < end:
         shared, pos = _varint(block, pos)
         unshared, pos = _varint(block, pos)
         value_len, pos = _varint(block, pos)
+        if shared > len(key) or pos + unshared + value_len > end:
+            raise _Malformed("a table entry runs past its block")
         key = key[:shared] + block[pos:pos + unshared]
         pos += unshared
         yield key, block[pos:pos + value_len]
@@ -112,7 +130,15 @@ def _block_entries(block: bytes):
 
 
 def read_table(path: Path, verify: bool = True) -> dict[bytes, bytes]:
-    """All (key, value) entries of a LevelDB-style SSTable such as a `.index` file."""
+    """All (key, value) entries of a LevelDB-style SSTable such as a `.index` file; `WeightsError` when the bytes
+    do not parse."""
+    try:
+        return _read_table(path, verify)
+    except (_Malformed, struct.error) as err:
+        raise WeightsError(f"{path}: corrupt TensorFlow checkpoint index ({err})") from None
+
+
+def _read_table(path: Path, verify: bool) -> dict[bytes, bytes]:
     buf = Path(path).read_bytes()
     if len(buf) < _FOOTER_LEN or struct.unpack_from("<Q", buf, len(buf) - 8)[0] != _MAGIC:
         raise WeightsError(f"{path}: not a TensorFlow checkpoint index (bad footer magic)")
@@ -123,6 +149,11 @@ def read_table(path: Path, verify: bool = True) -> dict[bytes, bytes]:
     for _, handle in _block_entries(_read_block(buf, buf[pos:], verify, path)):
         entries.update(_block_entries(_read_block(buf, handle, verify, path)))
     return entries
+
+
+def _parse_entries(table: dict[bytes, bytes]) -> tuple[object, dict[str, object]]:
+    header = proto("BundleHeaderProto").FromString(table.pop(b"", b""))
+    return header, {k.decode(): proto("BundleEntryProto").FromString(v) for k, v in table.items()}
 
 
 @dataclass
@@ -141,12 +172,17 @@ class TensorBundle:
         if not index.is_file():
             raise WeightsError(f"checkpoint index not found: {index}")
         table = read_table(index, verify_checksums)
-        header = proto("BundleHeaderProto").FromString(table.pop(b"", b""))
+        try:
+            header, entries = _parse_entries(table)
+        except Exception as err:  # google.protobuf DecodeError, undecodable key names
+            raise WeightsError(f"{index}: corrupt TensorFlow checkpoint index ({type(err).__name__}: "
+                               f"{' '.join(str(err).split())[:120]})") from None
         if header.endianness != 0:
             raise WeightsError(f"{index}: big-endian checkpoints are not supported")
         n = max(header.num_shards, 1)
+        if n > 100_000:
+            raise WeightsError(f"{index}: corrupt TensorFlow checkpoint index (claims {n} data shards)")
         shards = [Path(f"{prefix}.data-{i:05d}-of-{n:05d}") for i in range(n)]
-        entries = {k.decode(): proto("BundleEntryProto").FromString(v) for k, v in table.items()}
         for key, e in entries.items():
             if e.slices:
                 raise WeightsError(f"{index}: {key!r} is a partitioned (sliced) tensor; these are not supported")

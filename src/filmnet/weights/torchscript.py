@@ -9,6 +9,7 @@ objects become inert stand-ins that record their attributes, and anything else i
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -48,7 +49,10 @@ def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tup
     if not all(isinstance(v, int) and v >= 0 for v in (offset, *size, *stride)):
         raise WeightsError("malformed tensor record in data.pkl")
     extent = offset + sum((s - 1) * st for s, st in zip(size, stride)) + 1 if all(size) else 0
-    if len(size) != len(stride) or extent > storage.numel():
+    numel = 1
+    for s in size:
+        numel *= s
+    if len(size) != len(stride) or extent > storage.numel() or numel > storage.numel():
         raise WeightsError(f"tensor of size {tuple(size)} does not fit its storage of {storage.numel()} elements")
     return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
 
@@ -129,6 +133,7 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
+            _refuse_bombs(zf)
             prefix = archive_prefix(zf)
             if prefix is None:
                 raise WeightsError(f"{path}: zip archive without <name>/data.pkl; not a TorchScript file")
@@ -142,10 +147,25 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     except Exception as e:  # any malformed pickle stream
         raise WeightsError(f"{path}: cannot read data.pkl ({type(e).__name__}: {e})") from None
     tensors: dict[str, torch.Tensor] = {}
-    _collect(root, "", tensors, set())
+    try:
+        _collect(root, "", tensors, set())
+    except RecursionError:
+        raise WeightsError(f"{path}: data.pkl nests modules too deeply to be a model") from None
     attrs = _state(root)
     scalars = {k: v for k, v in attrs.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     return tensors, scalars
+
+
+def _refuse_bombs(zf: zipfile.ZipFile) -> None:
+    """Refuse members that would inflate far beyond their stored size (torch stores its members uncompressed)."""
+    archive = os.path.getsize(zf.filename) if zf.filename else None
+    for info in zf.infolist():
+        if archive is not None and info.compress_size > archive:
+            raise WeightsError(f"member {info.filename} claims {info.compress_size} bytes in a {archive}-byte "
+                               "archive; the file is corrupt or truncated")
+        if info.file_size > 100 * info.compress_size + (1 << 20):
+            raise WeightsError(f"member {info.filename} would inflate {info.compress_size} bytes to "
+                               f"{info.file_size}; not a model archive")
 
 
 def _big_endian(zf: zipfile.ZipFile, prefix: str) -> bool:

@@ -84,6 +84,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
             raise InputError(f"{path}: cannot tell the frame rate of its video stream")
+        from ..limits import check_frame_size
+
+        check_frame_size(ctx.width, ctx.height, f"video {path}")
         pix_fmt = ctx.pix_fmt or "yuv420p"
         depth, alpha, _, _ = _format_traits(pix_fmt)
         color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
@@ -108,26 +111,159 @@ def _array_format(depth: int, alpha: bool) -> str:
     return "rgba" if alpha else "rgb24"
 
 
-def read_frames(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Decode every frame of `info.path` in presentation order; raise `InputError` on a decode failure."""
-    import av
+MAX_HELD_FRAMES = 100_000  # --ignore-errors: beyond this, damaged timestamps would make unbounded work
 
+
+@dataclass
+class DecodeReport:
+    """Filled in by `read_frames`: input frames skipped (held) because they could not be decoded or were missing."""
+
+    skipped: int = 0
+
+
+def read_frames(info: VideoInfo, *, ignore_errors: bool = False,
+                report: DecodeReport | None = None) -> Iterator[DecodedFrame]:
+    """Decode every frame of `info.path` in presentation order.
+
+    A packet that fails to decode, a demuxing error, or a stream that ends before the end its header gives (its
+    frame count or duration) raises `InputError` naming the frame and time. With `ignore_errors` the previous
+    frame is held in place of each damaged one (and to the header's end), counted in `report.skipped`.
+    """
     if info.is_folder:
         from .folders import read_folder
 
-        yield from read_folder(info)
+        yield from read_folder(info, ignore_errors, report if report is not None else DecodeReport())
         return
+    report = report if report is not None else DecodeReport()
     fmt = _array_format(info.depth, info.alpha)
-    index = 0
     with open_input(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield DecodedFrame(index, *_frame_time(frame, index, info.rate), _to_array(frame, fmt))
-                index += 1
-        except av.error.FFmpegError as err:
-            raise InputError(f"{info.path}: decoding failed after {index} frames ({err}); the file may be truncated")
+        reader = _Decoder(info, stream, fmt, ignore_errors, report)
+        yield from reader.frames(container)
+        yield from reader.check_end(_expected_end(container, stream))
+
+
+class _Decoder:
+    """Packet-by-packet decoding that notices damage: failed packets, demuxing errors and early ends."""
+
+    def __init__(self, info: VideoInfo, stream, fmt: str, ignore_errors: bool, report: DecodeReport):
+        self.info, self.stream, self.fmt, self.ignore, self.report = info, stream, fmt, ignore_errors, report
+        self.index, self.last, self.period = 0, None, 1 / info.rate
+        self.cfr = True  # every step so far was exactly one period
+
+    def _damaged(self, what: str, time: Fraction | None, err: Exception | None) -> None:
+        where = f"frame {self.index}" + (f" (at {float(time):.3f} s)" if time is not None else "")
+        detail = f": {' '.join(str(err).split())}" if err is not None else ""
+        if not self.ignore:
+            raise InputError(f"{self.info.path}: {what} at {where}{detail}; the file is damaged or truncated "
+                             "(--ignore-errors holds the previous frame instead)")
+
+    def _emit(self, time: Fraction, duration: Fraction | None, image: np.ndarray,
+              held: bool = False) -> DecodedFrame | None:
+        if held and time <= self.last.time:  # a damaged packet out of presentation order: nothing to hold
+            return None
+        self.last = DecodedFrame(self.index, time, duration, image)
+        self.index += 1
+        return self.last
+
+    def _hold(self, time: Fraction | None) -> Iterator[DecodedFrame]:
+        self.report.skipped += 1
+        if self.report.skipped > MAX_HELD_FRAMES:
+            raise InputError(f"{self.info.path}: more than {MAX_HELD_FRAMES} frames are damaged or missing (the "
+                             "timestamps may be corrupt); too damaged to hold frames in their place")
+        if self.last is not None:
+            time = self.last.time + self.period if time is None else time
+            frame = self._emit(time, self.period, self.last.image, held=True)
+            if frame is not None:
+                yield frame
+
+    def frames(self, container) -> Iterator[DecodedFrame]:
+        import av
+
+        packets = container.demux(self.stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as err:  # the container itself is damaged: nothing more to read
+                self._damaged("the container cannot be read", self._next_time(), err)
+                return
+            time = _packet_time(packet)
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError as err:  # with ignore_errors, the gap it leaves is held (`_fill_gap`)
+                self._damaged("a frame cannot be decoded", time, err)
+                continue
+            for frame in decoded:
+                time, duration = _frame_time(frame, self.index, self.info.rate)
+                yield from self._fill_gap(time)
+                made = self._emit(time, duration, _to_array(frame, self.fmt))
+                if made is not None:
+                    yield made
+
+    def _fill_gap(self, time: Fraction) -> Iterator[DecodedFrame]:
+        """In a stream that has been constant-rate so far, a jump of two or more periods means frames were lost
+        (a damaged block the demuxer skipped): damage, or held frames with `ignore_errors`."""
+        last = self.last
+        if last is None:
+            return
+        step = time - last.time
+        if not self.cfr or step == self.period:
+            return
+        if step < 2 * self.period:  # irregular steps: a variable frame rate stream, where gaps are normal
+            self.cfr = False
+            return
+        missing = round(step / self.period) - 1
+        self._damaged(f"{missing} frames are missing", last.time + self.period, None)
+        for _ in range(missing):
+            yield from self._hold(None)
+
+    def _next_time(self) -> Fraction | None:
+        return None if self.last is None else self.last.time + (self.last.duration or self.period)
+
+    def check_end(self, expected: tuple[int | None, Fraction | None]) -> Iterator[DecodedFrame]:
+        """An early end (fewer frames than the header counts, or ending well before its duration) is damage."""
+        frames, end = expected
+        if self.last is None:
+            return
+        got_end = self.last.time + (self.last.duration or self.period)
+        missing = 0
+        if frames is not None and self.index < frames:
+            missing = frames - self.index
+        elif end is not None and got_end < end - 2 * self.period:
+            missing = round((end - got_end) / self.period)
+        if missing <= 0:
+            return
+        if not self.ignore:
+            raise InputError(f"{self.info.path}: the stream ends after frame {self.index - 1} (at "
+                             f"{float(got_end):.3f} s) but its header promises {missing} more frames; the file is "
+                             "truncated or damaged (--ignore-errors holds the last frame to the end instead)")
+        for _ in range(missing):
+            yield from self._hold(None)
+
+
+def _packet_time(packet) -> Fraction | None:
+    if packet.pts is None or packet.time_base is None:
+        return None
+    return Fraction(packet.pts) * Fraction(packet.time_base)
+
+
+def _expected_end(container, stream) -> tuple[int | None, Fraction | None]:
+    """What the header promises: the stream's frame count, else its (or, with no audio, the file's) duration."""
+    frames = stream.frames or None
+    end = None
+    if stream.duration and stream.time_base:
+        end = Fraction(stream.duration) * Fraction(stream.time_base)
+        if stream.start_time is not None:
+            end += Fraction(stream.start_time) * Fraction(stream.time_base)
+    elif container.duration and not container.streams.audio:
+        end = Fraction(container.duration, 1_000_000)
+        if container.start_time:
+            end += Fraction(container.start_time, 1_000_000)
+    return frames, end
+
 
 def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
     if frame.pts is None or frame.time_base is None:

@@ -29,6 +29,9 @@ def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
     files = frame_files(folder)
     if not files:
         raise InputError(f"{folder} holds no PNG, JPEG or TIFF frames")
+    from .images import read_image_size
+
+    read_image_size(files[0])  # size and still-image checks from the header, before decoding
     with open_input(files[0], "image") as container:
         first = _decode_image(container, files[0])
     depth, alpha, _, _ = _format_traits(first.format.name)
@@ -62,12 +65,27 @@ def _decode_image(container, path: Path):
     except (av.error.FFmpegError, StopIteration, IndexError):
         raise InputError(f"{path} is not a readable image") from None
 
-def read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
-    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
+def read_folder(info: VideoInfo, ignore_errors: bool = False, report=None) -> Iterator[DecodedFrame]:
+    """Frames of a frame-folder source, converted to the first frame's layout; all must share its size.
+
+    An unreadable frame file is an `InputError` naming it, or with `ignore_errors` the previous frame held (counted
+    in `report.skipped`)."""
+    from .images import read_image_size
+
     fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
+    image = None
     for index, path in enumerate(info.files):
-        with open_input(path, "image") as container:
-            frame = _decode_image(container, path)
+        try:
+            if index:
+                read_image_size(path)  # header checks (size limit, still image) before decoding
+            with open_input(path, "image") as container:
+                frame = _decode_image(container, path)
+        except InputError as err:
+            if not ignore_errors or image is None:
+                raise InputError(f"frame {index} (at {float(index * period):.3f} s): {err}") from None
+            report.skipped += 1
+            yield DecodedFrame(index, index * period, period, image)
+            continue
         image = _to_array(frame, fmt)
         orientation = exif_orientation(path)
         if orientation != 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import struct
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +25,9 @@ _TEXT_CHUNK_LIMIT = 64 << 20
 _TEXT_MEMORY_LIMIT = 256 << 20
 _png_limits_lock = threading.Lock()
 _EXIF_ORIENTATION = 0x0112
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+# Pillow's plugins raise all of these on corrupt headers (found by tests/test_fuzz_readers.py).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, TypeError, KeyError,
+                  IndexError, struct.error, ZeroDivisionError)
 
 
 def natural_key(text: str) -> list:
@@ -56,11 +59,25 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
         raise InputError(f"image not found: {path}")
     try:
         with _large_png_text(), Image.open(path) as im:
+            _check_still(im, path)
             yield im
     except InputError:
         raise
     except _DECODE_ERRORS as err:
         raise InputError(f"cannot read image {path}: {_one_line(err)}") from None
+
+
+def _check_still(im: Image.Image, path: Path) -> None:
+    """From the header: refuse frames too large for memory (`limits`) and multi-frame files given as photos."""
+    from ..limits import check_frame_size
+
+    check_frame_size(*im.size, f"image {path}")
+    if im.format == "MPO":  # camera JPEGs with extra pictures (depth, previews): the first is the photo
+        return
+    if getattr(im, "is_animated", False) or getattr(im, "n_frames", 1) > 1:
+        kind = "multi-page TIFF" if im.format == "TIFF" else f"animated {im.format}"
+        raise InputError(f"{path} is a {kind} with {getattr(im, 'n_frames', '?')} frames, not a still image: "
+                         "extract the frame you want as a PNG first, or give an animation to `filmnet video`")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

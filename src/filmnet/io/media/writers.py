@@ -25,6 +25,7 @@ from .images import to_uint8
 VIDEO_FORMATS = {suffix: fmt for suffix, fmt in CONTAINER_FORMATS.items() if suffix != ".gif"}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
 MAX_FPS = 1000
+ABSURD_FPS = 10**6  # no camera records faster: the bound even where `max_fps` is None
 
 
 def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -> Fraction:
@@ -37,10 +38,13 @@ def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
         raise InputError(f"invalid frame rate {fps!r}; use a number such as 30, 29.97 or 30000/1001") from None
     rate = rate.limit_denominator(1_000_000)
-    if rate <= 0:
-        raise InputError(f"frame rate must be positive, got {fps!r}")
+    if rate <= 0 or rate < Fraction(1, 1_000_000):
+        raise InputError(f"frame rate must be positive (at least 1/1000000 fps), got {fps!r}")
+    if rate > ABSURD_FPS:
+        raise InputError(f"frame rate must be at most {ABSURD_FPS:g} even for high-speed footage, got {fps!r}")
     if max_fps is not None and rate > max_fps:
-        raise InputError(f"frame rate must be at most {max_fps}, got {fps!r}")
+        raise InputError(f"frame rate must be at most {max_fps:g}, got {fps!r}: no display or encoder time base "
+                         "goes beyond it")
     return rate
 
 
@@ -206,14 +210,14 @@ def open_writer(path: str | os.PathLike, fps: float | str | Fraction = 30, *, ov
 
 
 def check_output(path: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Refuse an output that is an input, sits in a missing folder, or exists (unless `overwrite`).
+    """Refuse an output that is an input (resolved: symlinks, hard links, inside an input folder or holding an
+    input; see `guard`), sits in a missing folder, or exists (unless `overwrite`).
 
     An existing folder is replaced only if it holds nothing but our `NNNNNN.png` frames.
     """
-    resolved = path.resolve()
-    for src in inputs:
-        if Path(src).resolve() == resolved:
-            raise InputError(f"output {path} is also an input; choose another output path")
+    from ..guard import refuse_input_overwrite
+
+    refuse_input_overwrite(path, inputs)
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
     if not (path.exists() or path.is_symlink()):
