@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from . import convert, demo, eval_cmd, export, interpolate, train, video  # noqa: F401  (registers the commands)
+from . import serve  # noqa: F401  (the web page; Gradio is imported only when it runs)
 from .common import one_line, app
 
 __all__ = ["app", "main"]
