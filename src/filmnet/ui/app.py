@@ -277,6 +277,17 @@ def theme():
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
 
 
+def _stop_on_sigterm() -> None:
+    """Let `kill` (SIGTERM) stop the server like Ctrl-C, so the session folders are removed."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 class _NoRemoteFiles:
     """ASGI middleware: refuse `/file=http(s)://...`, with which Gradio would fetch a URL for the client."""
 
@@ -322,6 +333,7 @@ def launch(config: ServeConfig, *, block: bool = True, announce=None):
         announce(url)
     if not block:
         return demo, server, url
+    _stop_on_sigterm()
     try:
         demo.block_thread()
     finally:

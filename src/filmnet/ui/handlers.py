@@ -101,9 +101,9 @@ def model_choices(*, model: str | None = None, weights: str | os.PathLike | None
             known = ", ".join(c.value for c in registry + [bundled])
             raise InputError(f"unknown model {model!r}; choose one of {known}")
         choices += first
-    elif weights is None and hub is not None:
+    elif weights is None:  # the registry's default when it is cached, else the bundled model (no download)
         default = getattr(hub, "DEFAULT_MODEL", None)
-        choices += [c for c in registry if c.value == default and _is_cached(hub, c.value)]
+        choices += [c for c in registry if c.value == default and _is_cached(hub, c.value)] or [bundled]
     for choice in registry + [bundled]:
         if all(choice.value != c.value for c in choices):
             choices.append(choice)

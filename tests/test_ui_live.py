@@ -1,0 +1,95 @@
+"""`filmnet serve` on a loopback port, called with gradio_client through its stable endpoint names."""
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio", reason='the web page needs gradio (pip install "filmnet[ui]")')
+gradio_client = pytest.importorskip("gradio_client")
+requests = pytest.importorskip("requests")
+
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from ui_server import SIZE, count_video_frames, live_server, tiny_weights, write_pair, write_video  # noqa: E402
+
+LIMIT_MB = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("live")
+    weights = tiny_weights(folder)
+    with live_server(folder, "--weights", str(weights), "--max-file-size", str(LIMIT_MB), "--precision", "fp32",
+                     "--queue-size", "4") as (url, tmp):
+        assert [p.name[:14] for p in tmp.iterdir()] == ["filmnet-serve-"]  # its one temp root
+        yield url, folder, tmp
+    leftovers = [p.name for p in tmp.iterdir() if p.name.startswith("filmnet-serve-")]
+    assert leftovers == [], "the server left its session folders behind after Ctrl-C"
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False, download_files=str(server[1] / "downloads"))
+
+
+def test_interpolate_photos_endpoint(server, client):
+    a, b = write_pair(server[1])
+    mp4, gif, zip_path, message = client.predict(handle_file(str(a)), handle_file(str(b)), 2, "",
+                                                 api_name="/interpolate_photos")
+    assert mp4.endswith(".mp4") and count_video_frames(mp4) == 5  # (2 - 1) * 2^2 + 1
+    with Image.open(gif) as preview:
+        assert preview.n_frames == 5
+    with zipfile.ZipFile(zip_path) as archive:
+        assert len(archive.namelist()) == 5
+    assert message == "5 frames"
+    three = client.predict(handle_file(str(a)), handle_file(str(b)), 3, "weights", api_name="/interpolate_photos")
+    assert count_video_frames(three[0]) == 9
+
+
+def test_retime_video_endpoint(server, client):
+    src = write_video(server[1] / "clip.mp4", frames=6, fps=10)
+    mp4, message = client.predict(handle_file(str(src)), 2, "", api_name="/retime_video")
+    assert mp4.endswith("clip_2X_20fps.mp4")
+    assert count_video_frames(mp4) == 12 and message == "12 frames at 20 fps"
+
+
+def test_mismatched_sizes_are_refused_with_the_cli_message(server, client):
+    a, _ = write_pair(server[1])
+    small = server[1] / "small.png"
+    Image.fromarray(np.zeros((SIZE[0], 64, 3), np.uint8)).save(small)
+    with pytest.raises(AppError, match=r"small.png is 64x64 but a.png is 96x64 \(WxH\)"):
+        client.predict(handle_file(str(a)), handle_file(str(small)), 1, "", api_name="/interpolate_photos")
+
+
+def test_upload_over_the_limit_is_refused(server, client):
+    big = server[1] / "big.png"
+    noise = np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big)
+    assert big.stat().st_size > LIMIT_MB * 1024 * 1024
+    a, _ = write_pair(server[1])
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client reads the server's limit
+        client.predict(handle_file(str(big)), handle_file(str(a)), 1, "", api_name="/interpolate_photos")
+    with open(big, "rb") as fh:  # and the server refuses it when a client does not check
+        response = requests.post(server[0] + "gradio_api/upload", files={"files": ("big.png", fh, "image/png")},
+                                 timeout=60)
+    assert response.status_code == 413, response.text
+
+
+def test_no_server_paths_or_remote_urls(server, client):
+    a, b = write_pair(server[1])
+    with pytest.raises(AppError, match="unknown model '/etc/passwd'; choose one of weights, film_lite"):
+        client.predict(handle_file(str(a)), handle_file(str(b)), 1, "/etc/passwd", api_name="/interpolate_photos")
+    for path in ("/etc/passwd", str(a), "https://example.com/x.png", "http%3A//example.com/x.png"):
+        response = requests.get(server[0] + "gradio_api/file=" + path, timeout=30)
+        assert response.status_code == 403, path
+
+
+def test_page_config(server):
+    config = requests.get(server[0] + "config", timeout=30).json()
+    assert config["max_file_size"] == LIMIT_MB * 1024 * 1024
+    named = {d.get("api_name") for d in config["dependencies"]}
+    assert {"interpolate_photos", "retime_video"} <= named
+    assert config.get("analytics_enabled") is False
+    assert "fonts.googleapis" not in requests.get(server[0], timeout=30).text
