@@ -254,3 +254,25 @@ def test_read_back_matches_inputs(tmp_path, pair, interp):
     first, last = read_image(tmp_path / "png" / "000000.png"), read_image(tmp_path / "png" / "000002.png")
     np.testing.assert_allclose(first, read_image(pair[0]), atol=1 / 255)
     np.testing.assert_allclose(last, read_image(pair[1]), atol=1 / 255)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_serve_without_gradio_says_how_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from filmnet.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert err == 'error: the web page needs Gradio: pip install "filmnet[ui]"\n'
+
+
+def test_serve_refuses_model_and_weights_together(tmp_path, capsys):
+    from filmnet.cli import main
+
+    assert main(["serve", "--model", "film_lite", "--weights", str(tmp_path / "w.safetensors")]) == 1
+    assert capsys.readouterr().err == "error: give --model NAME or --weights PATH, not both\n"

@@ -1,6 +1,7 @@
 """`filmnet serve`: the web page (Gradio; `pip install "filmnet[ui]"`)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Optional
 
@@ -26,9 +27,7 @@ def serve(
     """Start the web page: photos to slow motion, video retiming, and endpoints for scripts."""
     if model is not None and weights is not None:
         fail("give --model NAME or --weights PATH, not both")
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("gradio") is None:  # not imported here: launch() sets its temp folder first
         fail('the web page needs Gradio: pip install "filmnet[ui]"')
     from ..ui.app import ServeConfig, launch
 

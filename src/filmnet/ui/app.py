@@ -248,8 +248,9 @@ def build_app(server: Server):
         api_video_event = a_video_btn.click(api_video, [a_video, a_multi, a_model], [a_vmp4, a_vnote],
                                             api_name="retime_video", **heavy)
         events = [photos_event, video_event, api_photos_event, api_video_event]
-        for button in (stop, vstop):
-            button.click(cancel, None, None, cancels=events, queue=False, api_visibility="private")
+        for index, button in enumerate((stop, vstop)):  # a script may cancel its own session's jobs: /cancel
+            button.click(cancel, None, None, cancels=events, queue=False, api_name="cancel" if index == 0 else None,
+                         api_visibility="undocumented" if index == 0 else "private")
         demo.unload(unload)
     return demo
 
