@@ -13,7 +13,7 @@ from filmnet.errors import InputError
 from filmnet.io import read_image
 from filmnet.ui import handlers as H
 from helpers import tiny_model
-from ui_server import SIZE, count_video_frames, write_pair, write_video
+from ui_server import SIZE, audio_seconds, count_video_frames, write_pair, write_video
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +136,18 @@ def test_retime_video_counts_frames_and_reports_progress(tmp_path, interp):
     assert calls[0] == (0, 12) and calls[-1] == (12, 12)
     slow = H.retime_video(src, out_dir(tmp_path, "slow"), interpolator=interp, slowmo=2, keep_audio=True)
     assert slow.output_frames == 12 and slow.fps == "10"
+
+
+def test_retime_video_keeps_the_audio(tmp_path, interp):
+    src = write_video(tmp_path / "clip.mp4", frames=10, fps=10, audio=True)
+    seconds = audio_seconds(src)
+    assert seconds > 0.9
+    double = H.retime_video(src, out_dir(tmp_path), interpolator=interp, multi=2)
+    assert audio_seconds(double.mp4) == pytest.approx(seconds, abs=0.05)
+    slow = H.retime_video(src, out_dir(tmp_path, "slow"), interpolator=interp, slowmo=2, keep_audio=True)
+    assert audio_seconds(slow.mp4) == pytest.approx(2 * seconds, rel=0.05)
+    silent = H.retime_video(src, out_dir(tmp_path, "silent"), interpolator=interp, slowmo=2, keep_audio=False)
+    assert audio_seconds(silent.mp4) == 0 and any('"Keep audio"' in note for note in silent.notes)
 
 
 def test_retime_video_cancel_removes_everything(tmp_path, interp):

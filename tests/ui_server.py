@@ -42,15 +42,41 @@ def write_pair(folder: Path, size=SIZE, shift: int = 4, names=("a.png", "b.png")
     return paths
 
 
-def write_video(path: Path, frames: int = 6, fps: int = 10, size=SIZE) -> Path:
-    """A small H.264 mp4 of a texture panning right, `frames` frames at `fps`."""
-    from filmnet.io import open_writer
+def write_video(path: Path, frames: int = 6, fps: int = 10, size=SIZE, *, audio: bool = False) -> Path:
+    """A small H.264 mp4 of a texture panning right, `frames` frames at `fps`; `audio`: a 440 Hz AAC tone."""
+    import av
 
     base = textured((size[0], size[1] + 2 * frames))
-    with open_writer(path, fps) as writer:
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[1], size[0], "yuv420p"
+        if audio:
+            sound = container.add_stream("aac", rate=48000)
+            sound.layout = "stereo"
         for i in range(frames):
-            writer.write(np.ascontiguousarray(base[:, 2 * i:2 * i + size[1]]))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i:2 * i + size[1]]), format="rgb24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if audio:
+            total = 48000 * frames // fps
+            wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / 48000)).astype(np.float32)
+            for start in range(0, total, 1024):
+                chunk = av.AudioFrame.from_ndarray(np.stack([wave[start:start + 1024]] * 2), format="fltp",
+                                                   layout="stereo")
+                chunk.sample_rate, chunk.pts = 48000, start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
     return path
+
+
+def audio_seconds(path) -> float:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return 0.0
+        return sum(f.samples / f.sample_rate for f in container.decode(audio=0))
 
 
 def count_video_frames(path) -> int:

@@ -212,7 +212,7 @@ def build_app(server: Server):
                 with gr.Column():
                     video_in = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video-in")
                     vmode = gr.Radio([VIDEO_MULTI, VIDEO_FPS, VIDEO_SLOWMO], value=VIDEO_MULTI, label="Retime by")
-                    vmulti = gr.Slider(2, limits.max_multi, value=2, step=1, label="N (x N frames or slow motion)")
+                    vmulti = gr.Slider(2, limits.max_multi, value=2, step=1, label="N (x N frames at N x the fps)")
                     vfps = gr.Textbox("60", label="Target fps (e.g. 60 or 60000/1001)")
                     vslowmo = gr.Slider(2, limits.max_multi, value=4, step=1, label="Slow motion x N")
                     scene = gr.Slider(0, 2, value=0.72, step=0.01, label="Scene-cut threshold",

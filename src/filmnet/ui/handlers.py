@@ -433,8 +433,9 @@ def retime_video(
     result = retime(src, dst, interpolator=interpolator, multi=int(multi) if multi else None,
                     fps=fps if fps else None, slowmo=int(slowmo) if slowmo else None,
                     scene_threshold=scene_threshold, keep_audio=keep_audio, on_progress=step)
-    return VideoResult(result.output, result.input_frames, result.output_frames,
-                       format_number(result.output_rate), list(result.notes))
+    notes = [note.replace("--keep-audio", '"Keep audio"') for note in result.notes]  # the page's words
+    return VideoResult(result.output, result.input_frames, result.output_frames, format_number(result.output_rate),
+                       notes)
 
 
 def one_line(err: BaseException) -> str:
