@@ -48,6 +48,7 @@ def browser(tmp_path):
                  # nothing but the loopback server resolves, so the page cannot reach the internet
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request the page makes
     service = Service(executable_path=driver, log_output=str(tmp_path / "chromedriver.log"))
     drv = webdriver.Chrome(service=service, options=options)
     try:
@@ -60,6 +61,18 @@ def artifacts_dir(tmp_path) -> Path:
     folder = Path(os.environ.get("FILMNET_TEST_ARTIFACTS") or tmp_path / "artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def requested_urls(driver) -> list[str]:
+    """URLs of every request the browser sent (Chrome's DevTools performance log)."""
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 def test_photos_to_a_playing_video(tmp_path, browser):
@@ -97,11 +110,12 @@ def test_photos_to_a_playing_video(tmp_path, browser):
         browser.execute_script("window.scrollTo(0, 0)")
         shot = artifacts_dir(tmp_path) / "serve.png"
         browser.save_screenshot(str(shot))
-        requested = browser.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+        requested = requested_urls(browser)
 
     assert duration and duration > 0, f"the video did not load (duration {duration})"
     assert "320x192" in status
     assert shot.stat().st_size > 10_000
-    remote = [u for u in requested if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert any("/gradio_api/file=" in u for u in requested), "the request log missed the video's request"
+    network = [u for u in requested if u.startswith(("http:", "https:", "ws:", "wss:"))]  # not chrome://, data:
+    remote = [u for u in network if not u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:"))]
     assert remote == [], f"the page asked for remote resources: {remote[:5]}"

@@ -205,7 +205,7 @@ def build_app(server: Server):
                 gr.Markdown("The input pair, FILM's middle frame, and a plain 50/50 blend of the pair. "
                             "Drag the slider to wipe between the blend (left) and FILM's frame (right).")
                 gallery = gr.Gallery(label="input 1 | FILM middle frame | 50/50 blend | input 2", columns=4,
-                                     height="auto", elem_id="photos-compare")
+                                     rows=1, height=300, object_fit="contain", elem_id="photos-compare")
                 slider = gr.ImageSlider(label="blend | FILM", type="filepath")
         with gr.Tab("Video"):
             with gr.Row():
