@@ -79,7 +79,7 @@ def test_photos_to_a_playing_video(tmp_path, browser):
     photos = [tmp_path / "first.png", tmp_path / "second.png"]
     for path, frame in zip(photos, render_synthetic_pair(width=320, height=192)):  # the `filmnet demo` scene
         write_image(path, frame)
-    with live_server(tmp_path, "--model", "film_lite", "--precision", "fp32") as (url, _):  # the bundled model
+    with live_server(tmp_path, "--model", "film_lite", "--precision", "fp32") as (url, tmp):  # the bundled model
         browser.get(url)
         wait = WebDriverWait(browser, WAIT_S)
         upload = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#photos-files input[type=file]")))
@@ -111,6 +111,11 @@ def test_photos_to_a_playing_video(tmp_path, browser):
         shot = artifacts_dir(tmp_path) / "serve.png"
         browser.save_screenshot(str(shot))
         requested = requested_urls(browser)
+
+        sessions = list(tmp.glob("filmnet-serve-*/sessions/*"))
+        assert len(sessions) == 1 and list(sessions[0].glob("job-*/*.mp4")), "no session folder with the result"
+        browser.get("about:blank")  # closing the tab ends the session: its folder goes
+        wait.until(lambda d: not sessions[0].exists())
 
     assert duration and duration > 0, f"the video did not load (duration {duration})"
     assert "320x192" in status
