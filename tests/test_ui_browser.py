@@ -5,6 +5,7 @@ plays (a non-zero duration once its metadata loads), and saves a screenshot to $
 test's tmp folder). Skips, saying why, only when Chromium or its driver cannot be found.
 """
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_photos_to_a_playing_video(tmp_path, browser):
     photos = [tmp_path / "first.png", tmp_path / "second.png"]
     for path, frame in zip(photos, render_synthetic_pair(width=320, height=192)):  # the `filmnet demo` scene
         write_image(path, frame)
-    with live_server(tmp_path, "--model", "film_lite", "--precision", "fp32") as (url, tmp):  # the bundled model
+    with live_server(tmp_path, "--model", "film_lite", "--precision", "fp32",  # the bundled model
+                     stop=signal.SIGTERM) as (url, tmp):
         browser.get(url)
         wait = WebDriverWait(browser, WAIT_S)
         upload = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#photos-files input[type=file]")))
@@ -117,6 +119,7 @@ def test_photos_to_a_playing_video(tmp_path, browser):
         browser.get("about:blank")  # closing the tab ends the session: its folder goes
         wait.until(lambda d: not sessions[0].exists())
 
+    assert list(tmp.glob("filmnet-serve-*")) == [], "SIGTERM left the server's temp folder behind"
     assert duration and duration > 0, f"the video did not load (duration {duration})"
     assert "320x192" in status
     assert shot.stat().st_size > 10_000

@@ -12,7 +12,8 @@ httpx = pytest.importorskip("httpx")  # a gradio_client dependency
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from ui_server import SIZE, count_video_frames, live_server, tiny_weights, write_pair, write_video  # noqa: E402
+from ui_server import (SIZE, count_video_frames, free_port, live_server, tiny_weights, write_pair,  # noqa: E402
+                       write_video)
 
 LIMIT_MB = 1
 
@@ -122,9 +123,8 @@ def gated(tmp_path, monkeypatch):
     from helpers import tiny_model
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-unused"))  # launch() points it at its own root
-    config = ui_app.ServeConfig(port=0, weights=str(tiny_weights(tmp_path)), queue_size=1,
+    config = ui_app.ServeConfig(port=free_port(), weights=str(tiny_weights(tmp_path)), queue_size=1,
                                 temp_root=str(tmp_path / "root"))
-    config.port = __import__("ui_server").free_port()
     demo, server, url = ui_app.launch(config, block=False)
     gate, started = threading.Event(), threading.Event()
     inner = filmnet.Interpolator(tiny_model(), precision="fp32", max_memory=None)

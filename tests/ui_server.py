@@ -93,10 +93,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(tmp_path: Path, *args: str, timeout: float = 180.0):
+def live_server(tmp_path: Path, *args: str, timeout: float = 180.0, stop: int = signal.SIGINT):
     """`filmnet serve` on a free loopback port, its temp files under tmp_path/tmp; yields (url, temp dir).
 
-    Stops it with Ctrl-C (SIGINT) at the end, as a user would."""
+    Stops it at the end with `stop`: Ctrl-C (SIGINT) as a user would, or SIGTERM as a service manager would."""
     port = free_port()
     tmp = Path(tmp_path) / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def live_server(tmp_path: Path, *args: str, timeout: float = 180.0):
         yield url, tmp
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

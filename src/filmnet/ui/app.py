@@ -317,6 +317,8 @@ def launch(config: ServeConfig, *, block: bool = True, announce=None):
     gr = _gradio()
     from starlette.middleware import Middleware
 
+    if block:
+        _stop_on_sigterm()
     demo = build_app(server)
     demo.queue(default_concurrency_limit=1, max_size=config.queue_size)
     try:
@@ -334,7 +336,6 @@ def launch(config: ServeConfig, *, block: bool = True, announce=None):
         announce(url)
     if not block:
         return demo, server, url
-    _stop_on_sigterm()
     try:
         demo.block_thread()
     finally:
