@@ -439,5 +439,5 @@ def retime_video(
 
 
 def one_line(err: BaseException) -> str:
-    """The message a refusal shows: the CLI's one line, without the `--flag` advice that means nothing here."""
+    """The message a refusal shows: the error's text on one line, as the CLI prints it."""
     return " ".join(str(err).split())
