@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from . import convert, demo, eval_cmd, export, interpolate, train, video  # noqa: F401  (registers the commands)
+from . import batch  # noqa: F401  (filmnet batch)
 from .common import one_line, app
 
 __all__ = ["app", "main"]

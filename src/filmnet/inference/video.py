@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -432,9 +433,11 @@ class _SceneCheck:
         return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
 
 
-def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool) -> None:
-    """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically."""
-    frames = _segment_frames(job)
+def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool,
+              frames: Iterator[np.ndarray] | None = None) -> None:
+    """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically.
+    `frames` replaces the job's own segments (`assemble_ranges`)."""
+    frames = _segment_frames(job) if frames is None else frames
     if encoding is None:
         _write_folder(frames, out)
         if job.info.has_audio:
@@ -494,3 +497,130 @@ def _attach_audio(job: _Job, writer: vio.VideoEncoder, source, suffix: str, keep
         notes.append(f"audio re-encoded to {stream.codec_context.name}"
                      + (f" and slowed x{stretch} (atempo, pitch kept)" if stretch != 1 else ""))
     writer.attach_audio(vio.audio_packets(source, stream, copy=copy, tempo=1 / stretch))
+
+
+# Ranges for `filmnet.batch`: one job's segments rendered by many workers, then encoded once.
+
+
+class _RangeJob(_Job):
+    """A `_Job` that renders only segments [first, stop) (stop None: to the end) and stops decoding after them.
+
+    Pairs keep their whole-file indices (every range decodes from the first frame, so dedupe and timing are those of
+    the whole file); a range reads one input frame past its last pair, the first frame of the next range.
+    """
+
+    def __init__(self, *args, first: int = 0, stop: int | None = None,
+                 on_frames: Callable[[int], None] | None = None):
+        super().__init__(*args)
+        self.first, self.stop, self.on_frames = int(first), stop, on_frames
+
+    def _pairs(self) -> Iterator[_Pair]:
+        for pair in super()._pairs():
+            if self.stop is not None and pair.index >= self.stop * self.seg_len:
+                return
+            yield pair
+
+    def _segment_writer(self, seg: int):
+        if seg < self.first or (self.stop is not None and seg >= self.stop):
+            return None
+        return _CountingWriter(super()._segment_writer(seg), self.on_frames)
+
+
+class _CountingWriter:
+    """A segment writer that reports each frame written."""
+
+    def __init__(self, writer: vio.VideoEncoder, on_frames: Callable[[int], None] | None):
+        self.writer, self.on_frames = writer, on_frames
+
+    @property
+    def index(self) -> int:
+        return self.writer.index
+
+    def write(self, image: np.ndarray) -> None:
+        self.writer.write(image)
+        if self.on_frames is not None:
+            self.on_frames(1)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def render_range(
+    src: str | os.PathLike, work: str | os.PathLike, *, interpolator: Interpolator, first: int = 0,
+    stop: int | None = None, multi: int | None = None, exp: int | None = None, fps: str | Fraction | None = None,
+    slowmo: int | None = None, scene_threshold: float | None = None, dedupe: bool = False, segment_frames: int = 64,
+    on_frames: Callable[[int], None] | None = None,
+) -> dict:
+    """Render segments [first, stop) of `retime(src, ...)` into the folder `work`, for `assemble_ranges`.
+
+    Segment k holds the output frames of input pairs k * segment_frames .. (k + 1) * segment_frames - 1, exactly as
+    `retime` renders them. Finished segments of the same job already in `work` are kept (resume); anything else
+    there is replaced. `on_frames(n)` is called as frames are rendered. Returns the range record also written to
+    `work/range.json` (last, atomically): job key, first, stop, start time, segments {index: frames}, counts.
+    """
+    work = Path(work)
+    info, notes = probe_source(src, None)
+    plan = plan_retime(info.rate, multi=multi, exp=exp, fps=fps, slowmo=slowmo)
+    result = RetimeResult(work, 0, 0, plan.output_rate, notes=notes)
+    outputs = max_new_frames_per_pair(plan, info.rate)
+    tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
+    key = _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames)
+    (work / "range.json").unlink(missing_ok=True)
+    done = _open_work(work, key, True, result)
+    if on_frames is not None and done:
+        on_frames(sum(done.values()))
+    model = _Model(interpolator, info.height, info.width, tiling, outputs)
+    job = _RangeJob(info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result,
+                    first=first, stop=stop, on_frames=on_frames)
+    job.run(False)
+    record = dict(key=key, first=first, stop=stop, start=str(job.start), segments=job.done,
+                  frames=sum(job.done.values()), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
+                  duplicates_dropped=result.duplicates_dropped, segments_reused=len(done))
+    _write_json(work / "range.json", record)
+    return record
+
+
+def assemble_ranges(
+    src: str | os.PathLike, dst: str | os.PathLike, works: list[str | os.PathLike], *, multi: int | None = None,
+    exp: int | None = None, fps: str | Fraction | None = None, slowmo: int | None = None, codec: str | None = None,
+    crf: int | None = None, pix_fmt: str | None = None, force: bool = False, keep_audio: bool = False,
+) -> RetimeResult:
+    """Encode the ranges rendered by `render_range` (in order, covering the whole file) into `dst`, as `retime`
+    encodes its own segments: the same frames, encoder setup and audio, written atomically. The work folders are
+    left in place (the caller removes them)."""
+    info, notes = probe_source(src, None)
+    plan = plan_retime(info.rate, multi=multi, exp=exp, fps=fps, slowmo=slowmo)
+    out = Path(dst)
+    folder_out = is_folder_output(out)
+    vio_check_output(out, info, force, folder=folder_out)
+    result = RetimeResult(out, 0, 0, plan.output_rate, notes=notes)
+    encoding = _plan_encoding(info, plan, out, folder_out, codec, crf, pix_fmt, result)
+    parts = []
+    for work in map(Path, works):
+        try:
+            record = json.loads((work / "range.json").read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{work} holds no finished range") from None
+        parts.append((work, record))
+    if not parts or len({r["key"] for _, r in parts}) != 1:
+        raise InputError(f"{info.path.name}: the ranges to assemble belong to different jobs")
+    if parts[0][1]["first"] != 0 or parts[-1][1]["stop"] is not None or any(
+            a["stop"] != b["first"] for (_, a), (_, b) in zip(parts, parts[1:])):
+        raise InputError(f"{info.path.name}: the ranges to assemble do not cover the whole file")
+
+    def frames() -> Iterator[np.ndarray]:
+        for work, record in parts:
+            done = {int(k): v for k, v in record["segments"].items()}
+            yield from _segment_frames(SimpleNamespace(work=work, info=info, done=done,
+                                                       segments=max(done, default=-1) + 1))
+
+    last = parts[-1][1]
+    result.input_frames, result.duplicates_dropped = last["input_frames"], last["duplicates_dropped"]
+    result.scene_cuts = sum(r["scene_cuts"] for _, r in parts)
+    result.segments_reused = sum(r["segments_reused"] for _, r in parts)
+    result.output_frames = sum(r["frames"] for _, r in parts)
+    job = SimpleNamespace(info=info, plan=plan, start=Fraction(last["start"]), result=result)
+    _assemble(job, out, encoding, keep_audio, frames())
+    for note in result.notes:
+        log.warning(note)
+    return result
