@@ -78,13 +78,14 @@ class FileJob:
     seconds: float = 0.0
     workers: list[str] = field(default_factory=list)
     ranges_done: int = 0
+    segments_reused: int = 0
 
     def entry(self) -> dict:
         worker = self.workers[-1] if self.workers else None
         return dict(input=str(self.src), output=None if self.out is None else str(self.out), status=self.status,
                     frames=self.frames, planned_frames=self.planned, input_frames=self.input_frames,
                     seconds=round(self.seconds, 3), worker=worker, workers=sorted(set(self.workers)),
-                    ranges=len(self.ranges), error=self.error)
+                    ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error)
 
 
 def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, range_frames: int,
@@ -94,6 +95,7 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
     job = FileJob(index, item.src)
     try:
         options = merge_options(defaults, item)
+        options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")))
         info = vio.probe_video(item.src)
         plan = plan_retime(info.rate, **{k: options.get(k) for k in ("multi", "exp", "fps", "slowmo")})
         if item.output is not None:

@@ -184,6 +184,7 @@ class _Scheduler:
             self._file_done(job)
         elif isinstance(unit, RangeUnit):
             job.ranges_done += 1
+            job.segments_reused += outcome.get("segments_reused", 0)
             if job.ranges_done == len(job.ranges):
                 self.queue.appendleft(job.assemble)
         else:

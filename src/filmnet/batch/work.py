@@ -69,7 +69,8 @@ class Worker:
         Path(unit.work).parent.mkdir(parents=True, exist_ok=True)
         record = render_range(unit.src, unit.work, interpolator=self.interpolator, first=unit.first, stop=unit.stop,
                               segment_frames=unit.segment_frames, on_frames=on_frames, **unit.options)
-        return dict(status="ok", frames=record["frames"], input_frames=record["input_frames"])
+        return dict(status="ok", frames=record["frames"], input_frames=record["input_frames"],
+                    segments_reused=record["segments_reused"])
 
     def _assemble(self, unit: AssembleUnit) -> dict:
         return assemble(unit)

@@ -567,6 +567,7 @@ def render_range(
     key = _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_frames)
     (work / "range.json").unlink(missing_ok=True)
     done = _open_work(work, key, True, result)
+    reused = len(done)
     if on_frames is not None and done:
         on_frames(sum(done.values()))
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
@@ -575,7 +576,7 @@ def render_range(
     job.run(False)
     record = dict(key=key, first=first, stop=stop, start=str(job.start), segments=job.done,
                   frames=sum(job.done.values()), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
-                  duplicates_dropped=result.duplicates_dropped, segments_reused=len(done))
+                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused)
     _write_json(work / "range.json", record)
     return record
 
