@@ -23,12 +23,14 @@ def frame(i: int, seed: int = 0, cut_at: int | None = None) -> np.ndarray:
 
 
 def make_clip(path: Path, n: int = 8, *, seed: int = 0, rate=F(24), cut_at=None, repeat=(),
-              codec="libx264", pix_fmt="yuv420p", lossless=False) -> Path:
+              codec="libx264", pix_fmt="yuv420p", lossless=False, gop=None) -> Path:
     import av
 
     with av.open(str(path), "w") as c:
         v = c.add_stream(codec, rate=rate)
         v.width, v.height, v.pix_fmt = W, H, pix_fmt
+        if gop:
+            v.codec_context.gop_size = gop
         if lossless:  # repeated frames stay exact repeats
             v.options = {"qp": "0"}
         for i in range(n):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("av")
+av = pytest.importorskip("av")
 
 from batch_clips import MODEL, make_clip, same_frames, save_tiny  # noqa: E402
 from filmnet.batch import collect, run_batch  # noqa: E402
@@ -25,7 +25,7 @@ def setup(tmp_path_factory):
     (root / "in" / "sub").mkdir(parents=True)
     clips = [make_clip(root / "in" / "a.mp4", 8, seed=0), make_clip(root / "in" / "b.mkv", 9, seed=1),
              make_clip(root / "in" / "sub" / "c.mov", 10, seed=2)]
-    long = make_clip(root / "long.mp4", 26, seed=5, cut_at=11, repeat=(17,), lossless=True)
+    long = make_clip(root / "long.mp4", 26, seed=5, cut_at=11, repeat=(17,), lossless=True, gop=4)
     return root, weights, clips, long, Interpolator(str(weights))
 
 
@@ -51,18 +51,39 @@ def test_local_batch_is_identical_to_filmnet_video(setup):
     assert result.ok and not list((root / "out").glob(".*filmnet-batch"))  # work folders removed
 
 
-def test_long_clip_in_ranges_is_identical_to_unsplit(setup):
+@pytest.mark.parametrize("dedupe", [False, True])
+def test_long_clip_in_ranges_is_identical_to_unsplit(setup, dedupe):
+    """Without dedupe, ranges seek to the keyframe before their first frame; with it, they decode from the start."""
     root, weights, _, long, interp = setup
-    options = dict(multi=3, dedupe=True)
-    split = batch([long], root / "split", weights, options=options, range_frames=8, segment_frames=4, workers=2)
-    whole = batch([long], root / "whole", weights, options=options, range_frames=0, segment_frames=4)
-    assert len(split.files[0].ranges) == 4 and len(whole.files[0].ranges) == 1
-    ref = retime(long, root / "long_ref.mp4", interpolator=interp, **options)
-    assert ref.scene_cuts >= 1 and ref.duplicates_dropped == 1
-    name = "long_3X_72fps.mp4"
-    assert same_frames(root / "split" / name, root / "whole" / name)
-    assert same_frames(root / "split" / name, ref.output)
-    assert split.files[0].frames == ref.output_frames
+    options = dict(multi=3, dedupe=dedupe)
+    out = root / f"split_{dedupe}"
+    split = batch([long], out, weights, options=options, range_frames=8, segment_frames=4, workers=2)
+    assert len(split.files[0].ranges) == 4
+    ref = retime(long, root / f"long_ref_{dedupe}.mp4", interpolator=interp, **options)
+    assert ref.scene_cuts >= 1 and ref.duplicates_dropped == (1 if dedupe else 0)
+    assert same_frames(out / "long_3X_72fps.mp4", ref.output)
+    assert (out / "long_3X_72fps.mp4").read_bytes() == ref.output.read_bytes()
+    assert split.files[0].frames == ref.output_frames == 78
+
+
+@pytest.mark.parametrize("bframes", [False, True])
+def test_ranges_seek_to_keyframes_and_match_a_full_decode(setup, tmp_path, bframes):
+    from filmnet.inference.video import assemble_ranges
+
+    root, _, _, long, interp = setup
+    if bframes:  # reordered frames (pts != dts), a keyframe every 5 frames
+        long = make_clip(tmp_path / "bframes.mp4", 20, seed=3, gop=5)
+        with av.open(str(long)) as c:
+            assert any(p.pts != p.dts for p in c.demux(video=0) if p.size)
+    ranges = ((0, 3), (3, 5), (5, None))
+    records = [render_range(long, tmp_path / f"r{first}", interpolator=interp, first=first, stop=stop, multi=2,
+                            segment_frames=3) for first, stop in ranges]
+    assert [r["seeked"] for r in records] == [False, True, True]
+    assert records[-1]["input_frames"] == (20 if bframes else 26)
+    whole, split = tmp_path / "whole.mkv", tmp_path / "split.mkv"
+    retime(long, whole, interpolator=interp, multi=2, codec="ffv1")
+    assemble_ranges(long, split, [tmp_path / f"r{first}" for first, _ in ranges], multi=2, codec="ffv1")
+    assert same_frames(whole, split)
 
 
 def test_range_renders_only_its_segments_and_stops(setup, tmp_path):

@@ -513,12 +513,42 @@ class _RangeJob(_Job):
                  on_frames: Callable[[int], None] | None = None):
         super().__init__(*args)
         self.first, self.stop, self.on_frames = int(first), stop, on_frames
+        self.seeked = False
 
     def _pairs(self) -> Iterator[_Pair]:
-        for pair in super()._pairs():
+        for pair in self._seek_pairs() or super()._pairs():
             if self.stop is not None and pair.index >= self.stop * self.seg_len:
                 return
             yield pair
+
+    def _seek_pairs(self) -> Iterator[_Pair] | None:
+        """Without dedupe, pair k is input frames (k, k + 1): decode from the keyframe before the range's first frame
+        instead of from the start. None when that cannot be done exactly (then `_Job._pairs` reads everything)."""
+        first = self.first * self.seg_len
+        if self.dedupe or first == 0 or self.info.is_folder:
+            return None
+        table = vio.keyframe_table(self.info)
+        if table is None:
+            return None
+        frames = vio.read_frames_from(self.info, first, table)
+        try:  # frame 0 (the output's time origin) must be the table's first frame, as decoded from the start
+            with contextlib.closing(vio.read_frames_from(self.info, 0, table)) as heads:
+                head = next(heads)
+            left = next(frames)
+        except (LookupError, StopIteration):
+            return None
+        self.start, self.seeked = head.time, True
+        return self._pairs_from(left, frames)
+
+    def _pairs_from(self, prev: vio.DecodedFrame, frames: Iterator[vio.DecodedFrame]) -> Iterator[_Pair]:
+        self.result.input_frames = prev.index + 1
+        for frame in frames:
+            self.result.input_frames = frame.index + 1
+            if frame.time <= prev.time:
+                raise InputError(f"{self.info.path.name}: frame {frame.index} is not later than the one before it")
+            yield _Pair(prev.index, prev, frame, frame.time)
+            prev = frame
+        yield _Pair(prev.index, prev, None, _end_time(prev, self.info.rate))
 
     def _segment_writer(self, seg: int):
         if seg < self.first or (self.stop is not None and seg >= self.stop):
@@ -576,7 +606,7 @@ def render_range(
     job.run(False)
     record = dict(key=key, first=first, stop=stop, start=str(job.start), segments=job.done,
                   frames=sum(job.done.values()), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
-                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused)
+                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused, seeked=job.seeked)
     _write_json(work / "range.json", record)
     return record
 
