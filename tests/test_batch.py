@@ -35,6 +35,11 @@ def batch(inputs, out, weights, **kwargs):
     return run_batch([str(i) for i in inputs], out, model=dict(MODEL, weights=str(weights)), threads=1, **kwargs)
 
 
+def inline(inputs, out, weights, **kwargs):
+    """The batch logic in this process (workers=0): same units, no process start-up."""
+    return batch(inputs, out, weights, workers=0, **kwargs)
+
+
 def test_local_batch_is_identical_to_filmnet_video(setup):
     root, weights, clips, _, interp = setup
     result = batch([root / "in"], root / "out", weights, workers=2, report=root / "report.json")
@@ -57,7 +62,7 @@ def test_long_clip_in_ranges_is_identical_to_unsplit(setup, dedupe):
     root, weights, _, long, interp = setup
     options = dict(multi=3, dedupe=dedupe)
     out = root / f"split_{dedupe}"
-    split = batch([long], out, weights, options=options, range_frames=8, segment_frames=4, workers=2)
+    split = batch([long], out, weights, options=options, range_frames=8, segment_frames=4, workers=0 if dedupe else 2)
     assert len(split.files[0].ranges) == 4
     ref = retime(long, root / f"long_ref_{dedupe}.mp4", interpolator=interp, **options)
     assert ref.scene_cuts >= 1 and ref.duplicates_dropped == (1 if dedupe else 0)
@@ -99,22 +104,22 @@ def test_range_renders_only_its_segments_and_stops(setup, tmp_path):
 def test_rerun_skips_verified_outputs_and_redoes_a_truncated_one(setup):
     root, weights, clips, _, _ = setup
     out = root / "rerun"
-    batch(clips[:2], out, weights)
+    inline(clips[:2], out, weights)
     a, b = out / "a_2X_48fps.mp4", out / "b_2X_48fps.mkv"
     good_a, good_b = a.read_bytes(), b.read_bytes()
     stamp = a.stat().st_mtime_ns
     (out / "b_good.mkv").write_bytes(good_b)
     b.write_bytes(good_b[: len(good_b) // 2])  # truncated
-    again = batch(clips[:2], out, weights, report=out / "r.json")
+    again = inline(clips[:2], out, weights, report=out / "r.json")
     assert [f.status for f in again.files] == ["skipped", "done"]
     assert a.stat().st_mtime_ns == stamp and a.read_bytes() == good_a
     assert same_frames(b, out / "b_good.mkv")
     assert json.loads((out / "r.json").read_text())["files"][0]["status"] == "skipped"
     # other options: a new job; an output it did not write is never replaced without --force
-    other = batch(clips[:1], out, weights, options=dict(multi=2, crf=30))
+    other = inline(clips[:1], out, weights, options=dict(multi=2, crf=30))
     assert other.files[0].status == "failed" and "--force" in other.files[0].error
     assert a.read_bytes() == good_a
-    forced = batch(clips[:1], out, weights, options=dict(multi=2, crf=30), force=True)
+    forced = inline(clips[:1], out, weights, options=dict(multi=2, crf=30), force=True)
     assert forced.files[0].status == "done" and a.read_bytes() != good_a
 
 
@@ -127,7 +132,7 @@ def test_interrupted_file_resumes_its_finished_segments(setup):
     work.parent.mkdir()
     render_range(long, work, interpolator=interp, first=0, stop=2, multi=2, segment_frames=4)
     (work / "range.json").unlink()  # killed before the range was recorded as finished
-    result = batch([long], out, weights, range_frames=8, segment_frames=4)
+    result = inline([long], out, weights, range_frames=8, segment_frames=4)
     assert result.files[0].status == "done" and result.files[0].segments_reused == 2
     assert same_frames(out / "long_2X_48fps.mp4", retime(long, root / "resume_ref.mp4", interpolator=interp,
                                                           multi=2).output)
@@ -137,7 +142,7 @@ def test_bad_file_is_reported_and_others_finish(setup, tmp_path):
     root, weights, clips, _, _ = setup
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
-    result = batch([clips[0], bad], tmp_path / "out", weights, report=tmp_path / "r.json")
+    result = inline([clips[0], bad], tmp_path / "out", weights, report=tmp_path / "r.json")
     report = {Path(e["input"]).name: e for e in json.loads((tmp_path / "r.json").read_text())["files"]}
     assert report["a.mp4"]["status"] == "done"
     assert report["broken.mp4"]["status"] == "failed" and "not a readable video" in report["broken.mp4"]["error"]
@@ -150,7 +155,7 @@ def test_manifests_set_per_file_options(setup, tmp_path):
     (tmp_path / "list.jsonl").write_text(json.dumps({"path": str(clips[2]), "slowmo": 2, "dedupe": "yes"}) + "\n")
     items = collect([str(tmp_path / "list.csv"), str(tmp_path / "list.jsonl")])
     assert [i.options for i in items] == [{"multi": 3}, {}, {"slowmo": 2, "dedupe": True}]
-    result = batch([tmp_path / "list.csv", tmp_path / "list.jsonl"], tmp_path / "out", weights)
+    result = inline([tmp_path / "list.csv", tmp_path / "list.jsonl"], tmp_path / "out", weights)
     assert [f.out.name for f in result.files] == ["a_3X_72fps.mp4", "b_custom.mkv", "c_2X_24fps.mov"]
     assert all(f.status == "done" for f in result.files)
     ref = retime(clips[2], tmp_path / "c_ref.mov", interpolator=interp, slowmo=2, dedupe=True)

@@ -104,3 +104,34 @@ class LocalExecutor:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class InlineExecutor:
+    """Runs units one by one in this process (`--workers 0`: debugging, notebooks, tests); torch's thread count is
+    left as the caller set it unless `threads` is given."""
+
+    def __init__(self, model: dict, *, threads: int | None = None):
+        self.worker = Worker(model, threads)
+        self.units: list = []
+        self.counts: dict[str, int] = {}
+
+    def submit(self, unit) -> bool:
+        self.units.append(unit)
+        return True
+
+    def wait(self, timeout: float) -> list:
+        if not self.units:
+            return []
+        unit = self.units.pop(0)
+
+        def count(n: int) -> None:
+            self.counts[unit.id] = self.counts.get(unit.id, 0) + n
+
+        return [(unit, self.worker.run(unit, count))]
+
+    def progress(self) -> dict[str, int]:
+        counts, self.counts = self.counts, {}
+        return counts
+
+    def close(self) -> None:
+        pass

@@ -57,8 +57,8 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         options: the `retime` options shared by all files (multi/exp/fps/slowmo, scene_threshold, dedupe, codec,
             crf, pix_fmt, keep_audio); manifest rows override them per file.
         model: Interpolator options (weights, device, precision, flow, warp_mix, max_memory, tile, tile_overlap).
-        workers: local worker processes (default: 1), or on Ray at most this many model actors (default: as many
-            as the cluster's GPUs, or its CPUs / `cpus_per_worker`).
+        workers: local worker processes (default: 1; 0: run in this process), or on Ray at most this many model
+            actors (default: as many as the cluster's GPUs, or its CPUs / `cpus_per_worker`).
         threads: torch threads per worker (default: OMP_NUM_THREADS, else 1 per worker's CPU share).
         range_frames: split files longer than this (input frames) into ranges rendered in parallel; 0: never.
         retries: times a unit is retried after its worker died.
@@ -81,7 +81,11 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
     report_path = Path(report) if report is not None else None
     address = ray_address(address)
     if executor is None:
-        if address is None:
+        if address is None and workers == 0:
+            from .local import InlineExecutor
+
+            executor = InlineExecutor(model, threads=threads)
+        elif address is None:
             from .local import LocalExecutor
 
             executor = LocalExecutor(model, workers=workers or 1, threads=threads)

@@ -37,7 +37,8 @@ def batch(
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run on this Ray cluster (default: "
                                               "$RAY_ADDRESS; neither set: local worker processes)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local worker processes (default 1); on "
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Local worker processes (default 1; 0: "
+                                          "in this process); on "
                                           "Ray, at most this many model actors (default: one per GPU or per "
                                           "--cpus-per-worker)."),
     cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="CPUs per model actor on Ray."),
