@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 
 from .plan import RangeUnit
 
@@ -22,8 +23,13 @@ TASK_RETRIES = 3
 
 def _ray():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the cluster
-    import ray
+    try:
+        import ray
+    except ImportError:
+        from ..errors import InputError
 
+        raise InputError('--ray-address or RAY_ADDRESS asks for Ray, which is not installed: '
+                         'pip install "filmnet[ray]" (or unset RAY_ADDRESS to run locally)') from None
     return ray
 
 
@@ -52,10 +58,11 @@ def _classes(ray):
 
     @ray.remote(concurrency_groups={"render": 1, "encode": 1})
     class ModelActor:
-        def __init__(self, model: dict, threads: int | None, progress):
+        def __init__(self, model: dict, threads: int | None, progress: str):
             from filmnet.batch.work import Worker
 
-            self.worker, self.progress = Worker(model, threads), progress
+            # the progress actor by name: plain constructor arguments, so a restarted actor gets them again
+            self.worker, self.progress = Worker(model, threads), ray.get_actor(progress)
 
         @ray.method(concurrency_group="render")
         def render(self, unit) -> dict:
@@ -103,9 +110,10 @@ class RayExecutor:
             options = dict(num_cpus=cpus_per_worker)
         count = max(1, min(count, workers) if workers else count)
         threads = threads or max(1, int(cpus_per_worker))
-        self.progress_actor = Progress.remote()
+        name = f"filmnet-batch-progress-{uuid.uuid4().hex}"
+        self.progress_actor = Progress.options(name=name).remote()
         self.actors = [ModelActor.options(max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES,
-                                          **options).remote(model, threads, self.progress_actor)
+                                          **options).remote(model, threads, name)
                        for _ in range(count)]
         self.busy: dict[int, dict[str, object]] = {i: {} for i in range(count)}  # actor -> {group: ref}
         self.refs: dict = {}  # ref -> (unit, actor index, group)
