@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import FilmError, InputError
+from ..io.atomic import write_text_atomic
 from ..inference.timing import count_frames, plan_retime
 from ..inference.video import default_output, is_folder_output
 from ..io import video as vio
@@ -38,6 +39,7 @@ class RangeUnit:
     options: dict
     segment_frames: int
     planned: int  # output frames, for progress
+    table: str | None = None  # a JSON file with the source's keyframe table, written by the planner
 
     @property
     def id(self) -> str:
@@ -123,6 +125,9 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         segments = max(1, math.ceil(frames / segment_frames))
         bounds = list(range(0, segments, per_range)) if per_range else [0]
         render = {k: options.get(k) for k in RENDER_OPTIONS}
+        table = None
+        if len(bounds) > 1 and not options["dedupe"]:  # ranges will seek: index the file once, here
+            table = _write_table(info, work_root)
         for i, first in enumerate(bounds):
             stop = bounds[i + 1] if i + 1 < len(bounds) else None
             pairs_end = frames if stop is None else min(frames, stop * segment_frames)
@@ -130,13 +135,37 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
                 Fraction(0), plan.sample_rate, Fraction(min(frames, first * segment_frames)) / info.rate)
             work = work_root / f"range_{first:06d}-{'end' if stop is None else f'{stop:06d}'}"
             job.ranges.append(RangeUnit(index, str(item.src), str(work), first, stop, render, segment_frames,
-                                        planned))
+                                        planned, table))
         encode = {k: options.get(k) for k in ENCODE_OPTIONS}
         job.assemble = AssembleUnit(index, str(item.src), str(out), tuple(u.work for u in job.ranges), encode,
                                     True, record)
     except (FilmError, OSError) as err:
         job.status, job.error = "failed", _message(err)
     return job
+
+
+def _write_table(info: vio.VideoInfo, work_root: Path) -> str | None:
+    """The keyframe table of a file, saved once for all its ranges (so each need not read the whole file)."""
+    table = vio.keyframe_table(info)
+    if table is None:
+        return None
+    work_root.mkdir(exist_ok=True)
+    path = work_root / "frames.json"
+    write_text_atomic(path, json.dumps(dict(src=vio.source_fingerprint(info), pts=table[0], keyframes=table[1])))
+    return str(path)
+
+
+def read_table(path: str | None, src: str) -> tuple[list[int], list[int]] | None:
+    """A table saved by the planner for this very source file (same path, size, mtime), else None."""
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+        if data["src"] != vio.source_fingerprint(vio.probe_video(src)):
+            return None
+        return data["pts"], data["keyframes"]
+    except (OSError, ValueError, KeyError, FilmError):
+        return None
 
 
 def count_video_frames(info: vio.VideoInfo) -> int:

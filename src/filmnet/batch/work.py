@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
-from .plan import AssembleUnit, RangeUnit, _message, output_digest, record_path
+from .plan import AssembleUnit, RangeUnit, _message, output_digest, read_table, record_path
 
 
 def configure_threads(threads: int | None) -> None:
@@ -68,7 +68,8 @@ class Worker:
 
         Path(unit.work).parent.mkdir(parents=True, exist_ok=True)
         record = render_range(unit.src, unit.work, interpolator=self.interpolator, first=unit.first, stop=unit.stop,
-                              segment_frames=unit.segment_frames, on_frames=on_frames, **unit.options)
+                              segment_frames=unit.segment_frames, on_frames=on_frames,
+                              table=read_table(unit.table, unit.src), **unit.options)
         return dict(status="ok", frames=record["frames"], input_frames=record["input_frames"],
                     segments_reused=record["segments_reused"])
 

@@ -510,9 +510,9 @@ class _RangeJob(_Job):
     """
 
     def __init__(self, *args, first: int = 0, stop: int | None = None,
-                 on_frames: Callable[[int], None] | None = None):
+                 on_frames: Callable[[int], None] | None = None, table: tuple[list[int], list[int]] | None = None):
         super().__init__(*args)
-        self.first, self.stop, self.on_frames = int(first), stop, on_frames
+        self.first, self.stop, self.on_frames, self.table = int(first), stop, on_frames, table
         self.seeked = False
 
     def _pairs(self) -> Iterator[_Pair]:
@@ -527,7 +527,7 @@ class _RangeJob(_Job):
         first = self.first * self.seg_len
         if self.dedupe or first == 0 or self.info.is_folder:
             return None
-        table = vio.keyframe_table(self.info)
+        table = self.table or vio.keyframe_table(self.info)
         if table is None:
             return None
         frames = vio.read_frames_from(self.info, first, table)
@@ -579,7 +579,7 @@ def render_range(
     src: str | os.PathLike, work: str | os.PathLike, *, interpolator: Interpolator, first: int = 0,
     stop: int | None = None, multi: int | None = None, exp: int | None = None, fps: str | Fraction | None = None,
     slowmo: int | None = None, scene_threshold: float | None = None, dedupe: bool = False, segment_frames: int = 64,
-    on_frames: Callable[[int], None] | None = None,
+    on_frames: Callable[[int], None] | None = None, table: tuple[list[int], list[int]] | None = None,
 ) -> dict:
     """Render segments [first, stop) of `retime(src, ...)` into the folder `work`, for `assemble_ranges`.
 
@@ -587,6 +587,7 @@ def render_range(
     `retime` renders them. Finished segments of the same job already in `work` are kept (resume); anything else
     there is replaced. `on_frames(n)` is called as frames are rendered. Returns the range record also written to
     `work/range.json` (last, atomically): job key, first, stop, start time, segments {index: frames}, counts.
+    `table`: the file's `io.video.keyframe_table`, when the caller has it (else it is read when needed).
     """
     work = Path(work)
     info, notes = probe_source(src, None)
@@ -602,7 +603,7 @@ def render_range(
         on_frames(sum(done.values()))
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
     job = _RangeJob(info, plan, model, scene_threshold, dedupe, segment_frames, work, key, done, result,
-                    first=first, stop=stop, on_frames=on_frames)
+                    first=first, stop=stop, on_frames=on_frames, table=table)
     job.run(False)
     record = dict(key=key, first=first, stop=stop, start=str(job.start), segments=job.done,
                   frames=sum(job.done.values()), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
