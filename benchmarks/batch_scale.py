@@ -61,7 +61,7 @@ def decoded(path: Path) -> list:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=6)
-    parser.add_argument("--frames", type=int, default=16, help="input frames per clip")
+    parser.add_argument("--frames", type=int, default=24, help="input frames per clip")
     parser.add_argument("--size", default="320x180", help="WxH")
     parser.add_argument("--threads", type=int, default=2, help="CPU budget: torch threads over all workers")
     parser.add_argument("--weights", default=None, help="weights file (default: the bundled film_lite)")

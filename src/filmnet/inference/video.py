@@ -505,8 +505,9 @@ def _attach_audio(job: _Job, writer: vio.VideoEncoder, source, suffix: str, keep
 class _RangeJob(_Job):
     """A `_Job` that renders only segments [first, stop) (stop None: to the end) and stops decoding after them.
 
-    Pairs keep their whole-file indices (every range decodes from the first frame, so dedupe and timing are those of
-    the whole file); a range reads one input frame past its last pair, the first frame of the next range.
+    Pairs keep their whole-file indices, so timing, scene cuts and dedupe are those of the whole file: with dedupe a
+    range decodes from the first frame; without, from the keyframe before its first frame (`_seek_pairs`). A range
+    reads one input frame past its last pair, the first frame of the next range.
     """
 
     def __init__(self, *args, first: int = 0, stop: int | None = None,
@@ -536,9 +537,10 @@ class _RangeJob(_Job):
                 head = next(heads)
             left = next(frames)
         except (LookupError, StopIteration):
+            frames.close()
             return None
         self.start, self.seeked = head.time, True
-        return self._pairs_from(left, frames)
+        return self._pairs_from(left, vio.prefetch(frames))
 
     def _pairs_from(self, prev: vio.DecodedFrame, frames: Iterator[vio.DecodedFrame]) -> Iterator[_Pair]:
         self.result.input_frames = prev.index + 1

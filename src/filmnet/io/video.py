@@ -251,6 +251,53 @@ def read_frames_from(info: VideoInfo, first: int, table: tuple[list[int], list[i
             raise InputError(f"{info.path}: decoding failed at frame {expected} ({err}); the file may be truncated")
 
 
+def prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """`items` produced by a background thread, up to `depth` ahead (decoding beside inference); exceptions are
+    re-raised in the consumer, and closing this generator stops the thread and closes `items`."""
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop, done = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+            else:
+                put((done, None))
+        except BaseException as err:  # handed to the consumer
+            put((done, err))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="filmnet-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = buffer.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _read_folder(info: VideoInfo) -> Iterator[DecodedFrame]:
     """Frames of a frame-folder source, converted to the first frame's layout; all must share its size."""
     from .images import _orient
