@@ -210,3 +210,23 @@ def test_cli_batch(setup, tmp_path, capsys):
     assert record_path(tmp_path / "out" / "a_2X_48fps.mp4").is_file()
     assert main(["batch", str(clips[0]), "-o", str(tmp_path / "o2")]) == 1
     assert "give one of --multi" in capsys.readouterr().err
+
+
+def test_local_mode_needs_no_ray_and_ray_address_comes_from_the_environment(setup, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from filmnet.batch.run import ray_address
+
+    root, weights, clips, _, _ = setup
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) is None and ray_address("10.0.0.1:6379") == "10.0.0.1:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert ray_address(None) == "head:6379"
+    monkeypatch.delenv("RAY_ADDRESS")
+    code = (f"import sys; from filmnet.cli import main; "
+            f"code = main(['batch', {str(clips[0])!r}, '-o', {str(tmp_path / 'out')!r}, '--multi', '2', "
+            f"'--weights', {str(weights)!r}, '--workers', '0']); "
+            f"assert code == 0 and 'ray' not in sys.modules, (code, 'ray' in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300, env=dict(os.environ))
+    assert (tmp_path / "out" / "a_2X_48fps.mp4").is_file()

@@ -80,6 +80,8 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
     _check_collisions(files)
     report_path = Path(report) if report is not None else None
     address = ray_address(address)
+    if executor is None and not any(f.status == "pending" for f in files):  # all finished or failed: no workers
+        executor = _NoWork()
     if executor is None:
         if address is None and workers == 0:
             from .local import InlineExecutor
@@ -117,6 +119,13 @@ def _write_report(files: list[FileJob], path: Path | None) -> None:
     if path is not None:
         entries = [f.entry() for f in files]
         write_text_atomic(path, json.dumps({"files": entries}, indent=2) + "\n")
+
+
+class _NoWork:
+    """The executor of a batch with nothing left to run."""
+
+    def close(self) -> None:
+        pass
 
 
 class _Scheduler:
