@@ -63,23 +63,29 @@ def test_ray_batch_is_identical_to_filmnet_video(cluster, clips):
 
 
 class KillingExecutor(RayExecutor):
-    """Kills the actor that is rendering the first range it sees in flight (Ray restarts it and retries)."""
+    """Kills the actor that is rendering the first range it sees in flight: with a restart (Ray restarts the actor
+    and retries the call) or for good (the call fails; filmnet replaces the actor and retries the unit)."""
 
     killed = None
+    restart = True
 
     def wait(self, timeout):
         if self.killed is None:
             for i, groups in self.busy.items():
                 if "render" in groups:
-                    ray.kill(self.actors[i], no_restart=False)
-                    self.killed = i
+                    self.killed = self.actors[i]
+                    ray.kill(self.actors[i], no_restart=not self.restart)
                     break
         return super().wait(timeout)
 
 
-def test_killed_worker_actor_is_retried_with_identical_output(cluster, clips):
+@pytest.mark.parametrize("restart", [True, False])
+def test_killed_worker_actor_is_retried_with_identical_output(cluster, clips, restart):
     root, weights, refs = clips
     executor = KillingExecutor(dict(MODEL, weights=str(weights)), address=cluster, workers=2, threads=1)
-    result = run(root, weights, "out_killed", cluster, executor=executor)
+    executor.restart = restart
+    out = f"out_killed_{restart}"
+    result = run(root, weights, out, cluster, executor=executor)
     assert executor.killed is not None
-    check_identical(root, "out_killed", refs, result)
+    assert (executor.killed in executor.actors) == restart  # killed for good: replaced by a new actor
+    check_identical(root, out, refs, result)

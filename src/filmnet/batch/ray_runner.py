@@ -112,9 +112,9 @@ class RayExecutor:
         threads = threads or max(1, int(cpus_per_worker))
         name = f"filmnet-batch-progress-{uuid.uuid4().hex}"
         self.progress_actor = Progress.options(name=name).remote()
-        self.actors = [ModelActor.options(max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES,
-                                          **options).remote(model, threads, name)
-                       for _ in range(count)]
+        self.new_actor = lambda: ModelActor.options(max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES,
+                                                    **options).remote(model, threads, name)
+        self.actors = [self.new_actor() for _ in range(count)]
         self.busy: dict[int, dict[str, object]] = {i: {} for i in range(count)}  # actor -> {group: ref}
         self.refs: dict = {}  # ref -> (unit, actor index, group)
         self.pending_progress = None
@@ -125,7 +125,7 @@ class RayExecutor:
             if group not in self.busy[i]:
                 ref = (actor.render if group == "render" else actor.encode).remote(unit)
                 self.busy[i][group] = ref
-                self.refs[ref] = (unit, i, group)
+                self.refs[ref] = (unit, i, group, actor)
                 return True
         return False
 
@@ -136,13 +136,20 @@ class RayExecutor:
         ready, _ = self.ray.wait(list(self.refs), num_returns=1, timeout=timeout)
         out = []
         for ref in ready:
-            unit, i, group = self.refs.pop(ref)
+            unit, i, group, actor = self.refs.pop(ref)
             del self.busy[i][group]
             try:
                 out.append((unit, self.ray.get(ref)))
             except Exception as err:  # RayActorError, WorkerCrashedError, ...: the scheduler retries the unit
                 out.append((unit, err))
+                if isinstance(err, self.ray.exceptions.RayActorError) and self.actors[i] is actor:
+                    self._replace(i)  # Ray's own restarts are used up (or it was killed for good)
         return out
+
+    def _replace(self, i: int) -> None:
+        """A fresh actor in place of one that is gone for good (its other call, if any, fails and is retried)."""
+        self.ray.kill(self.actors[i], no_restart=True)
+        self.actors[i] = self.new_actor()
 
     def progress(self) -> dict[str, int]:
         try:
