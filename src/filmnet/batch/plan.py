@@ -140,7 +140,7 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         job.assemble = AssembleUnit(index, str(item.src), str(out), tuple(u.work for u in job.ranges), encode,
                                     True, record)
     except (FilmError, OSError) as err:
-        job.status, job.error = "failed", _message(err)
+        job.status, job.error = "failed", error_message(err)
     return job
 
 
@@ -177,7 +177,7 @@ def count_video_frames(info: vio.VideoInfo) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def _message(err: BaseException) -> str:
+def error_message(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}{f': {err.filename}' if err.filename else ''}"
     return " ".join(str(err).split()) or type(err).__name__

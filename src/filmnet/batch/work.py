@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
-from .plan import AssembleUnit, RangeUnit, _message, output_digest, read_table, record_path
+from .plan import AssembleUnit, RangeUnit, error_message, output_digest, read_table, record_path
 
 
 def configure_threads(threads: int | None) -> None:
@@ -60,7 +60,7 @@ class Worker:
             else:
                 result = self._assemble(unit)
         except Exception as err:  # a bad file: report it, keep the worker
-            result = dict(status="failed", error=_message(err))
+            result = dict(status="failed", error=error_message(err))
         return dict(result, id=unit.id, seconds=time.perf_counter() - started, worker=self.name)
 
     def _render(self, unit: RangeUnit, on_frames) -> dict:
