@@ -18,6 +18,12 @@ from filmnet.inference import Interpolator  # noqa: E402
 from filmnet.inference.video import render_range, retime  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_ray_address(monkeypatch):
+    """Local mode: a RAY_ADDRESS in the caller's environment would send these batches to that cluster."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
@@ -230,3 +236,13 @@ def test_local_mode_needs_no_ray_and_ray_address_comes_from_the_environment(setu
             f"assert code == 0 and 'ray' not in sys.modules, (code, 'ray' in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300, env=dict(os.environ))
     assert (tmp_path / "out" / "a_2X_48fps.mp4").is_file()
+
+
+def test_outputs_inside_an_input_folder_are_not_inputs(setup, tmp_path):
+    _, weights, clips, _, _ = setup
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(clips[0].read_bytes())
+    first = inline([tmp_path / "in"], tmp_path / "in" / "out", weights)
+    again = inline([tmp_path / "in"], tmp_path / "in" / "out", weights)
+    assert [(f.src.name, f.status) for f in first.files] == [("a.mp4", "done")]
+    assert [(f.src.name, f.status) for f in again.files] == [("a.mp4", "skipped")]

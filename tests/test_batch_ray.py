@@ -19,10 +19,13 @@ OPTIONS = dict(multi=2, dedupe=True)
 
 @pytest.fixture(scope="module")
 def cluster():
+    saved = os.environ.pop("RAY_ADDRESS", None)  # start a cluster of our own, never join another
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR",
              log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    if saved is not None:
+        os.environ["RAY_ADDRESS"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,10 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         raise InputError(f"output folder {outdir} is a file")
     outdir.mkdir(parents=True, exist_ok=True)
     items = collect(list(inputs), extensions)
+    inside = [i for i in items if outdir.resolve() in i.src.resolve().parents]
+    if inside:  # e.g. OUTDIR inside an input folder: earlier outputs are not inputs
+        log.warning("skipping %d input(s) inside the output folder %s", len(inside), outdir)
+        items = [i for i in items if i not in inside]
     if not items:
         raise InputError("no input files")
     key = model_key(model)
