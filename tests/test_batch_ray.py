@@ -63,6 +63,12 @@ def test_ray_batch_is_identical_to_filmnet_video(cluster, clips):
     long = next(f for f in result.files if f.src.name == "long.mp4")
     assert len(long.ranges) == 3  # 24 frames in ranges of 8
     assert all(":" in w for w in long.workers)
+    # a rerun on the cluster skips the verified outputs and redoes a truncated one
+    damaged = root / "out_ray" / refs["c1.mp4"].name
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    again = run(root, weights, "out_ray", cluster, workers=2)
+    assert [f.status for f in again.files] == ["skipped", "done", "skipped", "skipped"]
+    assert damaged.read_bytes() == refs["c1.mp4"].read_bytes()
 
 
 class KillingExecutor(RayExecutor):
