@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 from . import convert, demo, eval_cmd, export, interpolate, train, video  # noqa: F401  (registers the commands)
 from . import models  # noqa: F401  (registers `filmnet models`)
 from . import serve  # noqa: F401  (the web page; Gradio is imported only when it runs)
+from . import batch  # noqa: F401  (filmnet batch)
 from .common import one_line, app
 
 __all__ = ["app", "main"]

@@ -126,22 +126,6 @@ def _expected(err: Exception) -> None:
 
 def tiling_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None):
     """The `TilingOptions` of --max-memory, --tile HxW and --tile-overlap, bounded (`filmnet.bounds`)."""
-    from ..errors import InputError
     from ..inference.memory import TilingOptions
 
-    from ..bounds import check
-
-    options = TilingOptions(max_memory=None if max_memory.lower() == "none" else max_memory)
-    if options.max_memory is not None and max_memory.lower() != "auto":
-        from ..inference.memory import parse_memory
-
-        check("max_memory", parse_memory(max_memory))
-    if tile is not None:
-        try:
-            h, w = (int(v) for v in tile.lower().split("x"))
-        except ValueError:
-            raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
-        for side in (h, w):
-            check("tile", side)
-        options = replace(options, tile=(h, w))
-    return options if overlap is None else replace(options, overlap=overlap)
+    return TilingOptions.from_text(max_memory, tile, overlap)

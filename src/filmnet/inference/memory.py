@@ -278,6 +278,28 @@ class TilingOptions:
     tile: tuple[int, int] | None = None
     overlap: int = DEFAULT_OVERLAP
 
+    @classmethod
+    def from_text(cls, max_memory: str = "auto", tile: str | None = None, overlap: int | None = None) -> TilingOptions:
+        """From the CLI's words: --max-memory (auto, none or a size), --tile HxW and --tile-overlap, bounded
+        (`filmnet.bounds`)."""
+        from dataclasses import replace
+
+        from ..bounds import check
+        from ..errors import InputError
+
+        options = cls(max_memory=None if max_memory.lower() == "none" else max_memory)
+        if options.max_memory is not None and max_memory.lower() != "auto":
+            check("max_memory", parse_memory(max_memory))
+        if tile is not None:
+            try:
+                h, w = (int(v) for v in tile.lower().split("x"))
+            except ValueError:
+                raise InputError(f"--tile must look like 512x512 (HxW), got {tile!r}") from None
+            for side in (h, w):
+                check("tile", side)
+            options = replace(options, tile=(h, w))
+        return options if overlap is None else replace(options, overlap=overlap)
+
     def checked(self, align: int = ALIGN) -> TilingOptions:
         """These options validated, with `max_memory` as bytes, "auto" or None (InputError if invalid)."""
         overlap = _check_overlap(self.overlap, align)

@@ -439,9 +439,11 @@ class _SceneCheck:
         return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
 
 
-def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool) -> None:
-    """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically."""
-    frames = _checked_count(job, _segment_frames(job))
+def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool,
+              frames: Iterator[np.ndarray] | None = None) -> None:
+    """Encode the finished segments (plus audio) into `out` (a PNG folder when `encoding` is None), atomically.
+    `frames` replaces the job's own segments (`assemble_ranges`); either way their count is checked against the plan."""
+    frames = _checked_count(job, _segment_frames(job) if frames is None else frames)
     if encoding is None:
         _write_folder(frames, out)
         if job.info.has_audio:

@@ -17,6 +17,7 @@ from .encode import (
     plan_encoder, quality_options, read_segment, resolve_codec,
 )
 from .folders import IMAGE_SUFFIXES, exif_orientation, frame_files, probe_frames, read_folder, write_png
+from .seek import keyframe_table, prefetch, read_frames_from
 from .images import (
     as_rgb_array, natural_key, read_image, read_image_size, read_pixels, resize_image, to_float_image, to_uint8, write_image,
 )

@@ -1,0 +1,228 @@
+"""`run_batch`: plan the files, run their units on local worker processes or a Ray cluster, show one progress bar
+and write the report.
+
+The driver keeps no state but the report: plans come from the inputs and what is in OUTDIR (done records, work
+folders), so a rerun of the same command skips verified outputs and resumes partial ones.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..io.atomic import write_text_atomic
+from .inputs import VIDEO_EXTENSIONS, collect
+from .plan import FileJob, RangeUnit, model_key, plan_file
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RANGE_FRAMES = 1024
+DEFAULT_RETRIES = 3
+
+
+@dataclass
+class BatchResult:
+    files: list[FileJob]
+    report: Path | None
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(f.status == status for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not self.count("failed")
+
+
+def ray_address(address: str | None) -> str | None:
+    """--ray-address, else RAY_ADDRESS, else None (local mode)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: dict,
+              address: str | None = None, workers: int | None = None, threads: int | None = None,
+              cpus_per_worker: float = 1.0, gpus_per_worker: float = 1.0, range_frames: int = DEFAULT_RANGE_FRAMES,
+              segment_frames: int = 64, force: bool = False, report: str | os.PathLike | None = None,
+              progress: bool = True, retries: int = DEFAULT_RETRIES, extensions=VIDEO_EXTENSIONS,
+              executor=None) -> BatchResult:
+    """Retime every input into `outdir` as `filmnet video` would, on local processes or (with `address` or
+    RAY_ADDRESS) a Ray cluster.
+
+    Args:
+        options: the `retime` options shared by all files (multi/exp/fps/slowmo, scene_threshold, dedupe, codec,
+            crf, pix_fmt, keep_audio); manifest rows override them per file.
+        model: Interpolator options (weights, device, precision, flow, warp_mix, max_memory, tile, tile_overlap).
+        workers: local worker processes (default: 1; 0: run in this process), or on Ray at most this many model
+            actors (default: as many as the cluster's GPUs, or its CPUs / `cpus_per_worker`).
+        threads: torch threads per worker (default: OMP_NUM_THREADS, else 1 per worker's CPU share).
+        range_frames: split files longer than this (input frames) into ranges rendered in parallel; 0: never.
+        retries: times a unit is retried after its worker died.
+        executor: an already built executor (tests).
+    Returns:
+        A `BatchResult`; `report` (JSON, one entry per file) is written after each file finishes.
+    """
+    started = time.perf_counter()
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"output folder {outdir} is a file")
+    outdir.mkdir(parents=True, exist_ok=True)
+    items = collect(list(inputs), extensions)
+    inside = [i for i in items if outdir.resolve() in i.src.resolve().parents]
+    if inside:  # e.g. OUTDIR inside an input folder: earlier outputs are not inputs
+        log.warning("skipping %d input(s) inside the output folder %s", len(inside), outdir)
+        items = [i for i in items if i not in inside]
+    if not items:
+        raise InputError("no input files")
+    key = model_key(model)
+    files = [plan_file(i, item, outdir, options, key, range_frames=range_frames, segment_frames=segment_frames,
+                       force=force) for i, item in enumerate(items)]
+    _check_collisions(files)
+    report_path = Path(report) if report is not None else None
+    address = ray_address(address)
+    if executor is None and not any(f.status == "pending" for f in files):  # all finished or failed: no workers
+        executor = _NoWork()
+    if executor is None:
+        if address is None and workers == 0:
+            from .local import InlineExecutor
+
+            executor = InlineExecutor(model, threads=threads)
+        elif address is None:
+            from .local import LocalExecutor
+
+            executor = LocalExecutor(model, workers=workers or 1, threads=threads)
+        else:
+            from .ray_runner import RayExecutor
+
+            executor = RayExecutor(model, address=address, workers=workers, threads=threads,
+                                   cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+    try:
+        _Scheduler(files, executor, report_path, retries).run(progress)
+    finally:
+        executor.close()
+    result = BatchResult(files, report_path, time.perf_counter() - started)
+    _write_report(files, report_path)
+    return result
+
+
+def _check_collisions(files: list[FileJob]) -> None:
+    owners: dict[Path, FileJob] = {}
+    for job in files:
+        if job.out is None or job.status == "failed":
+            continue
+        other = owners.setdefault(job.out.resolve(), job)
+        if other is not job:
+            job.status, job.error = "failed", f"same output as {other.src}: {job.out}"
+
+
+def _write_report(files: list[FileJob], path: Path | None) -> None:
+    if path is not None:
+        entries = [f.entry() for f in files]
+        write_text_atomic(path, json.dumps({"files": entries}, indent=2) + "\n")
+
+
+class _NoWork:
+    """The executor of a batch with nothing left to run."""
+
+    def close(self) -> None:
+        pass
+
+
+class _Scheduler:
+    """Feeds units to the executor: every range unit first, a file's assemble unit once all its ranges are done."""
+
+    def __init__(self, files: list[FileJob], executor, report: Path | None, retries: int):
+        self.files, self.executor, self.report, self.retries = files, executor, report, retries
+        self.queue: deque = deque(u for f in files if f.status == "pending" for u in f.ranges)
+        self.attempts: dict[str, int] = {}
+        self.counted: dict[str, int] = {}  # progress counted per unit (undone when a unit is retried)
+        self.inflight = 0
+
+    def run(self, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        planned = sum(f.planned for f in self.files if f.status != "failed")
+        done = sum(f.frames for f in self.files if f.status == "skipped")
+        with tqdm(total=planned, initial=done, disable=not progress, unit="frame", desc="batch",
+                  dynamic_ncols=True) as bar:
+            self.bar = bar
+            for f in self.files:
+                if f.status != "pending":
+                    _log_file(f)
+            while self.queue or self.inflight:
+                self._submit()
+                for unit, outcome in self.executor.wait(0.25):
+                    self.inflight -= 1
+                    self._finish(unit, outcome)
+                self._progress(self.executor.progress())
+            bar.refresh()
+
+    def _submit(self) -> None:
+        waiting = deque()
+        while self.queue:
+            unit = self.queue.popleft()
+            if self.files[unit.file].status == "failed":
+                continue
+            if self.executor.submit(unit):
+                self.attempts[unit.id] = self.attempts.get(unit.id, 0) + 1
+                self.inflight += 1
+            else:
+                waiting.append(unit)
+        self.queue = waiting
+
+    def _progress(self, counts: dict[str, int]) -> None:
+        for uid, n in counts.items():
+            self.counted[uid] = self.counted.get(uid, 0) + n
+            self.bar.update(n)
+
+    def _finish(self, unit, outcome) -> None:
+        job = self.files[unit.file]
+        if job.status == "failed":  # another unit of this file failed: nothing left to do for it
+            return
+        if isinstance(outcome, BaseException):  # the worker died (or the cluster lost it)
+            self._undo_progress(unit.id)
+            if self.attempts.get(unit.id, 0) <= self.retries:
+                log.warning("%s: worker lost (%s); retrying", Path(unit.src).name, outcome)
+                self.queue.append(unit)
+                return
+            outcome = dict(status="failed", error=f"worker lost {self.attempts[unit.id]} times: {outcome}")
+        job.seconds += outcome.get("seconds", 0.0)
+        if outcome.get("worker"):
+            job.workers.append(outcome["worker"])
+        if outcome["status"] != "ok":
+            job.status, job.error = "failed", outcome.get("error")
+            for uid in [u.id for u in job.ranges]:
+                self._undo_progress(uid)
+            self.bar.total -= job.planned
+            self._file_done(job)
+        elif isinstance(unit, RangeUnit):
+            job.ranges_done += 1
+            job.segments_reused += outcome.get("segments_reused", 0)
+            if job.ranges_done == len(job.ranges):
+                self.queue.appendleft(job.assemble)
+        else:
+            job.status, job.frames, job.input_frames = "done", outcome["frames"], outcome["input_frames"]
+            counted = sum(self.counted.pop(u.id, 0) for u in job.ranges)
+            self.bar.total += job.frames - job.planned  # the true count, not the plan's
+            self.bar.update(job.frames - counted)
+            self._file_done(job)
+
+    def _undo_progress(self, uid: str) -> None:
+        n = self.counted.pop(uid, 0)
+        if n:
+            self.bar.update(-n)
+
+    def _file_done(self, job: FileJob) -> None:
+        _log_file(job)
+        _write_report(self.files, self.report)
+
+
+def _log_file(job: FileJob) -> None:
+    if job.status == "failed":
+        log.error("%s: %s", job.src, job.error)
+    else:
+        log.info("%s: %s (%d frames)", job.src, job.status, job.frames)

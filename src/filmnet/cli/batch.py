@@ -1,0 +1,80 @@
+"""`filmnet batch`: many videos (or long ones) on local worker processes or a Ray cluster."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, fail, friendly_errors
+
+
+@app.command()
+@friendly_errors
+def batch(
+    inputs: List[str] = typer.Argument(..., help="Video files, folders (searched recursively), glob patterns, or "
+                                                 "a .csv/.jsonl manifest with per-file options."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (names as filmnet video gives them)."),
+    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
+    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
+    fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
+    slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
+                                                    help="Scene-cut score above which frames are held, not blended."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
+    crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p."),
+    keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
+    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
+    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cpu locally; on "
+                                                                "Ray, the GPUs when the cluster has any)."),
+    max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
+    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run on this Ray cluster (default: "
+                                              "$RAY_ADDRESS; neither set: local worker processes)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Local worker processes (default 1; 0: "
+                                          "in this process); on "
+                                          "Ray, at most this many model actors (default: one per GPU or per "
+                                          "--cpus-per-worker)."),
+    cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="CPUs per model actor on Ray."),
+    gpus_per_worker: float = typer.Option(1.0, "--gpus-per-worker", min=0.01, max=1.0,
+                                          help="GPUs per model actor on Ray (e.g. 0.5: two per GPU)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads per worker (default: "
+                                          "$OMP_NUM_THREADS, else CPUs / workers; on Ray --cpus-per-worker)."),
+    range_frames: int = typer.Option(1024, "--range-frames", min=0, help="Split files longer than this many input "
+                                     "frames into ranges rendered in parallel (0: never split)."),
+    segment_frames: int = typer.Option(64, "--segment-frames", min=1, help="Input frames per resumable segment."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Retries of a unit whose worker died."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report (one entry per file)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing outputs not written by this batch."),
+) -> None:
+    """Retime many videos (or long ones in parallel ranges), locally or on a Ray cluster; reruns skip finished
+    files and resume partial ones."""
+    from ..batch import run_batch
+
+    timing = [v for v in (multi, exp, fps, slowmo) if v is not None]
+    if len(timing) > 1:
+        fail("give at most one of --multi N, --exp T, --fps F or --slowmo N")
+    if not timing and not any(Path(i).suffix.lower() in (".csv", ".jsonl") for i in inputs):
+        fail("give one of --multi N, --exp T, --fps F or --slowmo N (or per file, in a manifest)")
+    options = dict(multi=multi, exp=exp, fps=fps, slowmo=slowmo, scene_threshold=scene_threshold, dedupe=dedupe,
+                   codec=codec, crf=crf, pix_fmt=pix_fmt, keep_audio=keep_audio)
+    model = dict(weights=None if weights is None else str(weights), device=device, precision=precision.value,
+                 flow=flow.value, warp_mix=warp_mix, max_memory=max_memory, tile=tile, tile_overlap=tile_overlap)
+    result = run_batch(inputs, output, options=options, model=model, address=ray_address, workers=workers,
+                       threads=threads, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                       range_frames=range_frames, segment_frames=segment_frames, force=force, report=report,
+                       retries=retries)
+    for job in result.files:
+        if job.status == "failed":
+            typer.echo(f"failed: {job.src}: {job.error}", err=True)
+    typer.echo(f"{result.count('done')} done, {result.count('skipped')} skipped (already finished), "
+               f"{result.count('failed')} failed, in {result.seconds:.1f} s"
+               + (f"; report: {result.report}" if result.report else ""))
+    if not result.ok:
+        raise typer.Exit(1)
