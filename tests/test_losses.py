@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from filmnet.errors import WeightsError
+from filmnet.model import FILMOutput
 from filmnet.train.losses import (VGG_LAYER_WEIGHTS, TrainingLoss, build_loss, gram_matrix, l1_loss,
                                   perceptual_loss, style_loss, warped_l1_loss)
 from filmnet.train.schedule import LOSS_SCHEDULES, PiecewiseConstant, staircase_decay
@@ -52,7 +53,7 @@ def test_l1_value():
 
 def test_warped_l1_is_the_mean_of_both_sides_in_fp32():
     y = torch.zeros(1, 3, 4, 4)
-    outputs = {"x0_warped": torch.full_like(y, 0.5).bfloat16(), "x1_warped": torch.full_like(y, 0.25)}
+    outputs = FILMOutput(image=y, x0_warped=torch.full_like(y, 0.5).bfloat16(), x1_warped=torch.full_like(y, 0.25))
     value = warped_l1_loss(outputs, y)
     assert value.dtype == torch.float32 and value.item() == pytest.approx((0.5 + 0.25) / 2)
 

@@ -74,3 +74,27 @@ def thumbnail_psnr(a: np.ndarray, b: np.ndarray) -> float:
 def is_near_duplicate(a: np.ndarray, b: np.ndarray, threshold: float = DEFAULT_DUPLICATE_PSNR) -> bool:
     """True when the two frames are (almost) the same picture: a repeated or static frame."""
     return thumbnail_psnr(a, b) >= threshold
+
+
+class SceneCheck:
+    """Scene-cut and duplicate tests between decoded frames (anything with `.index` and an RGB(A) `.image`, uint8
+    or uint16), on thumbnails made once per frame; `filmnet video` asks it about each input pair."""
+
+    def __init__(self, threshold: float | None = None):
+        self.threshold = DEFAULT_SCENE_THRESHOLD if threshold is None else float(threshold)
+        self.thumbs: dict[int, np.ndarray] = {}
+
+    def _thumb(self, frame) -> np.ndarray:
+        if frame.index not in self.thumbs:
+            image = frame.image[..., :3]
+            if image.dtype == np.uint16:
+                image = image.astype(np.float32) / 65535.0
+            self.thumbs = {k: v for k, v in self.thumbs.items() if k >= frame.index - 1}
+            self.thumbs[frame.index] = thumbnail(image)
+        return self.thumbs[frame.index]
+
+    def cut(self, a, b) -> bool:
+        return bool(is_scene_cut(self._thumb(a), self._thumb(b), self.threshold))
+
+    def duplicate(self, a, b) -> bool:
+        return bool(is_near_duplicate(self._thumb(a), self._thumb(b)))

@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, fail, friendly_errors
+from .common import choose_weights, model_option, weights_option
 
 
 @app.command()
@@ -19,7 +20,8 @@ def batch(
     exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
     fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
     slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file or folder (default: bundled)."),
+    model: Optional[str] = model_option(),
+    weights: Optional[Path] = weights_option(),
     scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
                                                     help="Scene-cut score above which frames are held, not blended."),
     dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
@@ -64,9 +66,12 @@ def batch(
         fail("give one of --multi N, --exp T, --fps F or --slowmo N (or per file, in a manifest)")
     options = dict(multi=multi, exp=exp, fps=fps, slowmo=slowmo, scene_threshold=scene_threshold, dedupe=dedupe,
                    codec=codec, crf=crf, pix_fmt=pix_fmt, keep_audio=keep_audio)
-    model = dict(weights=None if weights is None else str(weights), device=device, precision=precision.value,
+    from ..weights.hub import resolve_weights
+
+    weights = resolve_weights(choose_weights(model, weights))  # once here: every worker loads the same file
+    model_options = dict(weights=str(weights), device=device, precision=precision.value,
                  flow=flow.value, warp_mix=warp_mix, max_memory=max_memory, tile=tile, tile_overlap=tile_overlap)
-    result = run_batch(inputs, output, options=options, model=model, address=ray_address, workers=workers,
+    result = run_batch(inputs, output, options=options, model=model_options, address=ray_address, workers=workers,
                        threads=threads, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                        range_frames=range_frames, segment_frames=segment_frames, force=force, report=report,
                        retries=retries)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..scenes import SceneCheck
 from ..io import media as vio
 from ..io.atomic import atomic_target, discard
 from ..io.media import parse_fps
@@ -294,7 +295,7 @@ class _Job:
         self.info, self.plan, self.dedupe, self.work, self.key = info, plan, dedupe, work, key
         self.seg_len, self.done, self.result = max(1, int(segment_frames)), done, result
         self.model = model
-        self.scenes = _SceneCheck(scene_threshold)
+        self.scenes = SceneCheck(scene_threshold)
         self.start: Fraction | None = None
         self.encoded: dict[int, object] = {}
         self.segments = 0
@@ -411,32 +412,6 @@ def _with_alpha(rgb: np.ndarray, left: np.ndarray, right: np.ndarray, t: Fractio
 def _end_time(last: vio.DecodedFrame, rate: Fraction) -> Fraction:
     """End of the stream: the last frame's time plus its duration (else one nominal frame period)."""
     return last.time + (last.duration or 1 / rate)
-
-
-class _SceneCheck:
-    """Scene-cut and duplicate tests from `filmnet.scenes`, on thumbnails made once per input frame."""
-
-    def __init__(self, threshold: float | None):
-        from .. import scenes
-
-        self.scenes = scenes
-        self.threshold = scenes.DEFAULT_SCENE_THRESHOLD if threshold is None else float(threshold)
-        self.thumbs: dict[int, np.ndarray] = {}
-
-    def _thumb(self, frame: vio.DecodedFrame) -> np.ndarray:
-        if frame.index not in self.thumbs:
-            image = frame.image[..., :3]
-            if image.dtype == np.uint16:
-                image = image.astype(np.float32) / 65535.0
-            self.thumbs = {k: v for k, v in self.thumbs.items() if k >= frame.index - 1}
-            self.thumbs[frame.index] = self.scenes.thumbnail(image)
-        return self.thumbs[frame.index]
-
-    def cut(self, a: vio.DecodedFrame, b: vio.DecodedFrame) -> bool:
-        return bool(self.scenes.is_scene_cut(self._thumb(a), self._thumb(b), self.threshold))
-
-    def duplicate(self, a: vio.DecodedFrame, b: vio.DecodedFrame) -> bool:
-        return bool(self.scenes.is_near_duplicate(self._thumb(a), self._thumb(b)))
 
 
 def _assemble(job: _Job, out: Path, encoding: vio.EncoderSettings | None, keep_audio: bool,

@@ -8,11 +8,10 @@ makes concurrent pulls end with one good file.
 
 Environment: FILMNET_HOME (cache folder; else $XDG_CACHE_HOME/filmnet, else ~/.cache/filmnet), FILMNET_OFFLINE=1
 (never touch the network), FILMNET_MIRROR=URL (fetch every source from URL/<file name> instead).
-HTTP goes through `requests` (timeouts, redirects, streaming, proxies from the environment).
+The transfer and the checks before a file enters the cache are `download.py`'s (HTTP through `requests`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,22 +25,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import WeightsError
+from .download import DownloadError, fetch, sha256_file, short, validate_download, write_json  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "film_net"
 FALLBACK_MODEL = "film_lite"
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
-SIZE_TOLERANCE = 0.15  # a download must be within 15% of the expected size
 FAILURE_MEMORY_S = 600.0  # after a failed default download, skip the network for this long
-RESUME_ATTEMPTS = 3  # per source: a transfer cut short is resumed this many times
-CHUNK = 1 << 16  # bytes per read: a broken transfer loses at most this much of what arrived
 _FAILURE_FILE = "last-download-failure.json"
-
-
-class DownloadError(WeightsError):
-    """No source of a model could be fetched and validated (or the network is off)."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +302,7 @@ def _recent_failure() -> float | None:
 
 def _remember_failure(message: str) -> None:
     try:
-        _write_json(_failure_path(), {"time": time.time(), "error": message})
+        write_json(_failure_path(), {"time": time.time(), "error": message})
     except OSError:
         pass
 
@@ -323,7 +314,7 @@ def _forget_failure() -> None:
         pass
 
 
-# ------------------------------------------------------------------ downloading
+# ------------------------------------------------------------------ pulling (the transfer itself: download.py)
 
 
 def pull(name: str, *, progress: bool = True, force: bool = False, report_sources: bool = True) -> Path:
@@ -351,148 +342,16 @@ def pull(name: str, *, progress: bool = True, force: bool = False, report_source
         errors = []
         for source, url in source_urls(entry):
             try:
-                path = _fetch(entry, source, url, folder, progress)
+                path = fetch(entry, source, url, folder, progress)
             except (DownloadError, WeightsError) as err:
                 errors.append(f"{url}: {err}")
                 log.info("source failed: %s", errors[-1])
                 if report_sources:
-                    print(f"note: {url} failed: {_short(str(err))}", file=sys.stderr, flush=True)
+                    print(f"note: {url} failed: {short(str(err))}", file=sys.stderr, flush=True)
                 continue
             _forget_failure()
             return path
     raise DownloadError(f"could not download {entry.name}: " + "; ".join(errors))
-
-
-def _fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: bool) -> Path:
-    """Download `url` into `<file>.part` (resuming), validate it, record its sha256, and rename it into place."""
-    import requests
-
-    part = _part_path(folder, source)
-    final = folder / source.filename
-    for attempt in range(RESUME_ATTEMPTS + 1):
-        try:
-            if _stream(entry, source, url, part, progress):
-                break
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            if attempt == RESUME_ATTEMPTS or not _has_progress(part):
-                raise DownloadError(f"network error ({type(err).__name__}: {_short(str(err))})"
-                                    + (f"; the partial download {part} is kept and resumes on the next pull"
-                                       if _has_progress(part) else "")) from None
-            log.info("transfer cut short at %d bytes; resuming", part.stat().st_size)
-            continue
-        except requests.RequestException as err:
-            raise DownloadError(f"{type(err).__name__}: {_short(str(err))}") from None
-    else:
-        raise DownloadError(f"the server kept answering at the wrong offset; gave up after {RESUME_ATTEMPTS + 1} tries")
-    try:
-        digest = validate_download(entry, source, part)
-    except WeightsError:
-        part.unlink(missing_ok=True)
-        raise
-    _write_json(_record_path(final), {"name": entry.name, "file": source.filename, "url": url,
-                                      "size": part.stat().st_size, "sha256": digest,
-                                      "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    os.replace(part, final)
-    return final
-
-
-def _stream(entry: ModelEntry, source: Source, url: str, part: Path, progress: bool) -> bool:
-    """One GET of `url` appended to `part` (Range from its current size). True when the whole body arrived."""
-    import requests
-    from tqdm import tqdm
-
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), headers=headers) as response:
-        if response.status_code == 416 and have:  # nothing past the part: it is whole (validation decides)
-            return True
-        if response.status_code >= 400:
-            raise DownloadError(f"HTTP {response.status_code} {response.reason or ''}".strip())
-        if response.status_code != 206:
-            have = 0  # the server ignored Range: rewrite from the start
-        elif _range_start(response.headers.get("Content-Range", "")) != have:
-            part.unlink()  # resumed somewhere else: start over
-            return False
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length and length.isdigit() else None
-        limit = int((source.size or 0) * (1 + SIZE_TOLERANCE)) or None
-        if total and limit and total > limit:
-            raise DownloadError(f"the server announces {_mb(total)}, far above the expected {_mb(source.size)}")
-        if progress:
-            print(f"downloading {entry.name}: {_mb(total or source.size)} from {url}"
-                  + (f" (resuming at {_mb(have)})" if have else ""), file=sys.stderr, flush=True)
-        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=entry.name,
-                   disable=not progress, file=sys.stderr, leave=True)
-        with bar, open(part, "ab" if have else "wb") as f:
-            for chunk in response.iter_content(CHUNK):
-                f.write(chunk)
-                bar.update(len(chunk))
-                if limit and f.tell() > limit:
-                    f.close()
-                    part.unlink()
-                    raise DownloadError(f"the download exceeds the expected {_mb(source.size)}")
-    size = part.stat().st_size
-    if total is not None and size < total:
-        raise requests.ConnectionError(f"transfer cut short at {size} of {total} bytes")
-    return True
-
-
-def _range_start(content_range: str) -> int | None:
-    """START of a `Content-Range: bytes START-END/TOTAL` header."""
-    try:
-        return int(content_range.split()[1].split("-")[0])
-    except (IndexError, ValueError):
-        return None
-
-
-def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
-    """The sha256 of a downloaded file that passes every check; WeightsError (refused) otherwise.
-
-    Checks: size within SIZE_TOLERANCE of the expected one; a weights format filmnet reads without running code;
-    every official tensor of the entry's config present with its official shape and finite values; the pinned
-    sha256 when known."""
-    import torch
-
-    from ..model.config import get_config
-    from ..model.film import FILM
-    from .loader import read_weights
-
-    size = path.stat().st_size
-    if source.size and abs(size - source.size) > SIZE_TOLERANCE * source.size:
-        raise WeightsError(f"refused: {_mb(size)} is not near the expected {_mb(source.size)} "
-                           f"({_describe_content(path)})")
-    digest = sha256_file(path)
-    if source.sha256 and digest != source.sha256.lower():
-        raise WeightsError(f"refused: sha256 {digest} does not match the pinned {source.sha256}")
-    try:
-        loaded = read_weights(path)
-    except WeightsError as err:
-        raise WeightsError(f"refused: not a readable weights file ({_short(str(err))})") from None
-    config = get_config(entry.config)
-    with torch.device("meta"):
-        model = FILM(config)
-    official, state = model.state_dict(), loaded.state
-    missing = [k for k in official if k not in state]
-    unexpected = [k for k in state if k not in official]
-    wrong = [f"{k} is {list(state[k].shape)}, official {list(v.shape)}"
-             for k, v in official.items() if k in state and state[k].shape != v.shape]
-    problems = ([f"{len(missing)} missing keys (first: {missing[0]})"] if missing else []) + (
-        [f"{len(unexpected)} unexpected keys (first: {unexpected[0]})"] if unexpected else []) + (
-        [f"{len(wrong)} with a wrong shape (first: {wrong[0]})"] if wrong else [])
-    if problems:
-        raise WeightsError(f"refused: not the official {entry.name} tensors: " + "; ".join(problems))
-    bad = next((k for k, v in loaded.state.items() if not bool(torch.isfinite(v).all())), None)
-    if bad is not None:
-        raise WeightsError(f"refused: tensor {bad} has non-finite values")
-    return digest
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _lock(entry: ModelEntry):
@@ -528,31 +387,3 @@ def _part_path(folder: Path, source: Source) -> Path:
 
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def _has_progress(part: Path) -> bool:
-    return part.exists() and part.stat().st_size > 0
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
-def _describe_content(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(512).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
-        return "an HTML page, not weights"
-    return "a truncated or different file"
-
-
-def _mb(n: int | None) -> str:
-    return "unknown size" if not n else f"{n / 1e6:.1f} MB"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
