@@ -1,6 +1,5 @@
 """`filmnet batch` on a real local Ray cluster (127.0.0.1, 2 CPUs, no dashboard, no usage stats)."""
 import os
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,8 @@ from filmnet.batch import run_batch  # noqa: E402
 from filmnet.batch.ray_runner import RayExecutor  # noqa: E402
 from filmnet.inference import Interpolator  # noqa: E402
 from filmnet.inference.video import retime  # noqa: E402
+
+pytestmark = pytest.mark.slow  # worker processes, a server, a browser or a cluster: in CI, not in the quick default run
 
 OPTIONS = dict(multi=2, dedupe=True)
 

@@ -134,6 +134,7 @@ def test_dis_tiles_use_whole_frame_flows():
     np.testing.assert_allclose(single, whole, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_eval_scores_each_flow_source(tmp_path, data_dir, capsys):
     weights = filmnet.save_model(filmnet.load_model(), tmp_path / "lite.safetensors")
     js = tmp_path / "r.json"

@@ -378,6 +378,7 @@ def test_an_unreachable_mirror_falls_back(online, monkeypatch, capsys):
 # ------------------------------------------------------------------ processes
 
 
+@pytest.mark.slow
 def test_two_processes_pulling_at_once_end_with_one_good_file(online, server, served):
     server.files[FP16] = served / FP16
     server.delay = 0.002
@@ -393,6 +394,7 @@ def test_two_processes_pulling_at_once_end_with_one_good_file(online, server, se
     assert server.log == [(FP16, None)]  # the second process waited for the lock and found the file
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_download_leaves_only_a_resumable_part(online, server, served):
     server.files[FP16] = served / FP16
     server.delay = 0.02  # ~3 MB/s: the download takes ~20 s

@@ -71,6 +71,7 @@ def test_expected_errors_stay_one_line_without_a_log(tmp_path, capsys, monkeypat
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow
 def test_subprocess_has_no_traceback(tmp_path, images):
     """The console entry point: an unreadable file and an unknown option are both one line."""
     bad = tmp_path / "bad.png"

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from fractions import Fraction as F
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +219,7 @@ def dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow
 def test_temporaries_of_killed_runs_are_removed_by_the_next_run(tmp_path, capsys, weights):
     pid = dead_pid()
     orphans = [tmp_path / f".out.mp4.{pid}-0123abcd.part.mp4", tmp_path / f".frames.{pid}-89abcdef.part",

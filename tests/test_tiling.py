@@ -149,6 +149,7 @@ def test_available_memory_is_positive():
     assert memory.available_memory("cpu") > 0
 
 
+@pytest.mark.slow
 def test_trace_matches_real_tensors_and_scales_with_pixels(tiny):
     """The meta-device trace equals the same tracker run on real CPU tensors, and grows with pixel count."""
     cfg = tiny.config

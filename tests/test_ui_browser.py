@@ -24,6 +24,8 @@ from filmnet.demo import render_synthetic_pair  # noqa: E402
 from filmnet.io import write_image  # noqa: E402
 from ui_server import live_server  # noqa: E402
 
+pytestmark = pytest.mark.slow  # worker processes, a server, a browser or a cluster: in CI, not in the quick default run
+
 CHROMIUM = [os.environ.get("FILMNET_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser"]
 DRIVER = [os.environ.get("FILMNET_CHROMEDRIVER", ""), "/usr/bin/chromedriver"]
 WAIT_S = 240  # a generous ceiling for a busy machine, not a timing assertion

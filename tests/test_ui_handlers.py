@@ -170,6 +170,9 @@ def test_retime_video_refusals(tmp_path, interp):
         H.retime_video(src, tmp_path / "out", interpolator=interp, multi=17)
     with pytest.raises(InputError, match="over this server's limit of 5"):
         H.retime_video(src, tmp_path / "out", interpolator=interp, multi=2, limits=H.Limits(max_output_frames=5))
+    mkv = write_video(tmp_path / "clip.mkv", frames=4, fps=10)  # Matroska headers give no frame count
+    with pytest.raises(InputError, match="over this server's limit of 5"):
+        H.retime_video(mkv, tmp_path / "out", interpolator=interp, multi=2, limits=H.Limits(max_output_frames=5))
     not_video = tmp_path / "notes.txt"
     not_video.write_text("hello")
     with pytest.raises(InputError, match="notes.txt"):

@@ -15,6 +15,8 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from ui_server import (SIZE, count_video_frames, free_port, live_server, tiny_weights, write_pair,  # noqa: E402
                        write_video)
 
+pytestmark = pytest.mark.slow  # worker processes, a server, a browser or a cluster: in CI, not in the quick default run
+
 LIMIT_MB = 1
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from ..errors import FilmError, InputError
 from ..io.atomic import write_text_atomic
 from ..inference.timing import count_frames, plan_retime
+from ..bounds import check
 from ..inference.video import default_output, is_folder_output
+from ..io.guard import refuse_input_overwrite
 from ..io import media as vio
 from .inputs import Item, merge_options
 
@@ -91,13 +93,17 @@ class FileJob:
 
 
 def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, range_frames: int,
-              segment_frames: int, force: bool) -> FileJob:
+              segment_frames: int, force: bool, inputs: tuple = ()) -> FileJob:
     """Probe `item` and cut it into units; a file whose verified output is already there is `skipped`, a file that
-    cannot be planned (unreadable, bad options, output taken) is `failed` with the reason."""
+    cannot be planned (unreadable, bad options, output taken) is `failed` with the reason. `inputs`: every input of
+    the batch (files, folders, manifests), none of which an output may touch (`io.guard`)."""
     job = FileJob(index, item.src)
     try:
         options = merge_options(defaults, item)
         options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")))
+        for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf")):
+            if options.get(key) is not None:  # manifest rows get the bounds and reasons of `filmnet video`
+                check(bound, options[key])
         info = vio.probe_video(item.src)
         plan = plan_retime(info.rate, **{k: options.get(k) for k in ("multi", "exp", "fps", "slowmo")})
         if item.output is not None:
@@ -106,9 +112,8 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
             out = outdir / item.rel / default_output(item.src, plan).name
         job.out = out
         is_folder_output(out)  # a bad output suffix fails the file now
-        if out.resolve() == item.src.resolve():
-            raise InputError(f"output {out} is also an input; choose another output path")
-        frames = count_video_frames(info)
+        refuse_input_overwrite(out, [item.src, *inputs])
+        frames = vio.count_video_frames(info)
         job.input_frames = frames
         job.planned = count_frames(Fraction(0), plan.sample_rate, Fraction(frames) / info.rate)
         record = done_record(item.src, options, model_key)
@@ -166,15 +171,6 @@ def read_table(path: str | None, src: str) -> tuple[list[int], list[int]] | None
         return data["pts"], data["keyframes"]
     except (OSError, ValueError, KeyError, FilmError):
         return None
-
-
-def count_video_frames(info: vio.VideoInfo) -> int:
-    """Frames of the video stream: the container's count, else a count of its packets (no decoding)."""
-    if info.frames:
-        return int(info.frames)
-    with vio.open_input(info.path) as container:
-        stream = container.streams.video[0]
-        return sum(1 for packet in container.demux(stream) if packet.size)
 
 
 def error_message(err: BaseException) -> str:

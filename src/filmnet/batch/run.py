@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.guard import refuse_input_overwrite
 from ..io.atomic import write_text_atomic
 from .inputs import VIDEO_EXTENSIONS, collect
 from .plan import FileJob, RangeUnit, model_key, plan_file
@@ -78,9 +79,14 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         items = [i for i in items if i not in inside]
     if not items:
         raise InputError("no input files")
+    # files only: OUTDIR (and the report) may lie inside an input folder, whose earlier outputs are then skipped
+    every_input = tuple(p for p in (*inputs, *(i.src for i in items), model.get("weights"))
+                        if p is not None and not Path(p).is_dir())
+    if report is not None:  # the report is the batch's own file, rewritten by each rerun, but never an input
+        refuse_input_overwrite(report, every_input, what="--report")
     key = model_key(model)
     files = [plan_file(i, item, outdir, options, key, range_frames=range_frames, segment_frames=segment_frames,
-                       force=force) for i, item in enumerate(items)]
+                       force=force, inputs=every_input) for i, item in enumerate(items)]
     _check_collisions(files)
     report_path = Path(report) if report is not None else None
     address = ray_address(address)

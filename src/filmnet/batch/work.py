@@ -47,7 +47,7 @@ class Worker:
 
             m = self.model_options
             self._interpolator = Interpolator(
-                m.get("weights"), device=m.get("device") or "cpu", precision=m.get("precision", "fp32"),
+                m.get("weights"), device=m.get("device") or "cpu", precision=m.get("precision", "auto"),
                 flow=m.get("flow", "auto"), warp_mix=m.get("warp_mix"),
                 tiling=TilingOptions.from_text(m.get("max_memory", "auto"), m.get("tile"), m.get("tile_overlap")))
         return self._interpolator

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional

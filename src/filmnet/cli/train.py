@@ -14,7 +14,7 @@ from .common import Precision, app, friendly_errors
 @friendly_errors
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML training config; flags override it."),
-    model: Optional[str] = typer.Option(None, "--model", help="Architecture name, e.g. film_net or film_lite."),
+    model: Optional[str] = typer.Option(None, "--model", help="Architecture to train (a config name, e.g. film_net or film_lite; training starts from scratch unless --init-weights)."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Training source folder or video (repeatable)."),
     steps: Optional[int] = typer.Option(None, "--steps", callback=bounded("steps")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", callback=bounded("batch_size"), help="Global batch (split over ranks)."),

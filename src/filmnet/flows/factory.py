@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
 from torch import nn
@@ -69,19 +68,18 @@ def _metadata_warp_mix(metadata: Mapping[str, str], source: str) -> float:
 
 
 def weights_metadata(weights: str | os.PathLike | nn.Module | None) -> tuple[dict, str]:
-    """(metadata, name) of a native weights file, the bundled default for None; ({}, ...) for a module, a folder
-    or a file without safetensors metadata."""
-    from ..weights.loader import default_weights
+    """(metadata, name) of a native weights file, the default model's for None (`weights.hub`); ({}, ...) for a
+    module, a folder or a file without safetensors metadata."""
     from ..weights.native import read_header
 
     if isinstance(weights, nn.Module):
         return {}, "module"
-    if weights is None:
-        with resources.as_file(default_weights()) as path:
-            header = read_header(path)
-    else:
-        path = Path(weights)
-        header = read_header(path) if path.is_file() else None
+    if weights is None:  # the default model, as `Interpolator(None)` and `load_model(None)` mean it
+        from ..weights.hub import resolve_weights
+
+        weights = resolve_weights(None)
+    path = Path(weights)
+    header = read_header(path) if path.is_file() else None
     return dict((header or {}).get("__metadata__") or {}), str(path)
 
 

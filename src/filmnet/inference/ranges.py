@@ -55,9 +55,13 @@ class _RangeJob(_Job):
 
     def _seek_pairs(self) -> Iterator[_Pair] | None:
         """Without dedupe, pair k is input frames (k, k + 1): decode from the keyframe before the range's first frame
-        instead of from the start. None when that cannot be done exactly (then `_Job._pairs` reads everything)."""
+        instead of from the start. None when that cannot be done exactly (then `_Job._pairs` reads everything).
+
+        The last range always reads the whole stream (decoding costs little beside the model): that read is the one
+        that checks the file as `filmnet video` does (frames lost mid-stream, an end before the header's), so a
+        damaged file fails in a batch exactly as it does alone."""
         first = self.first * self.seg_len
-        if self.dedupe or first == 0 or self.info.is_folder:
+        if self.dedupe or first == 0 or self.info.is_folder or self.stop is None:
             return None
         table = self.table or vio.keyframe_table(self.info)
         if table is None:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FilmError, InputError
+from ..weights import hub
 
-BUNDLED = "film_lite"  # the model that ships inside the package
+BUNDLED = hub.FALLBACK_MODEL  # the model that ships inside the package
 MB = 1024 * 1024
 GIF_PREVIEW_WIDTH = 480
 
@@ -60,18 +61,12 @@ class ModelChoice:
 
 
 def _hub():
-    """The model registry (`filmnet.weights.hub`), or None where this install has none."""
-    try:
-        from ..weights import hub
-    except ImportError:
-        return None
-    return hub if hasattr(hub, "MODELS") else None
+    """The model registry (`filmnet.weights.hub`); tests swap it for a fake one."""
+    return hub
 
 
 def bundled_weights() -> Path:
-    from ..weights.loader import DEFAULT_WEIGHTS
-
-    return Path(__file__).resolve().parents[1] / "assets" / DEFAULT_WEIGHTS
+    return hub.bundled_path(hub.MODELS[hub.FALLBACK_MODEL])
 
 
 def model_choices(*, model: str | None = None, weights: str | os.PathLike | None = None) -> list[ModelChoice]:
@@ -412,19 +407,22 @@ def retime_video(
                          f"{limits.max_pixels} pixels")
     plan = plan_retime(info.rate, multi=int(multi) if multi else None, fps=fps if fps else None,
                        slowmo=int(slowmo) if slowmo else None)
-    total = 0
-    if info.frames:
-        from fractions import Fraction
+    from fractions import Fraction
 
-        total = count_frames(Fraction(0), plan.sample_rate, Fraction(info.frames) / info.rate)
-        if total > limits.max_output_frames:
-            raise InputError(f"that would make about {total} frames, over this server's limit of "
-                             f"{limits.max_output_frames}")
+    from ..io.media import count_video_frames
+
+    frames = count_video_frames(info) if not info.is_folder else len(info.files)  # mkv/webm headers give no count
+    total = count_frames(Fraction(0), plan.sample_rate, Fraction(frames) / info.rate)
+    if total > limits.max_output_frames:
+        raise InputError(f"that would make about {total} frames, over this server's limit of "
+                         f"{limits.max_output_frames}")
     dst = Path(out_dir) / default_output(src, plan).with_suffix(".mp4").name
 
     def step(_read: int, written: int) -> None:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled; nothing was kept")
+        if written > limits.max_output_frames:  # the header's count was low: the limit holds while it runs
+            raise InputError(f"the video makes more than {limits.max_output_frames} frames, this server's limit")
         if on_progress is not None:
             on_progress(written, max(total, written))
 

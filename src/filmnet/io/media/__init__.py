@@ -8,7 +8,7 @@
 - `writers`: `open_writer(path)` picks a video, GIF or PNG-folder writer on top of `encode` and `folders`.
 """
 from .decode import (
-    SWS_COLORSPACES, DecodeReport, DecodedFrame, VideoInfo, first_rotation, iter_video_rgb, open_input, probe_video, read_frames,
+    SWS_COLORSPACES, DecodeReport, DecodedFrame, VideoInfo, count_video_frames, first_rotation, iter_video_rgb, open_input, probe_video, read_frames,
     source_fingerprint,
 )
 from .encode import (

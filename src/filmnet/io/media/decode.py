@@ -95,6 +95,16 @@ def probe_video(path: str | Path) -> VideoInfo:
                          alpha, bool(container.streams.audio), color)
 
 
+def count_video_frames(info: VideoInfo) -> int:
+    """Frames of the video stream: the container's count, else a count of its packets (no decoding; Matroska and
+    WebM often give no count)."""
+    if info.frames:
+        return int(info.frames)
+    with open_input(info.path) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
 def source_fingerprint(info: VideoInfo) -> list:
     """What identifies the source's content for resuming: path, sizes and mtimes (of every frame of a folder)."""
     files = info.files or (info.path,)
