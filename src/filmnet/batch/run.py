@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -40,39 +40,60 @@ class BatchResult:
         return not self.count("failed")
 
 
+@dataclass(frozen=True)
+class BatchSettings:
+    """How a batch runs.
+
+    address: a Ray cluster (else RAY_ADDRESS, else local worker processes). workers: local worker processes
+    (default 1; 0: run in this process), or on Ray at most this many model actors (default: one per GPU, or the
+    CPUs / `cpus_per_worker`). threads: torch threads per worker (default: OMP_NUM_THREADS, else the worker's CPU
+    share). range_frames: split files longer than this (input frames) into ranges rendered in parallel; 0: never.
+    segment_frames: input frames per resumable segment. force: replace outputs this batch did not write.
+    report: a JSON report, one entry per file, rewritten as files finish. retries: times a unit is retried after
+    its worker died. extensions: the video suffixes a folder is searched for. executor: a prebuilt executor (tests).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 1.0
+    range_frames: int = DEFAULT_RANGE_FRAMES
+    segment_frames: int = 64
+    force: bool = False
+    report: str | os.PathLike | None = None
+    progress: bool = True
+    retries: int = DEFAULT_RETRIES
+    extensions: tuple = VIDEO_EXTENSIONS
+    executor: object = None
+
+
 def ray_address(address: str | None) -> str | None:
     """--ray-address, else RAY_ADDRESS, else None (local mode)."""
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
 def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: dict,
-              address: str | None = None, workers: int | None = None, threads: int | None = None,
-              cpus_per_worker: float = 1.0, gpus_per_worker: float = 1.0, range_frames: int = DEFAULT_RANGE_FRAMES,
-              segment_frames: int = 64, force: bool = False, report: str | os.PathLike | None = None,
-              progress: bool = True, retries: int = DEFAULT_RETRIES, extensions=VIDEO_EXTENSIONS,
-              executor=None) -> BatchResult:
+              settings: BatchSettings | None = None, **keywords) -> BatchResult:
     """Retime every input into `outdir` as `filmnet video` would, on local processes or (with `address` or
     RAY_ADDRESS) a Ray cluster.
 
     Args:
+        settings: how the batch runs (`BatchSettings`), or its fields as keywords (`workers=2, force=True`).
         options: the `retime` options shared by all files (multi/exp/fps/slowmo, scene_threshold, dedupe, codec,
             crf, pix_fmt, keep_audio); manifest rows override them per file.
         model: Interpolator options (weights, device, precision, flow, warp_mix, max_memory, tile, tile_overlap).
-        workers: local worker processes (default: 1; 0: run in this process), or on Ray at most this many model
-            actors (default: as many as the cluster's GPUs, or its CPUs / `cpus_per_worker`).
-        threads: torch threads per worker (default: OMP_NUM_THREADS, else 1 per worker's CPU share).
-        range_frames: split files longer than this (input frames) into ranges rendered in parallel; 0: never.
-        retries: times a unit is retried after its worker died.
-        executor: an already built executor (tests).
     Returns:
         A `BatchResult`; `report` (JSON, one entry per file) is written after each file finishes.
     """
+    s = replace(settings or BatchSettings(), **keywords)
+    address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     started = time.perf_counter()
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"output folder {outdir} is a file")
     outdir.mkdir(parents=True, exist_ok=True)
-    items = collect(list(inputs), extensions)
+    items = collect(list(inputs), s.extensions)
     inside = [i for i in items if outdir.resolve() in i.src.resolve().parents]
     if inside:  # e.g. OUTDIR inside an input folder: earlier outputs are not inputs
         log.warning("skipping %d input(s) inside the output folder %s", len(inside), outdir)
@@ -85,8 +106,8 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
     if report is not None:  # the report is the batch's own file, rewritten by each rerun, but never an input
         refuse_input_overwrite(report, every_input, what="--report")
     key = model_key(model)
-    files = [plan_file(i, item, outdir, options, key, range_frames=range_frames, segment_frames=segment_frames,
-                       force=force, inputs=every_input) for i, item in enumerate(items)]
+    files = [plan_file(i, item, outdir, options, key, range_frames=s.range_frames,
+                       segment_frames=s.segment_frames, force=s.force, inputs=every_input) for i, item in enumerate(items)]
     _check_collisions(files)
     report_path = Path(report) if report is not None else None
     address = ray_address(address)
@@ -105,9 +126,9 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
             from .ray_runner import RayExecutor
 
             executor = RayExecutor(model, address=address, workers=workers, threads=threads,
-                                   cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+                                   cpus_per_worker=s.cpus_per_worker, gpus_per_worker=s.gpus_per_worker)
     try:
-        _Scheduler(files, executor, report_path, retries).run(progress)
+        _Scheduler(files, executor, report_path, s.retries).run(s.progress)
     finally:
         executor.close()
     result = BatchResult(files, report_path, time.perf_counter() - started)
