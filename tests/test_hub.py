@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,7 +22,6 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save_file
-from torch import nn
 
 import filmnet
 from filmnet.cli import main
@@ -31,6 +29,7 @@ from filmnet.errors import WeightsError
 from filmnet.model import FILM, get_config
 from filmnet.weights import hub
 from filmnet.weights.keys import COMFYUI, FILMNET, from_filmnet
+from helpers import save_dajes_torchscript
 
 FP16 = "film_net_fp16.safetensors"
 FP32 = "film_net_fp32.pt"
@@ -58,20 +57,7 @@ def served(tmp_path_factory) -> Path:
 def served_pt(tmp_path_factory) -> Path:
     """film_net_fp32.pt in the dajes v1.0.2 TorchScript layout (read without running its code)."""
     path = tmp_path_factory.mktemp("served_pt") / FP32
-    state = from_filmnet(_film_net_state(seed=1), FILMNET)  # == the dajes v1.0.2 key layout
-    root = nn.Module()
-    for key, value in state.items():
-        *parts, leaf = key.split(".")
-        module = root
-        for part in parts:
-            if part not in module._modules:
-                module.add_module(part, nn.Module())
-            module = module._modules[part]
-        module.register_parameter(leaf, nn.Parameter(value.clone(), requires_grad=False))
-    root.pyramid_levels = 7
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.script(root).save(str(path))
+    save_dajes_torchscript(from_filmnet(_film_net_state(seed=1), FILMNET), path)  # the dajes v1.0.2 key layout
     return path
 
 

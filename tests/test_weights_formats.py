@@ -18,6 +18,7 @@ from filmnet.errors import WeightsError
 from filmnet.model import FILM, FILMConfig, get_config
 from filmnet.weights import convert, detect_format, infer_config, load_model, normalize_keys, save_model
 from filmnet.weights.keys import COMFYUI, DAJES_V100, FILMNET, from_filmnet
+from helpers import save_dajes_torchscript
 
 TINY = get_config("film_tiny")
 
@@ -46,26 +47,8 @@ def _rounded(model: FILM, dtype: torch.dtype) -> FILM:
     return copy
 
 
-def _module_tree(state: dict[str, torch.Tensor]) -> nn.Module:
-    """Plain modules whose attribute paths reproduce the keys of `state` (as the dajes Interpolator's do)."""
-    root = nn.Module()
-    for key, value in state.items():
-        *path, leaf = key.split(".")
-        module = root
-        for part in path:
-            if part not in module._modules:
-                module.add_module(part, nn.Module())
-            module = module._modules[part]
-        module.register_parameter(leaf, nn.Parameter(value.clone(), requires_grad=False))
-    root.pyramid_levels = 7  # dajes' Interpolator keeps this int attribute
-    return root
-
-
 def _write_torchscript(model: FILM, path: Path, naming: str, dtype: torch.dtype) -> Path:
-    state = from_filmnet({k: v.to(dtype) for k, v in model.state_dict().items()}, naming)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script: only used to write test files
-        torch.jit.script(_module_tree(state)).save(str(path))
+    save_dajes_torchscript(from_filmnet({k: v.to(dtype) for k, v in model.state_dict().items()}, naming), path)
     return path
 
 
