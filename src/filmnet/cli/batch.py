@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, fail, friendly_errors
-from .common import choose_weights, model_option, weights_option
+from .common import choose_weights, model_option, video_option, weights_option
 
 
 @app.command()
@@ -16,19 +16,18 @@ def batch(
     inputs: List[str] = typer.Argument(..., help="Video files, folders (searched recursively), glob patterns, or "
                                                  "a .csv/.jsonl manifest with per-file options."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (names as filmnet video gives them)."),
-    multi: Optional[int] = typer.Option(None, "--multi", min=2, max=64, help="N x the frames at N x the fps."),
-    exp: Optional[int] = typer.Option(None, "--exp", min=1, max=6, help="N = 2^T."),
-    fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
-    slowmo: Optional[int] = typer.Option(None, "--slowmo", min=2, max=64, help="Same fps, N x the duration."),
+    multi: Optional[int] = video_option("multi"),
+    exp: Optional[int] = video_option("exp"),
+    fps: Optional[str] = video_option("fps"),
+    slowmo: Optional[int] = video_option("slowmo"),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
-    scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
-                                                    help="Scene-cut score above which frames are held, not blended."),
-    dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
-    crf: Optional[int] = typer.Option(None, "--crf", min=0, max=63, help="Quality (lower is better)."),
-    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p."),
-    keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
+    scene_threshold: Optional[float] = video_option("scene-threshold"),
+    dedupe: bool = video_option("dedupe"),
+    codec: Optional[str] = video_option("codec"),
+    crf: Optional[int] = video_option("crf"),
+    pix_fmt: Optional[str] = video_option("pix-fmt"),
+    keep_audio: bool = video_option("keep-audio"),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
@@ -36,7 +35,7 @@ def batch(
                                                                 "Ray, the GPUs when the cluster has any)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", min=0, help="Tile overlap in pixels."),
+    tile_overlap: Optional[int] = video_option("tile-overlap"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run on this Ray cluster (default: "
                                               "$RAY_ADDRESS; neither set: local worker processes)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Local worker processes (default 1; 0: "

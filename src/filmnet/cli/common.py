@@ -128,3 +128,29 @@ def tiling_options(max_memory: str, tile: Optional[str] = None, overlap: Optiona
     from ..inference.memory import TilingOptions
 
     return TilingOptions.from_text(max_memory, tile, overlap)
+
+
+_VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and `filmnet batch` declare them alike
+    "multi": (None, dict(callback="video_multi", help="N x the frames at N x the fps.")),
+    "exp": (None, dict(callback="video_exp", help="N = 2^T.")),
+    "fps": (None, dict(help="Exact target rate, e.g. 60 or 60000/1001.")),
+    "slowmo": (None, dict(callback="slowmo", help="Same fps, N x the duration.")),
+    "scene-threshold": (None, dict(min=0.0, max=2.0, help="Scene-cut score above which frames are held, not blended.")),
+    "dedupe": (False, dict(help="Drop exact or near-duplicate input frames first.")),
+    "codec": (None, dict(help="Encoder, e.g. libx264, libx265, libvpx-vp9.")),
+    "crf": (None, dict(callback="crf", help="Quality (lower is better).")),
+    "pix-fmt": (None, dict(help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le.")),
+    "keep-audio": (False, dict(help="With --slowmo: stretch the audio instead of dropping it.")),
+    "tile-overlap": (None, dict(callback="tile_overlap", help="Tile overlap in pixels.")),
+}
+
+
+def video_option(flag: str):
+    """The `--FLAG` option of video retiming, as `filmnet video` and `filmnet batch` both declare it (bounded ones
+    check `filmnet.bounds`)."""
+    from ..bounds import option as bounded
+
+    default, keywords = _VIDEO_FLAGS[flag]
+    if "callback" in keywords:
+        keywords = dict(keywords, callback=bounded(keywords["callback"]))
+    return typer.Option(default, f"--{flag}", **keywords)

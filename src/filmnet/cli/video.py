@@ -6,9 +6,8 @@ from typing import Optional
 
 import typer
 
-from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, app, tiling_options, friendly_errors
-from .common import choose_weights, model_option, weights_option
+from .common import choose_weights, model_option, video_option, weights_option
 
 
 @app.command()
@@ -17,20 +16,19 @@ def video(
     src: Path = typer.Argument(..., help="Input video, or a folder of PNG/JPEG/TIFF frames."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Output video, .gif, or a folder (default: {stem}_{N}X_{fps}fps.{ext})."),
-    multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("video_multi"), help="N x the frames at N x the fps."),
-    exp: Optional[int] = typer.Option(None, "--exp", callback=bounded("video_exp"), help="N = 2^T."),
-    fps: Optional[str] = typer.Option(None, "--fps", help="Exact target rate, e.g. 60 or 60000/1001."),
-    slowmo: Optional[int] = typer.Option(None, "--slowmo", callback=bounded("slowmo"), help="Same fps, N x the duration."),
+    multi: Optional[int] = video_option("multi"),
+    exp: Optional[int] = video_option("exp"),
+    fps: Optional[str] = video_option("fps"),
+    slowmo: Optional[int] = video_option("slowmo"),
     model: Optional[str] = model_option(),
     weights: Optional[Path] = weights_option(),
-    scene_threshold: Optional[float] = typer.Option(None, "--scene-threshold", min=0.0, max=2.0,
-                                                    help="Scene-cut score above which frames are held, not blended."),
-    dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact or near-duplicate input frames first."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Encoder, e.g. libx264, libx265, libvpx-vp9."),
-    crf: Optional[int] = typer.Option(None, "--crf", callback=bounded("crf"), help="Quality (lower is better)."),
-    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le."),
+    scene_threshold: Optional[float] = video_option("scene-threshold"),
+    dedupe: bool = video_option("dedupe"),
+    codec: Optional[str] = video_option("codec"),
+    crf: Optional[int] = video_option("crf"),
+    pix_fmt: Optional[str] = video_option("pix-fmt"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted job, reusing finished segments."),
-    keep_audio: bool = typer.Option(False, "--keep-audio", help="With --slowmo: stretch the audio instead of dropping it."),
+    keep_audio: bool = video_option("keep-audio"),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
@@ -38,7 +36,7 @@ def video(
     in_fps: Optional[str] = typer.Option(None, "--in-fps", help="Frame rate of a frame-folder input (default 25)."),
     max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels."),
+    tile_overlap: Optional[int] = video_option("tile-overlap"),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     ignore_errors: bool = typer.Option(False, "--ignore-errors",
                                        help="Hold the previous frame in place of damaged input frames (counted)."),
