@@ -30,6 +30,7 @@ from ..scenes import SceneCheck
 from ..io import media as vio
 from ..io.atomic import atomic_target, discard
 from ..io.media import parse_fps
+from .frames import carry_alpha, quantize_like
 from .interpolator import Interpolator
 from .memory import Tiling
 from .options import EncodeOptions, RetimeOptions, split_keywords
@@ -261,7 +262,7 @@ class _Model:
 
     def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
         y = self.runner.crop(self.runner.synthesize(e0, e1, flows, float(t)))
-        return _quantize(self.interp.to_numpy(y), like)
+        return quantize_like(self.interp.to_numpy(y), like)
 
     def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
         """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
@@ -269,13 +270,7 @@ class _Model:
         x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
         for start in range(0, len(times), self.chunk):
             for y in interp.tiled(x0, x1, [float(t) for t in times[start:start + self.chunk]], self.tiling):
-                yield _quantize(interp.to_numpy(y), left)
-
-
-def _quantize(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """[0, 1] float RGB -> `like`'s integer dtype (full 8- or 16-bit scale), rounded."""
-    scale = 65535.0 if like.dtype == np.uint16 else 255.0
-    return (rgb * scale + 0.5).astype(like.dtype)
+                yield quantize_like(interp.to_numpy(y), left)
 
 
 @dataclass
@@ -374,13 +369,13 @@ class _Job:
                 yield left
             else:
                 image = self.model.frame(e0, e1, flows, f.t, left)
-                yield _with_alpha(image, pair.left.image, pair.right.image, f.t)
+                yield carry_alpha(image, pair.left.image, pair.right.image, f.t)
 
     def _render_tiled(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
         left, right = pair.left.image, pair.right.image
         made = self.model.tiled_frames(left, right, [f.t for f in frames if f.t != 0])
         for f in frames:
-            yield left if f.t == 0 else _with_alpha(next(made), left, right, f.t)
+            yield left if f.t == 0 else carry_alpha(next(made), left, right, f.t)
 
     def _encode(self, index: int, image: np.ndarray):
         if index not in self.encoded:
@@ -399,14 +394,6 @@ class _Job:
         final = segment_path(self.work, seg)
         self.done[seg] = finish_segment(final.with_name(final.name + ".part"), final, writer.index)
         write_manifest(self.work, self.key, self.done)
-
-
-def _with_alpha(rgb: np.ndarray, left: np.ndarray, right: np.ndarray, t: Fraction) -> np.ndarray:
-    """Alpha is carried from the nearer input frame (FILM synthesises RGB only)."""
-    if left.shape[2] == 3:
-        return rgb
-    alpha = (left if t < Fraction(1, 2) else right)[..., 3:]
-    return np.concatenate([rgb, alpha], axis=2)
 
 
 def _end_time(last: vio.DecodedFrame, rate: Fraction) -> Fraction:
