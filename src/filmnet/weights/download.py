@@ -169,10 +169,11 @@ def has_progress(part: Path) -> bool:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """`data` as JSON at `path` (its folder made if missing), written atomically (`io.atomic`)."""
+    from ..io.atomic import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def _describe_content(path: Path) -> str:
