@@ -38,8 +38,17 @@ AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the m
 OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
 
 
+CPU_BF16_ENV = "FILMNET_CPU_BF16"  # "1"/"0" overrides the detection (tests run the suite both ways)
+
+
 def cpu_supports_bf16() -> bool:
-    """True if this CPU has native bf16 math (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    """True if this CPU has native bf16 math (AVX512-BF16 or AMX), where bf16 autocast pays off.
+    FILMNET_CPU_BF16=1 or 0 overrides the detection."""
+    forced = os.environ.get(CPU_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise InputError(f"{CPU_BF16_ENV} must be 0 or 1, not {forced!r}")
     caps = getattr(torch.cpu, "get_capabilities", None)
     if caps is not None:
         info = caps()
