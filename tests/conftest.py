@@ -9,7 +9,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FILMNET_SHARED", ROOT.parent / "shared"))
-FIXTURES = SHARED / "fixtures" / "official_film"
+SHARED_FIXTURES = SHARED / "fixtures" / "official_film"
+# The compact golden set (tiny SavedModel, its cases, the t != 0.5 cases, the op fixtures) is vendored, so the
+# parity tests run on a fresh clone; tests/fixtures/official_film/PROVENANCE.md says where it comes from.
+FIXTURES = ROOT / "tests" / "fixtures" / "official_film"
 DATA = SHARED / "data"
 
 # Tests are small; one thread avoids OpenMP stalls when the other core is busy.
@@ -25,7 +28,14 @@ def need_shared(path: Path) -> Path:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    return need_shared(FIXTURES)
+    """The vendored golden set (always present in a clone)."""
+    return FIXTURES
+
+
+@pytest.fixture
+def real_metadata_dir() -> Path:
+    """The real official SavedModels' metadata files: only in ../shared (2.9 MB, not vendored)."""
+    return need_shared(SHARED_FIXTURES / "real_metadata")
 
 
 @pytest.fixture

@@ -77,8 +77,8 @@ def test_v100_and_comfy_marker_keys(tiny):
         assert key in comfy
 
 
-def test_namings_match_variables_tsv(fixtures_dir):
-    with open(fixtures_dir / "real_metadata" / "VARIABLES.tsv", newline="") as f:
+def test_namings_match_variables_tsv(real_metadata_dir):
+    with open(real_metadata_dir / "VARIABLES.tsv", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert len(rows) == 82
     ours = [r["torch_key_dajes_v1.0.2+"] for r in rows]

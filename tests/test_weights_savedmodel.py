@@ -130,7 +130,7 @@ def test_layer_counts_inferred_and_overridable(tiny):
 
 # ------------------------------------------------------------------ real official metadata (sparse data file)
 @pytest.mark.parametrize("variant", ["Style", "L1", "VGG"])
-def test_real_metadata_resolves_onto_film_net(fixtures_dir, tmp_path, snappy_spy, variant):
+def test_real_metadata_resolves_onto_film_net(real_metadata_dir, tmp_path, snappy_spy, variant):
     """Real index + Style's saved_model.pb (names) + a sparse all-zero data file.
 
     Names come from saved_model.pb for all three: L1/VGG ship no saved_model.pb, and the object graph inside
@@ -138,7 +138,7 @@ def test_real_metadata_resolves_onto_film_net(fixtures_dir, tmp_path, snappy_spy
     larger (40436 / 40758 bytes) than Style's, so their data files are 137787104 / 137787426 bytes; a
     137784604-byte stand-in still holds every variable, and only variables are read when names come from the pb.
     """
-    real = fixtures_dir / "real_metadata"
+    real = real_metadata_dir
     root = make_savedmodel(tmp_path / variant, real / variant / "variables" / "variables.index", None,
                            real / "Style" / "saved_model.pb")
     data = root / "variables" / DATA_NAME
@@ -161,8 +161,8 @@ def test_real_metadata_resolves_onto_film_net(fixtures_dir, tmp_path, snappy_spy
     model.load_state_dict(state, strict=True)
 
 
-def test_real_metadata_without_names_says_so(fixtures_dir, tmp_path):
-    real = fixtures_dir / "real_metadata"
+def test_real_metadata_without_names_says_so(real_metadata_dir, tmp_path):
+    real = real_metadata_dir
     root = make_savedmodel(tmp_path / "sm", real / "Style" / "variables" / "variables.index", None, None)
     with open(root / "variables" / DATA_NAME, "wb") as f:
         f.truncate(REAL_DATA_SIZE)
@@ -170,8 +170,8 @@ def test_real_metadata_without_names_says_so(fixtures_dir, tmp_path):
         read_savedmodel(root, verify_checksums=False)
 
 
-def test_real_metadata_checksums_fail_on_zero_stand_in(fixtures_dir, tmp_path):
-    real = fixtures_dir / "real_metadata"
+def test_real_metadata_checksums_fail_on_zero_stand_in(real_metadata_dir, tmp_path):
+    real = real_metadata_dir
     root = make_savedmodel(tmp_path / "sm", real / "Style" / "variables" / "variables.index", None,
                            real / "Style" / "saved_model.pb")
     with open(root / "variables" / DATA_NAME, "wb") as f:
