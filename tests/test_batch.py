@@ -35,7 +35,7 @@ def setup(tmp_path_factory):
     clips = [make_clip(root / "in" / "a.mp4", 8, seed=0), make_clip(root / "in" / "b.mkv", 9, seed=1),
              make_clip(root / "in" / "sub" / "c.mov", 10, seed=2)]
     long = make_clip(root / "long.mp4", 26, seed=5, cut_at=11, repeat=(17,), lossless=True, gop=4)
-    return root, weights, clips, long, Interpolator(str(weights))
+    return root, weights, clips, long, Interpolator(str(weights), precision="fp32")  # as MODEL: never "auto" in a reference
 
 
 def batch(inputs, out, weights, **kwargs):

@@ -159,3 +159,17 @@ def test_channels_last_warp_samples_in_fp32_under_autocast():
     assert recorder.calls, "no sampling op was recorded"
     assert all(dtypes == {torch.float32} for _, dtypes in recorder.calls), recorder.calls
     assert {f.dtype for f in out.forward_flows} == {torch.float32}
+
+
+@pytest.mark.parametrize("forced, expected", [("1", "bf16"), ("0", "fp32")])
+def test_cpu_bf16_detection_can_be_forced(monkeypatch, forced, expected):
+    """FILMNET_CPU_BF16 decides what "auto" means on a CPU, so the suite can run both ways on one machine."""
+    monkeypatch.setenv("FILMNET_CPU_BF16", forced)
+    assert filmnet.inference.resolve_precision("auto", torch.device("cpu")) == expected
+    assert filmnet.inference.resolve_precision("fp32", torch.device("cpu")) == "fp32"  # explicit settings win
+
+
+def test_cpu_bf16_override_rejects_other_values(monkeypatch):
+    monkeypatch.setenv("FILMNET_CPU_BF16", "yes")
+    with pytest.raises(filmnet.errors.InputError, match="FILMNET_CPU_BF16 must be 0 or 1"):
+        filmnet.inference.resolve_precision("auto", torch.device("cpu"))
