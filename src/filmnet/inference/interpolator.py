@@ -12,7 +12,6 @@ frames that fit run untiled.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,7 +23,8 @@ from torch import nn
 
 from ..errors import InputError
 from ..flows import FlowSource, flow_source_for
-from ..model import FILM, Encoded, PairFlows
+from ..model import FILM
+from ..precision import autocast_context, resolve_precision, use_channels_last
 from . import memory
 from .memory import Tiling, TilingOptions
 from .pair import PairRunner
@@ -32,55 +32,8 @@ from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the memory free now
 OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
-
-
-CPU_BF16_ENV = "FILMNET_CPU_BF16"  # "1"/"0" overrides the detection (tests run the suite both ways)
-
-
-def cpu_supports_bf16() -> bool:
-    """True if this CPU has native bf16 math (AVX512-BF16 or AMX), where bf16 autocast pays off.
-    FILMNET_CPU_BF16=1 or 0 overrides the detection."""
-    forced = os.environ.get(CPU_BF16_ENV, "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
-    if forced:
-        raise InputError(f"{CPU_BF16_ENV} must be 0 or 1, not {forced!r}")
-    caps = getattr(torch.cpu, "get_capabilities", None)
-    if caps is not None:
-        info = caps()
-        return bool(info.get("avx512_bf16") or info.get("amx_bf16"))
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Map "auto" to fp16 on CUDA, bf16 on a bf16-capable CPU, else fp32; validate the others."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "fp16"
-    if device.type == "cpu" and cpu_supports_bf16():
-        return "bf16"
-    return "fp32"
-
-
-def autocast_context(device: torch.device, precision: str) -> ContextManager:
-    """torch.autocast for bf16/fp16 on `device`; a no-op for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
-
-
-def use_channels_last(device: torch.device, precision: str) -> bool:
-    """channels_last only where it measured faster: CPU bf16/fp16 (oneDNN). On CUDA (H200) and CPU fp32,
-    NCHW was faster (1080p fp16 on H200: 74 ms NCHW vs 100 ms channels_last for the model alone)."""
-    return device.type == "cpu" and precision != "fp32"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -342,22 +295,6 @@ class Interpolator:
         """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
         return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
                                        align=self.align)
-
-    # Building blocks for callers that pad once and reuse encodings.
-
-    def encode(self, x: torch.Tensor) -> Encoded:
-        """Features of a padded (1, 3, H, W) frame, in this interpolator's precision and memory format."""
-        return self.runner.encode(x)
-
-    def estimate_flows(self, e0: Encoded, e1: Encoded,
-                       padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
-        """Bidirectional flows of a pair of encoded frames (independent of t); `padding` (left, right, top,
-        bottom, from the Padder) keeps DIS flows off the zero border."""
-        return self.runner.flows(e0, e1, padding=padding)
-
-    def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float) -> torch.Tensor:
-        """The padded frame at time t as (1, 3, H, W) float32, unclipped (crop with a Padder, then to_numpy)."""
-        return self.runner.synthesize(e0, e1, flows, float(t))
 
 
 def _tiling_options(tiling: TilingOptions | None, options: dict) -> TilingOptions:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..model_options import PRECISIONS
 from .augment import check_degrade_kind
 
 LOSS_RECIPES = ("L1", "VGG", "Style")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Evaluation-only sets (shared/data/README.md): never train or tune on them.
 EVAL_ONLY_SETS = frozenset({"middlebury_other", "davis_adacof", "ucf101_dvf"})
 
