@@ -360,11 +360,11 @@ RUNNER = textwrap.dedent("""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     slow = float(sys.argv[3])
-    frame = retime_render.FrameModel.frame
+    prepare = retime_render.FrameModel.prepare
     def slowed(self, *args, **kwargs):
         time.sleep(slow)
-        return frame(self, *args, **kwargs)
-    retime_render.FrameModel.frame = slowed
+        return prepare(self, *args, **kwargs)
+    retime_render.FrameModel.prepare = slowed
     interp = Interpolator(filmnet.FILM(filmnet.CONFIGS["film_tiny"]), precision="fp32")
     video.retime(sys.argv[1], sys.argv[2], interpolator=interp, multi=3, segment_frames=3, resume=True,
                  codec="ffv1")
@@ -379,7 +379,7 @@ def test_resume_after_sigkill_is_frame_identical(tmp_path, interp):
     # FFV1 output: lossless, so decoded frames compare the retiming itself (x264 bytes are not always reproducible)
     killed = tmp_path / "killed.mkv"
     manifest = tmp_path / ".killed.mkv.filmnet-work" / "manifest.json"
-    proc = subprocess.Popen([sys.executable, str(script), str(src), str(killed), "0.05"])
+    proc = subprocess.Popen([sys.executable, str(script), str(src), str(killed), "0.1"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if manifest.is_file() and '"1"' in manifest.read_text():

@@ -22,7 +22,8 @@ MODEL_HELP = ("Named model (see `filmnet models`), fetched and cached on first u
 
 
 def _flag(default, help: str, kind: type = str, **cli):
-    """A field of `ModelOptions` with its CLI flag: `--{name}` of type `kind`; `cli` holds choices/min/max/bound."""
+    """A field of `ModelOptions` with its CLI flag: `--{name}` of type `kind`; `cli`: choices, or the name in
+    `filmnet.bounds` of its range (`limits`: shown in --help by Typer; `bound`: checked with its reason)."""
     return field(default=default, metadata=dict(help=help, kind=kind, **cli))
 
 
@@ -40,7 +41,7 @@ class ModelOptions:
     device: str | None = _flag("cpu", "cpu, cuda or cuda:N.")
     precision: str = _flag("auto", "Compute precision.", choices=PRECISIONS)
     flow: str = _flag("auto", FLOW_HELP, choices=FLOWS)
-    warp_mix: float | None = _flag(None, WARP_MIX_HELP, float, min=0.0, max=1.0)
+    warp_mix: float | None = _flag(None, WARP_MIX_HELP, float, limits="warp_mix")
     max_memory: str = _flag("auto", "Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: "
                             "never tile.")
     tile: str | None = _flag(None, "Force tiles of HxW pixels (multiples of 64), e.g. 512x512.")
@@ -58,8 +59,7 @@ class ModelOptions:
             choices = fields_of()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 raise InputError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        if self.warp_mix is not None and not 0.0 <= self.warp_mix <= 1.0:
-            raise InputError(f"--warp-mix must be in 0..1, got {self.warp_mix}")
+        check("warp_mix", self.warp_mix)
         check("tile_overlap", self.tile_overlap)
         tiling = TilingOptions.from_text(self.max_memory, self.tile, self.tile_overlap).checked()
         object.__setattr__(self, "_tiling", tiling)

@@ -36,13 +36,13 @@ def weights_option(help: str = WEIGHTS_HELP):
 def model_flag(name: str, **change):
     """(type, typer.Option) of the `ModelOptions` field `name`, as every command declares it; `change`: another
     default or help text."""
-    from ..bounds import option as bounded
+    from ..bounds import limits, option as bounded
 
     meta = fields_of()[name].metadata
     default = change.pop("default", fields_of()[name].default)
     keywords = dict(help=meta["help"], show_default=default is not None and name not in ("model", "weights"))
-    if "min" in meta:
-        keywords.update(min=meta["min"], max=meta["max"])
+    if "limits" in meta:
+        keywords.update(limits(meta["limits"]))
     if "bound" in meta:
         keywords["callback"] = bounded(meta["bound"])
     keywords.update(change)
@@ -146,7 +146,8 @@ _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and 
     "exp": (None, dict(callback="video_exp", help="N = 2^T.")),
     "fps": (None, dict(help="Exact target rate, e.g. 60 or 60000/1001.")),
     "slowmo": (None, dict(callback="slowmo", help="Same fps, N x the duration.")),
-    "scene-threshold": (None, dict(min=0.0, max=2.0, help="Scene-cut score above which frames are held, not blended.")),
+    "scene-threshold": (None, dict(limits="scene_threshold", help="Scene-cut score above which frames are held, not "
+                                   "blended.")),
     "dedupe": (False, dict(help="Drop exact or near-duplicate input frames first.")),
     "codec": (None, dict(help="Encoder, e.g. libx264, libx265, libvpx-vp9.")),
     "crf": (None, dict(callback="crf", help="Quality (lower is better).")),
@@ -158,9 +159,11 @@ _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and 
 def video_option(flag: str):
     """The `--FLAG` option of video retiming, as `filmnet video` and `filmnet batch` both declare it (bounded ones
     check `filmnet.bounds`)."""
-    from ..bounds import option as bounded
+    from ..bounds import limits, option as bounded
 
     default, keywords = _VIDEO_FLAGS[flag]
+    if "limits" in keywords:
+        keywords = dict({k: v for k, v in keywords.items() if k != "limits"}, **limits(keywords["limits"]))
     if "callback" in keywords:
         keywords = dict(keywords, callback=bounded(keywords["callback"]))
     return typer.Option(default, f"--{flag}", **keywords)

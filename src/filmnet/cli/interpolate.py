@@ -34,6 +34,7 @@ def interpolate(
     Alpha and 16 bits are kept where the output can hold them (a PNG folder).
     """
     from ..errors import InputError
+    from ..frame_spec import FrameSpec
     from ..inference.frames import iter_pixel_sequence
     from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
@@ -54,7 +55,7 @@ def interpolate(
     interpolator = model_options.interpolator()
     frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
                                  progress=True, n_inputs=len(inputs))
-    planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1
+    planned = FrameSpec.of(exp, multi, scope="cli").total(len(inputs))
     with writer:
         for frame in frames:
             writer.write(frame)

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..flows import FlowSource, flow_source_for
+from ..frame_spec import FrameSpec
 from ..model import FILM
 from ..precision import autocast_context, resolve_precision, use_channels_last
 from . import memory
@@ -229,25 +230,26 @@ class Interpolator:
         Yields:
           (H, W, 3) float32 frames in [0, 1].
         """
-        per_pair = _new_frames_per_pair(exp, multi)  # validate now, not at the first next()
+        spec = FrameSpec.of(exp, multi)  # validate now, not at the first next()
         n_inputs = len(frames) if hasattr(frames, "__len__") else n_inputs
-        total = (n_inputs - 1) * per_pair if n_inputs else None
-        return self._iter_with_progress(iter(frames), exp, multi, total, progress)
+        total = (n_inputs - 1) * spec.per_pair if n_inputs else None
+        return self._iter_with_progress(iter(frames), spec, total, progress)
 
-    def _iter_with_progress(self, frames: Iterator, exp: int | None, multi: int | None, total: int | None,
+    def _iter_with_progress(self, frames: Iterator, spec: FrameSpec, total: int | None,
                             progress: bool) -> Iterator[np.ndarray]:
         bar = _progress_bar(total, progress)
         try:
-            yield from self._iter_pairs(frames, exp, multi, bar)
+            yield from self._iter_pairs(frames, spec, bar)
         finally:
             bar.close()
 
-    def _iter_pairs(self, frames: Iterator, exp: int | None, multi: int | None, bar) -> Iterator[np.ndarray]:
+    def _iter_pairs(self, frames: Iterator, spec: FrameSpec, bar) -> Iterator[np.ndarray]:
         first = next(frames, None)
         if first is None:
             raise InputError("need at least 2 frames, got 0")
         x0 = self.to_tensor(first)
-        prepare, frames_at = self._pair_runner(x0, outputs=1 if exp is not None else multi - 1)
+        exp = spec.exp
+        prepare, frames_at = self._pair_runner(x0, outputs=1 if exp is not None else spec.per_pair)
         s0, count = prepare(x0), 1
         yield self.to_numpy(x0)
         for frame in frames:
@@ -258,7 +260,7 @@ class Interpolator:
             if exp is not None:
                 new = self._recurse(s0, s1, exp, prepare, frames_at)
             else:
-                new = frames_at(s0, s1, [k / multi for k in range(1, multi)])
+                new = frames_at(s0, s1, spec.times())
             for y in new:
                 bar.update(1)
                 yield self.to_numpy(y)
@@ -278,12 +280,21 @@ class Interpolator:
         yield from self._recurse(s_mid, s1, depth - 1, prepare, frames_at)
 
     def _pair_runner(self, x: torch.Tensor, outputs: int) -> tuple[Callable, Callable]:
-        """(prepare, frames_at) for frames shaped like `x`: `prepare(frame)` is the per-frame state reused across
-        pairs, `frames_at(s0, s1, times)` yields a pair's unclipped, cropped frames at `times`."""
-        height, width = x.shape[-2:]
+        return self.pair_stage(*x.shape[-2:], outputs=outputs)
+
+    def pair_stage(self, height: int, width: int, *, outputs: int = 1) -> tuple[Callable, Callable]:
+        """The one pair loop's two steps for height x width (1, 3, H, W) frames, as sequences and video retiming
+        run them: `prepare(x)` is a frame's state, computed once and reused for both pairs it belongs to (its
+        encoding; the frame itself when tiled), and `frames_at(s0, s1, times)` yields a pair's cropped, unclipped
+        frames at `times` (flows once per pair; tiled: tile by tile, `outputs` times per pass at most)."""
         tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
         if tiling is not None:
-            return (lambda frame: frame), (lambda x0, x1, times: self.tiled(x0, x1, times, tiling))
+            chunk = max(1, int(outputs))
+
+            def tiled(x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float]) -> Iterator[torch.Tensor]:
+                for start in range(0, len(times), chunk):
+                    yield from self.tiled(x0, x1, times[start:start + chunk], tiling)
+            return (lambda frame: frame), tiled
         runner = self.pair_runner(height, width)
         return runner.encode, runner.frames
 
@@ -318,18 +329,6 @@ def _check_same_size(x0: torch.Tensor, x1: torch.Tensor, index: int) -> None:
         (h0, w0), (h1, w1) = x0.shape[-2:], x1.shape[-2:]
         raise InputError(f"frame {index} is {w1}x{h1} but frame 0 is {w0}x{h0} (WxH); "
                          "resize the frames to one size (CLI: --resize)")
-
-
-def _new_frames_per_pair(exp: int | None, multi: int | None) -> int:
-    if (exp is None) == (multi is None):
-        raise InputError("give exactly one of exp (recursive midpoints) or multi (frames per pair)")
-    if exp is not None:
-        if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp <= 16:
-            raise InputError(f"exp must be an integer in [0, 16], got {exp!r}")
-        return 2**exp - 1
-    if isinstance(multi, bool) or not isinstance(multi, int) or not 1 <= multi <= 1024:
-        raise InputError(f"multi must be an integer in [1, 1024], got {multi!r}")
-    return multi - 1
 
 
 def _progress_bar(total: int | None, enabled: bool):

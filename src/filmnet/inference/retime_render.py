@@ -44,43 +44,27 @@ class SegmentRange:
 
 
 class FrameModel:
-    """FILM on RGB(A) uint8/uint16 frames of one size through the interpolator's pair runner: untiled (pad once,
-    reuse encodings) or tiled per pair.
+    """The interpolator's pair loop (`Interpolator.pair_stage`) on a job's RGB(A) uint8/uint16 frames: `prepare`
+    per input frame (reused for both its pairs), `frames` per pair, quantised to the inputs' depth. `tiling`: the
+    tiling the interpolator picked for the job's frames (None: whole frames)."""
 
-    Args:
-        tiling: from `Interpolator.tiling_for`; None runs whole frames.
-        chunk: most times computed in one tiled pass (each holds a full-frame accumulator).
-    """
+    def __init__(self, interpolator: Interpolator, job: RetimeJob):
+        height, width, outputs = job.info.height, job.info.width, job.outputs_per_pair
+        self.interp = interpolator
+        self.tiling: Tiling | None = interpolator.tiling_for(height, width, outputs=outputs)
+        self._prepare, self._frames_at = interpolator.pair_stage(height, width, outputs=outputs)
 
-    def __init__(self, interpolator: Interpolator, height: int, width: int, tiling: Tiling | None = None,
-                 chunk: int = 1):
-        self.interp, self.tiling, self.chunk = interpolator, tiling, max(1, int(chunk))
-        self.runner = interpolator.pair_runner(height, width)
+    def prepare(self, image: np.ndarray):
+        return self._prepare(self.interp.to_tensor(image))
 
-    def encode(self, image: np.ndarray):
-        return self.runner.encode(self.interp.to_tensor(image))
-
-    def flows(self, e0, e1):
-        return self.runner.flows(e0, e1)
-
-    def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
-        y = self.runner.crop(self.runner.synthesize(e0, e1, flows, float(t)))
-        return quantize_like(self.interp.to_numpy(y), like)
-
-    def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
-        """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
-        interp = self.interp
-        x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
-        for start in range(0, len(times), self.chunk):
-            for y in interp.tiled(x0, x1, [float(t) for t in times[start:start + self.chunk]], self.tiling):
-                yield quantize_like(interp.to_numpy(y), left)
+    def frames(self, s0, s1, times: list[Fraction], like: np.ndarray) -> Iterator[np.ndarray]:
+        for y in self._frames_at(s0, s1, [float(t) for t in times]):
+            yield quantize_like(self.interp.to_numpy(y), like)
 
 
 def frame_model(job: RetimeJob, interpolator: Interpolator) -> FrameModel:
     """The `FrameModel` of a job: its frame size, and the tiling the interpolator picks for it."""
-    outputs = job.outputs_per_pair
-    tiling = interpolator.tiling_for(job.info.height, job.info.width, outputs=outputs)
-    return FrameModel(interpolator, job.info.height, job.info.width, tiling, outputs)
+    return FrameModel(interpolator, job)
 
 
 @dataclass
@@ -238,29 +222,17 @@ class Renderer:
             self.encoded.clear()
             yield from (left for _ in frames)
             return
-        if self.model.tiling is not None:
-            yield from self._render_tiled(pair, frames)
-            return
-        e0 = self._encode(pair.index, left)
-        e1 = self._encode(pair.index + 1, pair.right.image)
-        self.encoded = {pair.index + 1: e1}
-        flows = self.model.flows(e0, e1)
-        for f in frames:
-            if f.t == 0:
-                yield left
-            else:
-                image = self.model.frame(e0, e1, flows, f.t, left)
-                yield carry_alpha(image, pair.left.image, pair.right.image, f.t)
-
-    def _render_tiled(self, pair: Pair, frames) -> Iterator[np.ndarray]:
-        left, right = pair.left.image, pair.right.image
-        made = self.model.tiled_frames(left, right, [f.t for f in frames if f.t != 0])
+        right = pair.right.image
+        s0 = self._prepare(pair.index, left)
+        s1 = self._prepare(pair.index + 1, right)
+        self.encoded = {pair.index + 1: s1}
+        made = self.model.frames(s0, s1, [f.t for f in frames if f.t != 0], left)
         for f in frames:
             yield left if f.t == 0 else carry_alpha(next(made), left, right, f.t)
 
-    def _encode(self, index: int, image: np.ndarray):
+    def _prepare(self, index: int, image: np.ndarray):
         if index not in self.encoded:
-            self.encoded[index] = self.model.encode(image)
+            self.encoded[index] = self.model.prepare(image)
         return self.encoded[index]
 
     def _segment_writer(self, seg: int) -> vio.VideoEncoder | None:

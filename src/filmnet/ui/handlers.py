@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..frame_spec import FrameSpec
 from ..errors import FilmError, InputError, one_line  # noqa: F401  one_line: the page shows refusals on one line
 from ..weights import hub
 
@@ -257,8 +258,7 @@ def check_photos(paths: Sequence[str | os.PathLike], *, resize: bool, limits: Li
 
 
 def photo_frame_count(n_images: int, *, exp: int | None = None, multi: int | None = None) -> int:
-    per_pair = 2**exp if exp is not None else multi
-    return (n_images - 1) * per_pair + 1
+    return FrameSpec(exp, multi).total(n_images)
 
 
 def check_photo_options(n_images: int, exp: int | None, multi: int | None, limits: Limits) -> int:
@@ -296,11 +296,12 @@ def interpolate_photos(
     rate = parse_fps(fps)
     out = Path(out_dir)
     stem = paths[0].stem[:40] or "frames"
-    label = f"{2**exp if exp is not None else multi}X_{float(rate):g}fps"
+    spec = FrameSpec(exp, multi)
+    label = f"{spec.label}_{float(rate):g}fps"
     mp4, gif, png_dir = out / f"{stem}_{label}.mp4", out / f"{stem}_{label}.gif", out / "frames"
     inputs = [resize_image(read_image(p), size) for p in paths]
     preview_size = _preview_size(size)
-    middle_index = (2**exp // 2) if exp is not None else multi // 2
+    middle_index = spec.factor // 2
     middle = None
     if on_progress is not None:
         on_progress(0, total)
