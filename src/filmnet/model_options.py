@@ -21,6 +21,9 @@ MODEL_HELP = ("Named model (see `filmnet models`), fetched and cached on first u
               "fetchable, else the bundled film_lite.")
 
 
+_NOT_INTERPOLATOR_KEYWORDS = ("model", "weights", "max_memory", "tile", "tile_overlap")  # given as weights/tiling
+
+
 def _flag(default, help: str, kind: type = str, **cli):
     """A field of `ModelOptions` with its CLI flag: `--{name}` of type `kind`; `cli`: choices, or the name in
     `filmnet.bounds` of its range (`limits`: shown in --help by Typer; `bound`: checked with its reason)."""
@@ -90,8 +93,8 @@ class ModelOptions:
         """The `Interpolator` of these options (`overrides`: its keywords, e.g. a device)."""
         from .inference.interpolator import Interpolator
 
-        kwargs = dict(device=self.device or "cpu", precision=self.precision, flow=self.flow, warp_mix=self.warp_mix,
-                      tiling=self.tiling)
+        kwargs = {k: v for k, v in asdict(self).items() if k not in _NOT_INTERPOLATOR_KEYWORDS}  # a new field too
+        kwargs.update(device=self.device or "cpu", tiling=self.tiling)
         return Interpolator(self.weights_arg(), **dict(kwargs, **overrides))
 
     def key(self) -> dict:
