@@ -131,9 +131,9 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         if out.exists() and not (force or ours):
             raise InputError(f"output {out} exists and was not written by a finished batch with these options; "
                              "pass --force to replace it")
-        encode = EncodeOptions(**{k: options.get(k) for k in ("codec", "crf", "pix_fmt")})
-        retime_job = finish_job((info, plan, notes), out, opts, encode)
         out.parent.mkdir(parents=True, exist_ok=True)
+        encode = EncodeOptions(**{k: options.get(k) for k in ("codec", "crf", "pix_fmt")})
+        retime_job = finish_job((info, plan, notes), out, opts, encode)  # the output and its encoder, checked now
         work_root = out.parent / f".{out.name}.filmnet-batch"
         per_range = max(1, round(range_frames / segment_frames)) if range_frames > 0 else None
         segments = max(1, math.ceil(frames / segment_frames))

@@ -22,7 +22,7 @@ from .interpolator import Interpolator
 from .options import EncodeOptions, RetimeOptions, split_keywords
 from .resume import Segment, verify_segments
 from .retime_assemble import assemble, segment_frames
-from .retime_plan import RetimeJob, RetimeResult, check_retime, job_key
+from .retime_plan import RetimeJob, RetimeResult, check_retime, job_key, plan_source
 from .retime_render import KeyframeTable, Renderer, SegmentRange, frame_model, open_work
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,12 @@ def render_range(src: str | os.PathLike | RetimeJob, work: str | os.PathLike, *,
     (last, atomically): job key, first, stop, start time, segments {index: frames, size, sha256}, counts.
     """
     work = Path(work)
-    job = _job(src, work / "out.mkv", options, None, keywords)
+    if isinstance(src, RetimeJob):
+        job = _job(src, None, options, None, keywords)
+    else:  # a range writes no output of its own: the source and its plan are all it needs
+        opts, _ = split_keywords(options, None, keywords)
+        info, plan, notes = plan_source(src, opts)
+        job = RetimeJob(info, plan, work, None, opts, tuple(notes))
     model = frame_model(job, interpolator)
     key = job_key(job, interpolator, model.tiling)
     result = job.result(work)
