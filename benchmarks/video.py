@@ -196,7 +196,7 @@ def _print_memory(row: dict, args) -> None:
 
 
 def _print_speed(rows: list[dict], args) -> None:
-    from filmnet.inference.interpolator import cpu_supports_bf16
+    from filmnet.precision import cpu_supports_bf16
 
     print(f"speed: {args.speed_frames} frames {args.speed_size} x2, end to end, threads={args.threads} "
           f"(CPU native bf16: {'yes' if cpu_supports_bf16() else 'no'})")

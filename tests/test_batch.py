@@ -15,7 +15,7 @@ from filmnet.batch.plan import record_path  # noqa: E402
 from filmnet.cli import main  # noqa: E402
 from filmnet.errors import InputError  # noqa: E402
 from filmnet.inference import Interpolator  # noqa: E402
-from filmnet.inference.ranges import render_range  # noqa: E402
+from filmnet.inference.ranges import SegmentRange, render_range  # noqa: E402
 from filmnet.inference.video import retime  # noqa: E402
 
 pytestmark = pytest.mark.slow  # worker processes, a server, a browser or a cluster: in CI, not in the quick default run
@@ -91,7 +91,7 @@ def test_ranges_seek_to_keyframes_and_match_a_full_decode(setup, tmp_path, bfram
         with av.open(str(long)) as c:
             assert any(p.pts != p.dts for p in c.demux(video=0) if p.size)
     ranges = ((0, 3), (3, 5), (5, None))
-    records = [render_range(long, tmp_path / f"r{first}", interpolator=interp, first=first, stop=stop, multi=2,
+    records = [render_range(long, tmp_path / f"r{first}", interpolator=interp, span=SegmentRange(first, stop), multi=2,
                             segment_frames=3) for first, stop in ranges]
     assert [r["seeked"] for r in records] == [False, True, False]  # the last range checks the whole stream
     assert records[-1]["input_frames"] == (20 if bframes else 26)
@@ -104,7 +104,7 @@ def test_ranges_seek_to_keyframes_and_match_a_full_decode(setup, tmp_path, bfram
 def test_range_renders_only_its_segments_and_stops(setup, tmp_path):
     root, _, _, long, interp = setup
     seen = []
-    record = render_range(long, tmp_path / "r", interpolator=interp, first=1, stop=3, multi=2, segment_frames=4,
+    record = render_range(long, tmp_path / "r", interpolator=interp, span=SegmentRange(1, 3), multi=2, segment_frames=4,
                           on_frames=seen.append)
     assert sorted(record["segments"]) == [1, 2] and sum(seen) == record["frames"] == 16
     assert record["input_frames"] == 14  # its last pair is (11, 12); it stops on seeing pair 12 (frame 13)
@@ -140,7 +140,7 @@ def test_interrupted_file_resumes_its_finished_segments(setup):
     # what a batch killed mid-way leaves: the first range's work folder with its finished segments
     work = out / ".long_2X_48fps.mp4.filmnet-batch" / "range_000000-000002"
     work.parent.mkdir()
-    render_range(long, work, interpolator=interp, first=0, stop=2, multi=2, segment_frames=4)
+    render_range(long, work, interpolator=interp, span=SegmentRange(0, 2), multi=2, segment_frames=4)
     (work / "range.json").unlink()  # killed before the range was recorded as finished
     result = inline([long], out, weights, range_frames=8, segment_frames=4)
     assert result.files[0].status == "done" and result.files[0].segments_reused == 2
@@ -262,7 +262,7 @@ def test_truncated_file_fails_in_ranges_as_it_does_alone(setup, tmp_path):
     ranges = ((0, 2), (2, None))
     with pytest.raises(InputError):
         for first, stop in ranges:
-            render_range(cut_src, tmp_path / f"r{first}", interpolator=interp, first=first, stop=stop, multi=2,
+            render_range(cut_src, tmp_path / f"r{first}", interpolator=interp, span=SegmentRange(first, stop), multi=2,
                          segment_frames=3)
 
 

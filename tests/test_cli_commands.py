@@ -130,6 +130,43 @@ def test_video_needs_exactly_one_mode(tmp_path, capsys, weights):
     assert code != 0 and "exactly one" in err
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--tile", "100x100"], "--tile sizes must be multiples of 64, got 100x100 (HxW)"),
+    (["--tile", "128x128", "--tile-overlap", "128"], "--tile 128x128 (HxW) must be larger than --tile-overlap 128"),
+    (["--max-memory", "lots"], "cannot read memory size 'lots'"),
+])
+def test_bad_model_options_stop_batch_before_any_worker_with_videos_error(tmp_path, capsys, weights, monkeypatch,
+                                                                          flags, message):
+    import filmnet.batch
+    from filmnet.batch import local
+
+    def no_workers(*args, **kwargs):
+        raise AssertionError("no batch may start")
+
+    monkeypatch.setattr(filmnet.batch, "run_batch", no_workers)
+    monkeypatch.setattr(local, "LocalExecutor", no_workers)
+    monkeypatch.setattr(local, "InlineExecutor", no_workers)
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(b"not read: the options fail first")
+    common = [src, "--multi", 2, "--weights", weights, *flags]
+    video = run(capsys, "video", *common, "-o", tmp_path / "out.mp4")
+    batch = run(capsys, "batch", *common, "-o", tmp_path / "out")
+    assert video[0] == batch[0] == 1
+    assert batch[2] == video[2] and batch[2].startswith("error: ") and message in batch[2]
+    assert batch[2].count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_run_batch_checks_model_options_before_planning(tmp_path):
+    from filmnet.batch import run_batch
+    from filmnet.errors import InputError
+
+    with pytest.raises(InputError, match="--tile sizes must be multiples of 64"):
+        run_batch([str(tmp_path / "missing.mp4")], tmp_path / "out", options=dict(multi=2),
+                  model=dict(tile="100x100"), workers=0, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_export_onnx(tmp_path, capsys, weights):
     pytest.importorskip("onnx")

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from filmnet.errors import InputError
 from filmnet.inference import Interpolator, Padder, resolve_precision
-from filmnet.inference.interpolator import cpu_supports_bf16, use_channels_last
+from filmnet.precision import cpu_supports_bf16, use_channels_last
 from helpers import tiny_model
 
 

@@ -145,8 +145,15 @@ def test_parse_memory_refuses_garbage(text):
         memory.parse_memory(text)
 
 
-def test_available_memory_is_positive():
-    assert memory.available_memory("cpu") > 0
+def test_available_memory_is_free_ram_capped_by_the_cgroup(monkeypatch):
+    import os
+
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 0 < memory.available_memory("cpu") <= total
+    monkeypatch.setattr(memory, "_cgroup_free", lambda: 12345)
+    assert memory.available_memory("cpu") == 12345
+    monkeypatch.setattr(memory, "_cgroup_free", lambda: None)
+    assert 12345 < memory.available_memory("cpu") <= total
 
 
 @pytest.mark.slow

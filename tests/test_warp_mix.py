@@ -87,8 +87,8 @@ def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flo
     assert float(np.abs(mixed - plain).mean()) > 1e-4
     interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None)
     with torch.inference_mode():
-        e0, e1 = interp.encode(nchw(f0)), interp.encode(nchw(f1))
-        flows = interp.estimate_flows(e0, e1)
+        e0, e1 = interp.runner.encode(nchw(f0)), interp.runner.encode(nchw(f1))
+        flows = interp.runner.flows(e0, e1)
         out = model.synthesize(e0, e1, flows, torch.tensor([0.5]))
     average = 0.5 * (out.x0_warped + out.x1_warped)
     expected = (0.5 * out.image + 0.5 * average)[0].clamp(0, 1).permute(1, 2, 0).numpy()

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,14 @@ BOUNDS = {
     "slowmo": Bound("--slowmo", 2, 64, "x2 is the least that slows down; x64 is the most one pass of video retiming "
                     "makes (run twice for more)"),
     "demo_exp": Bound("--exp", 1, 6, "at least one midpoint; 2^6 = 64 steps already look smooth"),
+    "api_exp": Bound("exp", 0, 16, "0 gives the inputs back; 2^16 - 1 new frames per pair is beyond any use"),
+    "api_multi": Bound("multi", 1, 1024, "1 gives the inputs back; 1023 new frames per pair is more than any "
+                       "playback can show"),
+    "plan_exp": Bound("--exp", 0, 8, "x256 is the most frames per input frame of one retiming plan"),
+    "plan_multi": Bound("--multi", 1, 256, "x256 is the most frames per input frame of one retiming plan"),
+    "plan_slowmo": Bound("--slowmo", 1, 256, "x256 is the most frames per input frame of one retiming plan"),
+    "warp_mix": Bound("--warp-mix", 0.0, 1.0, "a share of the way towards the average of the warped inputs"),
+    "scene_threshold": Bound("--scene-threshold", 0.0, 2.0, "scene-cut scores run from 0 (the same frame) to 2"),
     "crf": Bound("--crf", 0, 63, "the widest encoder quality scale (x264/x265 take 0-51, VP9/AV1 0-63)"),
     "tile": Bound("--tile", 64, 16384, "tiles are multiples of 64 (FILM's six halvings) and larger than "
                   "16384 px is not tiling"),
@@ -57,6 +66,22 @@ def check(name: str, value):
     if not b.low <= value <= b.high:
         raise InputError(describe(name, value))
     return value
+
+
+def check_int(name: str, value):
+    """`check` for a count: also refuses booleans and non-integers (None passes)."""
+    from .errors import InputError
+
+    if value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value:
+        raise InputError(f"{BOUNDS[name].flag} must be an integer, got {value!r}")
+    return check(name, value)
+
+
+def limits(name: str) -> dict:
+    """`BOUNDS[name]` as Typer's min/max keywords (for options whose help shows the range)."""
+    return dict(min=BOUNDS[name].low, max=BOUNDS[name].high)
 
 
 def option(name: str) -> Callable:

@@ -93,11 +93,12 @@ def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, pr
     Files of the same names in a folder without the mark are refused before any work unless `overwrite`.
     """
     from .errors import InputError
+    from .frame_spec import FrameSpec
     from .io.atomic import write_text_atomic
     from .io.media import open_writer, write_image
 
     out_dir = Path(out_dir)
-    stem = f"synthetic_demo_{2 ** exp}X_{fps:g}fps"
+    stem = f"synthetic_demo_{FrameSpec(exp=exp).label}_{fps:g}fps"
     inputs = [out_dir / "synthetic_frame0.png", out_dir / "synthetic_frame1.png"]
     videos = [out_dir / f"{stem}.mp4", out_dir / f"{stem}.gif"]
     marker = out_dir / DEMO_MARKER

@@ -22,3 +22,15 @@ class UnknownConfigError(FilmError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def one_line(text) -> str:
+    """`text` (or an error's message) on one line: whitespace runs, newlines included, become one space."""
+    return " ".join(str(text).split())
+
+
+def error_line(err: BaseException) -> str:
+    """The one line a user sees for `err`: an OS error as "reason: file", others their message (else the type)."""
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}{f': {err.filename}' if err.filename else ''}"
+    return one_line(err) or type(err).__name__

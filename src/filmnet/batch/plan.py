@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import FilmError, InputError
+from ..errors import FilmError, InputError, error_line
 from ..io.atomic import write_text_atomic
-from ..inference.timing import count_frames, plan_retime
+from ..io.hashing import hash_file
+from ..inference.options import EncodeOptions, RetimeOptions
+from ..inference.retime_plan import RetimeJob, default_output, finish_job, is_folder_output, plan_source
+from ..inference.timing import count_frames
 from ..bounds import check
-from ..inference.video import default_output, is_folder_output
 from ..io.guard import refuse_input_overwrite
 from ..io import media as vio
 from .inputs import Item, merge_options
@@ -42,6 +44,7 @@ class RangeUnit:
     segment_frames: int
     planned: int  # output frames, for progress
     table: str | None = None  # a JSON file with the source's keyframe table, written by the planner
+    job: RetimeJob | None = None  # the file's planned job (workers render it as it is)
 
     @property
     def id(self) -> str:
@@ -59,6 +62,7 @@ class AssembleUnit:
     options: dict
     force: bool
     record: dict  # the done record to write beside the output (its sha256 is filled in by the worker)
+    job: RetimeJob | None = None  # the file's planned job, with its checked output and encoder
 
     @property
     def id(self) -> str:
@@ -92,11 +96,13 @@ class FileJob:
                     ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error)
 
 
-def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, range_frames: int,
-              segment_frames: int, force: bool, inputs: tuple = ()) -> FileJob:
+def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, settings,
+              inputs: tuple = ()) -> FileJob:
     """Probe `item` and cut it into units; a file whose verified output is already there is `skipped`, a file that
-    cannot be planned (unreadable, bad options, output taken) is `failed` with the reason. `inputs`: every input of
-    the batch (files, folders, manifests), none of which an output may touch (`io.guard`)."""
+    cannot be planned (unreadable, bad options, output taken) is `failed` with the reason. `settings`: the batch's
+    `range_frames`, `segment_frames` and `force` (a `BatchSettings`). `inputs`: every input of the batch (files,
+    folders, manifests), none of which an output may touch (`io.guard`)."""
+    range_frames, segment_frames, force = settings.range_frames, settings.segment_frames, settings.force
     job = FileJob(index, item.src)
     try:
         options = merge_options(defaults, item)
@@ -104,8 +110,9 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf")):
             if options.get(key) is not None:  # manifest rows get the bounds and reasons of `filmnet video`
                 check(bound, options[key])
-        info = vio.probe_video(item.src)
-        plan = plan_retime(info.rate, **{k: options.get(k) for k in ("multi", "exp", "fps", "slowmo")})
+        opts = RetimeOptions(**{k: options.get(k) for k in RENDER_OPTIONS}, keep_audio=options["keep_audio"],
+                             segment_frames=segment_frames, force=True)  # the batch decides on replacing (below)
+        info, plan, notes = plan_source(item.src, opts)
         if item.output is not None:
             out = item.output if item.output.is_absolute() else outdir / item.output
         else:
@@ -125,6 +132,8 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
             raise InputError(f"output {out} exists and was not written by a finished batch with these options; "
                              "pass --force to replace it")
         out.parent.mkdir(parents=True, exist_ok=True)
+        encode = EncodeOptions(**{k: options.get(k) for k in ("codec", "crf", "pix_fmt")})
+        retime_job = finish_job((info, plan, notes), out, opts, encode)  # the output and its encoder, checked now
         work_root = out.parent / f".{out.name}.filmnet-batch"
         per_range = max(1, round(range_frames / segment_frames)) if range_frames > 0 else None
         segments = max(1, math.ceil(frames / segment_frames))
@@ -140,12 +149,12 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
                 Fraction(0), plan.sample_rate, Fraction(min(frames, first * segment_frames)) / info.rate)
             work = work_root / f"range_{first:06d}-{'end' if stop is None else f'{stop:06d}'}"
             job.ranges.append(RangeUnit(index, str(item.src), str(work), first, stop, render, segment_frames,
-                                        planned, table))
+                                        planned, table, retime_job))
         encode = {k: options.get(k) for k in ENCODE_OPTIONS}
         job.assemble = AssembleUnit(index, str(item.src), str(out), tuple(u.work for u in job.ranges), encode,
-                                    True, record)
+                                    True, record, retime_job)
     except (FilmError, OSError) as err:
-        job.status, job.error = "failed", error_message(err)
+        job.status, job.error = "failed", error_line(err)
     return job
 
 
@@ -171,12 +180,6 @@ def read_table(path: str | None, src: str) -> tuple[list[int], list[int]] | None
         return data["pts"], data["keyframes"]
     except (OSError, ValueError, KeyError, FilmError):
         return None
-
-
-def error_message(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return f"{err.strerror}{f': {err.filename}' if err.filename else ''}"
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 # Done records: `.{output name}.filmnet-done.json` beside each output, naming the job and the output's hash.
@@ -217,9 +220,7 @@ def output_digest(out: Path) -> str:
     for path in files:
         if out.is_dir():
             digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        hash_file(path, digest)
     return digest.hexdigest()
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import replace
 
 from .plan import RangeUnit
 
@@ -58,7 +59,7 @@ def _classes(ray):
 
     @ray.remote(concurrency_groups={"render": 1, "encode": 1})
     class ModelActor:
-        def __init__(self, model: dict, threads: int | None, progress: str):
+        def __init__(self, model, threads: int | None, progress: str):
             from filmnet.batch.work import Worker
 
             # the progress actor by name: plain constructor arguments, so a restarted actor gets them again
@@ -87,25 +88,24 @@ def _classes(ray):
 class RayExecutor:
     """Model actors on the Ray cluster at `address`; see the module doc."""
 
-    def __init__(self, model: dict, *, address: str, workers: int | None = None, threads: int | None = None,
+    def __init__(self, model, *, address: str, workers: int | None = None, threads: int | None = None,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float = 1.0):
         self.ray, self.connected = connect(address)
         ray = self.ray
         Progress, ModelActor = _classes(ray)
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0)
-        model = dict(model)
-        device = model.get("device") or ("cuda" if gpus else "cpu")
+        device = model.device or ("cuda" if gpus else "cpu")
         if device.startswith("cuda"):
             if not gpus:
                 from ..errors import InputError
 
                 raise InputError("--device cuda asked for, but the Ray cluster has no GPUs")
-            model["device"] = "cuda"  # each actor sees its own GPU as cuda:0
+            model = replace(model, device="cuda")  # each actor sees its own GPU as cuda:0
             count = int(gpus // gpus_per_worker)
             options = dict(num_gpus=gpus_per_worker, num_cpus=cpus_per_worker)
         else:
-            model["device"] = "cpu"
+            model = replace(model, device="cpu")
             count = int(resources.get("CPU", 1) // cpus_per_worker)
             options = dict(num_cpus=cpus_per_worker)
         count = max(1, min(count, workers) if workers else count)

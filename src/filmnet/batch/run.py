@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.guard import refuse_input_overwrite
 from ..io.atomic import write_text_atomic
+from ..model_options import ModelOptions
 from .inputs import VIDEO_EXTENSIONS, collect
 from .plan import FileJob, RangeUnit, model_key, plan_file
 
@@ -73,7 +74,7 @@ def ray_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
-def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: dict,
+def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: ModelOptions | dict,
               settings: BatchSettings | None = None, **keywords) -> BatchResult:
     """Retime every input into `outdir` as `filmnet video` would, on local processes or (with `address` or
     RAY_ADDRESS) a Ray cluster.
@@ -82,11 +83,13 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         settings: how the batch runs (`BatchSettings`), or its fields as keywords (`workers=2, force=True`).
         options: the `retime` options shared by all files (multi/exp/fps/slowmo, scene_threshold, dedupe, codec,
             crf, pix_fmt, keep_audio); manifest rows override them per file.
-        model: Interpolator options (weights, device, precision, flow, warp_mix, max_memory, tile, tile_overlap).
+        model: the `ModelOptions` (or its fields as a dict), checked here before anything is planned or any
+            worker starts; pass them `pinned()` (or with a weights path) so that every worker loads one file.
     Returns:
         A `BatchResult`; `report` (JSON, one entry per file) is written after each file finishes.
     """
     s = replace(settings or BatchSettings(), **keywords)
+    model = (model if isinstance(model, ModelOptions) else ModelOptions(**model)).checked()
     address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     started = time.perf_counter()
     outdir = Path(outdir)
@@ -101,13 +104,12 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
     if not items:
         raise InputError("no input files")
     # files only: OUTDIR (and the report) may lie inside an input folder, whose earlier outputs are then skipped
-    every_input = tuple(p for p in (*inputs, *(i.src for i in items), model.get("weights"))
+    every_input = tuple(p for p in (*inputs, *(i.src for i in items), model.weights)
                         if p is not None and not Path(p).is_dir())
     if report is not None:  # the report is the batch's own file, rewritten by each rerun, but never an input
         refuse_input_overwrite(report, every_input, what="--report")
-    key = model_key(model)
-    files = [plan_file(i, item, outdir, options, key, range_frames=s.range_frames,
-                       segment_frames=s.segment_frames, force=s.force, inputs=every_input) for i, item in enumerate(items)]
+    key = model_key(model.key())
+    files = [plan_file(i, item, outdir, options, key, settings=s, inputs=every_input) for i, item in enumerate(items)]
     _check_collisions(files)
     report_path = Path(report) if report is not None else None
     address = ray_address(address)

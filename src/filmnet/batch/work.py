@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
-from .plan import AssembleUnit, RangeUnit, error_message, output_digest, read_table, record_path
+from ..errors import error_line
+from .plan import AssembleUnit, RangeUnit, output_digest, read_table, record_path
 
 
 def configure_threads(threads: int | None) -> None:
@@ -31,25 +32,20 @@ def worker_name() -> str:
 
 
 class Worker:
-    """Runs units with one model (`model`: Interpolator keyword options plus `weights`)."""
+    """Runs units with one model (`model`: the batch's checked `ModelOptions`, weights pinned to a file)."""
 
-    def __init__(self, model: dict, threads: int | None = None):
+    def __init__(self, model, threads: int | None = None):
+        from ..model_options import ModelOptions
+
         configure_threads(threads)
-        self.model_options = dict(model)
+        self.model_options = model if isinstance(model, ModelOptions) else ModelOptions(**model)
         self._interpolator = None
         self.name = worker_name()
 
     @property
     def interpolator(self):
         if self._interpolator is None:
-            from ..inference import Interpolator
-            from ..inference.memory import TilingOptions
-
-            m = self.model_options
-            self._interpolator = Interpolator(
-                m.get("weights"), device=m.get("device") or "cpu", precision=m.get("precision", "auto"),
-                flow=m.get("flow", "auto"), warp_mix=m.get("warp_mix"),
-                tiling=TilingOptions.from_text(m.get("max_memory", "auto"), m.get("tile"), m.get("tile_overlap")))
+            self._interpolator = self.model_options.interpolator()
         return self._interpolator
 
     def run(self, unit, on_frames: Callable[[int], None] | None = None) -> dict:
@@ -60,16 +56,18 @@ class Worker:
             else:
                 result = self._assemble(unit)
         except Exception as err:  # a bad file: report it, keep the worker
-            result = dict(status="failed", error=error_message(err))
+            result = dict(status="failed", error=error_line(err))
         return dict(result, id=unit.id, seconds=time.perf_counter() - started, worker=self.name)
 
     def _render(self, unit: RangeUnit, on_frames) -> dict:
-        from ..inference.ranges import render_range
+        from ..inference.ranges import SegmentRange, render_range
 
         Path(unit.work).parent.mkdir(parents=True, exist_ok=True)
-        record = render_range(unit.src, unit.work, interpolator=self.interpolator, first=unit.first, stop=unit.stop,
-                              segment_frames=unit.segment_frames, on_frames=on_frames,
-                              table=read_table(unit.table, unit.src), **unit.options)
+        span = SegmentRange(unit.first, unit.stop, read_table(unit.table, unit.src))
+        source, options = (unit.job, {}) if unit.job is not None else (
+            unit.src, dict(unit.options, segment_frames=unit.segment_frames))
+        record = render_range(source, unit.work, interpolator=self.interpolator, span=span, on_frames=on_frames,
+                              **options)
         return dict(status="ok", frames=record["frames"], input_frames=record["input_frames"],
                     segments_reused=record["segments_reused"])
 
@@ -83,7 +81,10 @@ def assemble(unit: AssembleUnit) -> dict:
 
     out = Path(unit.out)
     write_text_atomic(record_path(out), json.dumps(dict(unit.record, sha256=None)))  # ours from now on
-    result = assemble_ranges(unit.src, out, list(unit.works), force=unit.force, **unit.options)
+    if unit.job is not None:
+        result = assemble_ranges(unit.job, None, list(unit.works))
+    else:
+        result = assemble_ranges(unit.src, out, list(unit.works), force=unit.force, **unit.options)
     record = dict(unit.record, sha256=output_digest(out), frames=result.output_frames,
                   input_frames=result.input_frames)
     write_text_atomic(record_path(out), json.dumps(record))

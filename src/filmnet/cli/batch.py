@@ -6,12 +6,13 @@ from typing import List, Optional
 
 import typer
 
-from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, fail, friendly_errors
-from .common import choose_weights, model_option, video_option, weights_option
+from .common import app, fail, friendly_errors, model_options, video_option
 
 
 @app.command()
 @friendly_errors
+@model_options(device=dict(default=None, help="cpu, cuda or cuda:N (default: cpu locally; on Ray, the GPUs when "
+                                                  "the cluster has any)."))
 def batch(
     inputs: List[str] = typer.Argument(..., help="Video files, folders (searched recursively), glob patterns, or "
                                                  "a .csv/.jsonl manifest with per-file options."),
@@ -20,22 +21,12 @@ def batch(
     exp: Optional[int] = video_option("exp"),
     fps: Optional[str] = video_option("fps"),
     slowmo: Optional[int] = video_option("slowmo"),
-    model: Optional[str] = model_option(),
-    weights: Optional[Path] = weights_option(),
     scene_threshold: Optional[float] = video_option("scene-threshold"),
     dedupe: bool = video_option("dedupe"),
     codec: Optional[str] = video_option("codec"),
     crf: Optional[int] = video_option("crf"),
     pix_fmt: Optional[str] = video_option("pix-fmt"),
     keep_audio: bool = video_option("keep-audio"),
-    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
-    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
-    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cpu locally; on "
-                                                                "Ray, the GPUs when the cluster has any)."),
-    max_memory: str = typer.Option("auto", "--max-memory", help="Memory budget for tiling, e.g. 8GB, or auto."),
-    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64)."),
-    tile_overlap: Optional[int] = video_option("tile-overlap"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run on this Ray cluster (default: "
                                               "$RAY_ADDRESS; neither set: local worker processes)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Local worker processes (default 1; 0: "
@@ -53,6 +44,7 @@ def batch(
     retries: int = typer.Option(3, "--retries", min=0, help="Retries of a unit whose worker died."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report (one entry per file)."),
     force: bool = typer.Option(False, "--force", help="Replace existing outputs not written by this batch."),
+    model_options=None,
 ) -> None:
     """Retime many videos (or long ones in parallel ranges), locally or on a Ray cluster; reruns skip finished
     files and resume partial ones."""
@@ -65,12 +57,8 @@ def batch(
         fail("give one of --multi N, --exp T, --fps F or --slowmo N (or per file, in a manifest)")
     options = dict(multi=multi, exp=exp, fps=fps, slowmo=slowmo, scene_threshold=scene_threshold, dedupe=dedupe,
                    codec=codec, crf=crf, pix_fmt=pix_fmt, keep_audio=keep_audio)
-    from ..weights.hub import resolve_weights
-
-    weights = resolve_weights(choose_weights(model, weights))  # once here: every worker loads the same file
-    model_options = dict(weights=str(weights), device=device, precision=precision.value,
-                 flow=flow.value, warp_mix=warp_mix, max_memory=max_memory, tile=tile, tile_overlap=tile_overlap)
-    result = run_batch(inputs, output, options=options, model=model_options, address=ray_address, workers=workers,
+    # checked (bad --tile etc.) before any worker starts; the weights file is resolved once, for every worker
+    result = run_batch(inputs, output, options=options, model=model_options.pinned(), address=ray_address, workers=workers,
                        threads=threads, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                        range_frames=range_frames, segment_frames=segment_frames, force=force, report=report,
                        retries=retries)

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 
-from ..errors import FilmError
+from ..errors import FilmError, error_line, one_line
+from ..model_options import FLOWS, MODEL_HELP, PRECISIONS, ModelOptions, fields_of
 
 app = typer.Typer(
     name="filmnet", help="FILM frame interpolation in PyTorch.", no_args_is_help=True, add_completion=False,
@@ -16,34 +19,13 @@ app = typer.Typer(
 )
 
 
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
-class Flow(str, Enum):
-    auto = "auto"
-    model = "model"
-    dis = "dis"
-    hybrid = "hybrid"
-
-
-FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
-             "flows for large motion where they align better), auto (what the weights ask for; the model's own "
-             "flows when OpenCV is missing). dis and hybrid need OpenCV: pip install \"filmnet[dis]\".")
-WARP_MIX_HELP = ("On pairs fused on DIS flows with under 8 px of motion, move the output this share (0-1) towards "
-                 "the time-weighted average of the two warped inputs. Default: what the weights ask for, else 0.")
-
-
-MODEL_HELP = ("Named model (see `filmnet models`), fetched and cached on first use. Default: film_net if cached or "
-              "fetchable, else the bundled film_lite.")
-WEIGHTS_HELP = "Weights file or folder (instead of --model)."
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+Flow = Enum("Flow", {name: name for name in FLOWS}, type=str)
+WEIGHTS_HELP = fields_of()["weights"].metadata["help"]
 
 
 def model_option(help: str = MODEL_HELP):
-    """--model NAME, shared by every command that runs a model (a list annotation makes it repeatable)."""
+    """--model NAME, for a command that declares it itself (eval: repeatable)."""
     return typer.Option(None, "--model", help=help, show_default=False)
 
 
@@ -51,23 +33,59 @@ def weights_option(help: str = WEIGHTS_HELP):
     return typer.Option(None, "--weights", help=help, show_default=False)
 
 
-def choose_weights(model: Optional[str], weights: Optional[Path]):
-    """The weights argument for the API: --model NAME's file, --weights PATH, or None (the default model)."""
-    if model is not None and weights is not None:
-        fail("give --model NAME or --weights PATH, not both")
-    if model is not None:
-        from ..weights.hub import model_path
+def model_flag(name: str, **change):
+    """(type, typer.Option) of the `ModelOptions` field `name`, as every command declares it; `change`: another
+    default or help text."""
+    from ..bounds import limits, option as bounded
 
-        return model_path(model)
-    return weights
+    meta = fields_of()[name].metadata
+    default = change.pop("default", fields_of()[name].default)
+    keywords = dict(help=meta["help"], show_default=default is not None and name not in ("model", "weights"))
+    if "limits" in meta:
+        keywords.update(limits(meta["limits"]))
+    if "bound" in meta:
+        keywords["callback"] = bounded(meta["bound"])
+    keywords.update(change)
+    kind = {"path": Path}.get(meta["kind"], meta["kind"])
+    if "choices" in meta:
+        kind = {"precision": Precision, "flow": Flow}[name]
+        default = kind(default)
+    return Optional[kind], typer.Option(default, f"--{name.replace('_', '-')}", **keywords)
+
+
+def model_options(*names: str, **changes: dict) -> Callable:
+    """Declare the `ModelOptions` fields `names` (default: all) as flags of a command and hand the command one
+    checked `ModelOptions` as its `model_options` parameter (its errors are one line, via `friendly_errors`).
+    `changes[name]`: another default or help text for that flag in this command."""
+    names = names or tuple(fields_of())
+
+    def declare(command: Callable) -> Callable:
+        signature = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+                  if p.name != "model_options"]
+        flags = {name: model_flag(name, **changes.get(name, {})) for name in names}
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                   for name, (kind, option) in flags.items()]
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            given = {name: kwargs.pop(name) for name in names if name in kwargs}
+            given = {k: (v.value if isinstance(v, Enum) else v) for k, v in given.items()}
+            if given.get("weights") is not None:
+                given["weights"] = str(given["weights"])
+            return command(*args, model_options=ModelOptions(**given).checked(), **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # Typer reads the flags from __signature__
+        return wrapper
+
+    return declare
 
 
 def mix_note(interpolator) -> str:
     return f", warp mix {interpolator.warp_mix:g}" if interpolator.warp_mix else ""  # only DIS sources mix
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -114,7 +132,7 @@ def _expected(err: Exception) -> None:
     if isinstance(err, FilmError):
         fail(str(err))
     if isinstance(err, OSError):
-        fail(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+        fail(error_line(err) if err.strerror else f"{err}{f': {err.filename}' if err.filename else ''}")
     if isinstance(err, ImportError):  # an optional extra that is not installed
         module = (err.name or "").split(".")[0]
         extra = {"onnx": "onnx", "onnxruntime": "onnx", "yaml": "train", "scipy": "train", "cv2": "dis"}.get(module)
@@ -123,34 +141,29 @@ def _expected(err: Exception) -> None:
         fail(f"{err.name or 'a required package'} is not installed ({hint})")
 
 
-def tiling_options(max_memory: str, tile: Optional[str] = None, overlap: Optional[int] = None):
-    """The `TilingOptions` of --max-memory, --tile HxW and --tile-overlap, bounded (`filmnet.bounds`)."""
-    from ..inference.memory import TilingOptions
-
-    return TilingOptions.from_text(max_memory, tile, overlap)
-
-
 _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and `filmnet batch` declare them alike
     "multi": (None, dict(callback="video_multi", help="N x the frames at N x the fps.")),
     "exp": (None, dict(callback="video_exp", help="N = 2^T.")),
     "fps": (None, dict(help="Exact target rate, e.g. 60 or 60000/1001.")),
     "slowmo": (None, dict(callback="slowmo", help="Same fps, N x the duration.")),
-    "scene-threshold": (None, dict(min=0.0, max=2.0, help="Scene-cut score above which frames are held, not blended.")),
+    "scene-threshold": (None, dict(limits="scene_threshold", help="Scene-cut score above which frames are held, not "
+                                   "blended.")),
     "dedupe": (False, dict(help="Drop exact or near-duplicate input frames first.")),
     "codec": (None, dict(help="Encoder, e.g. libx264, libx265, libvpx-vp9.")),
     "crf": (None, dict(callback="crf", help="Quality (lower is better).")),
     "pix-fmt": (None, dict(help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le.")),
     "keep-audio": (False, dict(help="With --slowmo: stretch the audio instead of dropping it.")),
-    "tile-overlap": (None, dict(callback="tile_overlap", help="Tile overlap in pixels.")),
 }
 
 
 def video_option(flag: str):
     """The `--FLAG` option of video retiming, as `filmnet video` and `filmnet batch` both declare it (bounded ones
     check `filmnet.bounds`)."""
-    from ..bounds import option as bounded
+    from ..bounds import limits, option as bounded
 
     default, keywords = _VIDEO_FLAGS[flag]
+    if "limits" in keywords:
+        keywords = dict({k: v for k, v in keywords.items() if k != "limits"}, **limits(keywords["limits"]))
     if "callback" in keywords:
         keywords = dict(keywords, callback=bounded(keywords["callback"]))
     return typer.Option(default, f"--{flag}", **keywords)

@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import WARP_MIX_HELP, Flow, Precision, fail, app, friendly_errors
-from .common import model_option
+from .common import Flow, app, fail, friendly_errors, model_option, model_options
 
 class Method(str, Enum):
     blend = "blend"
@@ -17,6 +16,7 @@ class Method(str, Enum):
 
 @app.command("eval")
 @friendly_errors
+@model_options("precision", "warp_mix", "device", precision=dict(default="fp32", help="Precision for model weights."))
 def eval_(
     data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
     model: Optional[list[str]] = model_option("Named model to evaluate (repeatable; see `filmnet models`)."),
@@ -24,14 +24,12 @@ def eval_(
     method: Optional[list[Method]] = typer.Option(None, "--method", help="Baseline: blend or dis (repeatable)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary JSON here."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write per-triplet rows here."),
-    precision: Precision = typer.Option(Precision.fp32, "--precision", help="Precision for model weights."),
     flow: list[Flow] = typer.Option([Flow.auto], "--flow",
                                     help="Flow source(s) for each --weights (repeatable: one result per source)."),
-    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     float_prediction: bool = typer.Option(False, "--float-prediction",
                                           help="Score the float prediction instead of the 8-bit one."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --json/--csv file."),
+    model_options=None,
 ) -> None:
     """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
     from ..eval import evaluate, format_table, save_results
@@ -47,14 +45,15 @@ def eval_(
     several = len(sources) > 1
     for name, w in _labelled_weights(model or [], weights or []):
         for source in sources:
-            interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
-                                  warp_mix=warp_mix)
+            m = model_options
+            interp = Interpolator(w, device=m.device, precision=m.precision, max_memory=None, flow=source,
+                                  warp_mix=m.warp_mix)
             interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow_source.uses_dis else "")
             if interp.warp_mix:  # only DIS sources apply a mix
                 interp.name += f"+mix{interp.warp_mix:g}"
             runners.append((interp, None))
     runners += [(None, m.value) for m in method or []]
-    results = [evaluate(d, model=m, method=b, precision=precision.value, quantize=not float_prediction)
+    results = [evaluate(d, model=m, method=b, precision=model_options.precision, quantize=not float_prediction)
                for d in data for m, b in runners]
     typer.echo(format_table(results))
     save_results(results, json_path=json_path, csv_path=csv_path)

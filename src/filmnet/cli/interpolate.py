@@ -7,8 +7,7 @@ from typing import Iterator, Optional
 import typer
 
 from ..bounds import option as bounded
-from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, mix_note, app, friendly_errors, tiling_options
-from .common import choose_weights, model_option, weights_option
+from .common import app, fail, friendly_errors, mix_note, model_options
 
 
 DEFAULT_EXP = 4  # as `filmnet demo`: 15 new frames per pair
@@ -16,6 +15,7 @@ DEFAULT_EXP = 4  # as `filmnet demo`: 15 new frames per pair
 
 @app.command()
 @friendly_errors
+@model_options()
 def interpolate(
     inputs: list[Path] = typer.Argument(..., help="Two or more frames, in time order.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.m4v/.mkv/.mov/.webm, .gif, or a folder of PNGs."),
@@ -25,25 +25,16 @@ def interpolate(
     multi: Optional[int] = typer.Option(None, "--multi", callback=bounded("multi"),
                                         help="N-1 new frames per pair at t=k/N. Exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
-    model: Optional[str] = model_option(),
-    weights: Optional[Path] = weights_option(),
-    precision: Precision = typer.Option(Precision.auto, "--precision", help="Compute precision."),
-    flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
-    warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
-    max_memory: str = typer.Option("auto", "--max-memory",
-                                   help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
-    tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    model_options=None,
 ) -> None:
     """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).
 
     Alpha and 16 bits are kept where the output can hold them (a PNG folder).
     """
     from ..errors import InputError
-    from ..inference import Interpolator
+    from ..frame_spec import FrameSpec
     from ..inference.frames import iter_pixel_sequence
     from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
@@ -54,18 +45,17 @@ def interpolate(
     if exp is None and multi is None:
         exp = DEFAULT_EXP
     parse_fps(fps)
-    weights = choose_weights(model, weights)
+    weights = model_options.weights_arg()
     check_output(output, overwrite=force, inputs=(*inputs, weights if isinstance(weights, (str, Path)) else None))
     size = _check_sizes(inputs, resize)
     writer = open_writer(output, fps, overwrite=force)
     first = read_pixels(inputs[0])
     depth, alpha = (16 if first.dtype.itemsize == 2 else 8), first.shape[2] == 4
     writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
-    interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
-                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
+    interpolator = model_options.interpolator()
     frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
                                  progress=True, n_inputs=len(inputs))
-    planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1
+    planned = FrameSpec.of(exp, multi, scope="cli").total(len(inputs))
     with writer:
         for frame in frames:
             writer.write(frame)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..model import Encoded, FILMOutput, PairFlows
+from ..model import FILMOutput, PairFlows
 from ..model.ops import warp
 
 DIS_INSTALL = 'pip install "filmnet[dis]"'
@@ -131,12 +131,6 @@ def stack_flow_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.
     """(f01, f10) (H, W, 2) arrays per pair, as `dis_flows` returns them -> two (B, 2, H, W) tensors."""
     forward, backward = (torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2) for k in (0, 1))
     return forward, backward
-
-
-def dis_pair_flows(e0: Encoded, e1: Encoded, levels: int,
-                   padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> DisPairFlows:
-    """DIS flows of two encoded (padded) frames as the fusion's `levels` flow levels (finest first)."""
-    return fusion_flows(*dis_flow_fields(e0.images[0], e1.images[0], padding), levels, padding)
 
 
 def mean_motion(forward: torch.Tensor, padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> torch.Tensor:

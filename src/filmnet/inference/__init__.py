@@ -1,5 +1,6 @@
 """Inference: the pair runner, padding, tiling, memory budgets and the Interpolator (frames in, frames out)."""
-from .interpolator import Interpolator, autocast_context, resolve_precision
+from ..precision import autocast_context, resolve_precision
+from .interpolator import Interpolator
 from .memory import Tiling, TilingOptions, choose_tiling, parse_memory
 from .padding import Padder
 from .pair import PairRunner

@@ -9,12 +9,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ..frame_spec import FrameSpec
 from ..io.media import to_float_image
-
-
-def frames_per_pair(exp: int | None, multi: int | None) -> int:
-    """Output frames per input pair, counting its first input: 2^exp or multi."""
-    return 2 ** exp if exp is not None else int(multi)
 
 
 def quantize_like(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -36,9 +32,9 @@ def iter_pixel_sequence(interpolator, pixels: Iterable[np.ndarray], *, exp: int 
                         n_inputs: int | None = None) -> Iterator[np.ndarray]:
     """`Interpolator.iter_sequence` on (H, W, 3|4) uint8/uint16 frames of one layout, yielding that layout.
 
-    Frame k of pair i sits at t = k / `frames_per_pair`; inputs are yielded as given (bit-exact).
+    Frame k of pair i sits at t = k / `FrameSpec.factor`; inputs are yielded as given (bit-exact).
     """
-    per_pair = frames_per_pair(exp, multi)
+    per_pair = FrameSpec.of(exp, multi).factor
     seen: list[np.ndarray | None] = []
 
     def rgb_inputs() -> Iterator[np.ndarray]:

@@ -12,7 +12,6 @@ frames that fit run untiled.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,7 +23,9 @@ from torch import nn
 
 from ..errors import InputError
 from ..flows import FlowSource, flow_source_for
-from ..model import FILM, Encoded, PairFlows
+from ..frame_spec import FrameSpec
+from ..model import FILM
+from ..precision import autocast_context, resolve_precision, use_channels_last
 from . import memory
 from .memory import Tiling, TilingOptions
 from .pair import PairRunner
@@ -32,55 +33,8 @@ from .tiling import count_tiles, interpolate_tiled_times
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the memory free now
 OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
-
-
-CPU_BF16_ENV = "FILMNET_CPU_BF16"  # "1"/"0" overrides the detection (tests run the suite both ways)
-
-
-def cpu_supports_bf16() -> bool:
-    """True if this CPU has native bf16 math (AVX512-BF16 or AMX), where bf16 autocast pays off.
-    FILMNET_CPU_BF16=1 or 0 overrides the detection."""
-    forced = os.environ.get(CPU_BF16_ENV, "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
-    if forced:
-        raise InputError(f"{CPU_BF16_ENV} must be 0 or 1, not {forced!r}")
-    caps = getattr(torch.cpu, "get_capabilities", None)
-    if caps is not None:
-        info = caps()
-        return bool(info.get("avx512_bf16") or info.get("amx_bf16"))
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Map "auto" to fp16 on CUDA, bf16 on a bf16-capable CPU, else fp32; validate the others."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "fp16"
-    if device.type == "cpu" and cpu_supports_bf16():
-        return "bf16"
-    return "fp32"
-
-
-def autocast_context(device: torch.device, precision: str) -> ContextManager:
-    """torch.autocast for bf16/fp16 on `device`; a no-op for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
-
-
-def use_channels_last(device: torch.device, precision: str) -> bool:
-    """channels_last only where it measured faster: CPU bf16/fp16 (oneDNN). On CUDA (H200) and CPU fp32,
-    NCHW was faster (1080p fp16 on H200: 74 ms NCHW vs 100 ms channels_last for the model alone)."""
-    return device.type == "cpu" and precision != "fp32"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -276,25 +230,26 @@ class Interpolator:
         Yields:
           (H, W, 3) float32 frames in [0, 1].
         """
-        per_pair = _new_frames_per_pair(exp, multi)  # validate now, not at the first next()
+        spec = FrameSpec.of(exp, multi)  # validate now, not at the first next()
         n_inputs = len(frames) if hasattr(frames, "__len__") else n_inputs
-        total = (n_inputs - 1) * per_pair if n_inputs else None
-        return self._iter_with_progress(iter(frames), exp, multi, total, progress)
+        total = (n_inputs - 1) * spec.per_pair if n_inputs else None
+        return self._iter_with_progress(iter(frames), spec, total, progress)
 
-    def _iter_with_progress(self, frames: Iterator, exp: int | None, multi: int | None, total: int | None,
+    def _iter_with_progress(self, frames: Iterator, spec: FrameSpec, total: int | None,
                             progress: bool) -> Iterator[np.ndarray]:
         bar = _progress_bar(total, progress)
         try:
-            yield from self._iter_pairs(frames, exp, multi, bar)
+            yield from self._iter_pairs(frames, spec, bar)
         finally:
             bar.close()
 
-    def _iter_pairs(self, frames: Iterator, exp: int | None, multi: int | None, bar) -> Iterator[np.ndarray]:
+    def _iter_pairs(self, frames: Iterator, spec: FrameSpec, bar) -> Iterator[np.ndarray]:
         first = next(frames, None)
         if first is None:
             raise InputError("need at least 2 frames, got 0")
         x0 = self.to_tensor(first)
-        prepare, frames_at = self._pair_runner(x0, outputs=1 if exp is not None else multi - 1)
+        exp = spec.exp
+        prepare, frames_at = self._pair_runner(x0, outputs=1 if exp is not None else spec.per_pair)
         s0, count = prepare(x0), 1
         yield self.to_numpy(x0)
         for frame in frames:
@@ -305,7 +260,7 @@ class Interpolator:
             if exp is not None:
                 new = self._recurse(s0, s1, exp, prepare, frames_at)
             else:
-                new = frames_at(s0, s1, [k / multi for k in range(1, multi)])
+                new = frames_at(s0, s1, spec.times())
             for y in new:
                 bar.update(1)
                 yield self.to_numpy(y)
@@ -325,12 +280,21 @@ class Interpolator:
         yield from self._recurse(s_mid, s1, depth - 1, prepare, frames_at)
 
     def _pair_runner(self, x: torch.Tensor, outputs: int) -> tuple[Callable, Callable]:
-        """(prepare, frames_at) for frames shaped like `x`: `prepare(frame)` is the per-frame state reused across
-        pairs, `frames_at(s0, s1, times)` yields a pair's unclipped, cropped frames at `times`."""
-        height, width = x.shape[-2:]
+        return self.pair_stage(*x.shape[-2:], outputs=outputs)
+
+    def pair_stage(self, height: int, width: int, *, outputs: int = 1) -> tuple[Callable, Callable]:
+        """The one pair loop's two steps for height x width (1, 3, H, W) frames, as sequences and video retiming
+        run them: `prepare(x)` is a frame's state, computed once and reused for both pairs it belongs to (its
+        encoding; the frame itself when tiled), and `frames_at(s0, s1, times)` yields a pair's cropped, unclipped
+        frames at `times` (flows once per pair; tiled: tile by tile, `outputs` times per pass at most)."""
         tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
         if tiling is not None:
-            return (lambda frame: frame), (lambda x0, x1, times: self.tiled(x0, x1, times, tiling))
+            chunk = max(1, int(outputs))
+
+            def tiled(x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float]) -> Iterator[torch.Tensor]:
+                for start in range(0, len(times), chunk):
+                    yield from self.tiled(x0, x1, times[start:start + chunk], tiling)
+            return (lambda frame: frame), tiled
         runner = self.pair_runner(height, width)
         return runner.encode, runner.frames
 
@@ -342,22 +306,6 @@ class Interpolator:
         """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
         return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
                                        align=self.align)
-
-    # Building blocks for callers that pad once and reuse encodings.
-
-    def encode(self, x: torch.Tensor) -> Encoded:
-        """Features of a padded (1, 3, H, W) frame, in this interpolator's precision and memory format."""
-        return self.runner.encode(x)
-
-    def estimate_flows(self, e0: Encoded, e1: Encoded,
-                       padding: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PairFlows:
-        """Bidirectional flows of a pair of encoded frames (independent of t); `padding` (left, right, top,
-        bottom, from the Padder) keeps DIS flows off the zero border."""
-        return self.runner.flows(e0, e1, padding=padding)
-
-    def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float) -> torch.Tensor:
-        """The padded frame at time t as (1, 3, H, W) float32, unclipped (crop with a Padder, then to_numpy)."""
-        return self.runner.synthesize(e0, e1, flows, float(t))
 
 
 def _tiling_options(tiling: TilingOptions | None, options: dict) -> TilingOptions:
@@ -381,18 +329,6 @@ def _check_same_size(x0: torch.Tensor, x1: torch.Tensor, index: int) -> None:
         (h0, w0), (h1, w1) = x0.shape[-2:], x1.shape[-2:]
         raise InputError(f"frame {index} is {w1}x{h1} but frame 0 is {w0}x{h0} (WxH); "
                          "resize the frames to one size (CLI: --resize)")
-
-
-def _new_frames_per_pair(exp: int | None, multi: int | None) -> int:
-    if (exp is None) == (multi is None):
-        raise InputError("give exactly one of exp (recursive midpoints) or multi (frames per pair)")
-    if exp is not None:
-        if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp <= 16:
-            raise InputError(f"exp must be an integer in [0, 16], got {exp!r}")
-        return 2**exp - 1
-    if isinstance(multi, bool) or not isinstance(multi, int) or not 1 <= multi <= 1024:
-        raise InputError(f"multi must be an integer in [1, 1024], got {multi!r}")
-    return multi - 1
 
 
 def _progress_bar(total: int | None, enabled: bool):

@@ -287,9 +287,11 @@ class TilingOptions:
         from ..bounds import check
         from ..errors import InputError
 
-        options = cls(max_memory=None if max_memory.lower() == "none" else max_memory)
-        if options.max_memory is not None and max_memory.lower() != "auto":
-            check("max_memory", parse_memory(max_memory))
+        word = max_memory.strip().lower()
+        if word in ("none", "auto"):
+            options = cls(max_memory=None if word == "none" else "auto")
+        else:  # parsed here, once: `checked()` then sees bytes
+            options = cls(max_memory=check("max_memory", parse_memory(max_memory)))
         if tile is not None:
             try:
                 h, w = (int(v) for v in tile.lower().split("x"))

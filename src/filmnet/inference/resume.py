@@ -7,17 +7,17 @@ size and SHA-256 still match (`verify_segments`); any other segment is rendered 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.hashing import hash_file
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20
-_CHUNK = 1 << 20
+
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,7 @@ class Segment:
 
 def file_digest(path: Path) -> tuple[int, str]:
     """(size, SHA-256 hex) of a file, read in 1 MiB chunks."""
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    digest, size = hash_file(path)
     return size, digest.hexdigest()
 
 

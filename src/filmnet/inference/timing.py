@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..bounds import check, check_int
 from ..errors import InputError
+from ..frame_spec import FrameSpec
 from ..io.media import parse_fps
 
 
@@ -56,14 +58,12 @@ def plan_retime(
     if len(given) != 1:
         raise InputError(f"give exactly one of --multi, --exp, --fps, --slowmo (got {', '.join(given) or 'none'})")
     if exp is not None:
-        if not 0 <= int(exp) <= 8:
-            raise InputError(f"--exp must be in 0..8, got {exp}")
-        multi = 2 ** int(exp)
+        multi = FrameSpec(exp=check("plan_exp", int(exp))).factor
     if multi is not None:
-        _check_factor("--multi", multi)
+        check_int("plan_multi", multi)
         return RetimePlan(input_rate * multi, input_rate * multi, Fraction(1), Fraction(multi))
     if slowmo is not None:
-        _check_factor("--slowmo", slowmo)
+        check_int("plan_slowmo", slowmo)
         return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
     from ..bounds import MAX_FRAMES_PER_INPUT_FRAME
 
@@ -73,11 +73,6 @@ def plan_retime(
                          f"fps; at most {MAX_FRAMES_PER_INPUT_FRAME} x in one pass (each input frame would need more "
                          "new frames than any playback shows; run twice for more)")
     return RetimePlan(target, target, Fraction(1), target / input_rate)
-
-
-def _check_factor(flag: str, n: int) -> None:
-    if int(n) != n or not 1 <= n <= 256:
-        raise InputError(f"{flag} must be an integer in 1..256, got {n}")
 
 
 @dataclass(frozen=True)

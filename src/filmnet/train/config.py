@@ -6,15 +6,15 @@ staircase decay x0.464158 every 750k steps, 3M steps. Keys in a config file are 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..model_options import PRECISIONS
 from .augment import check_degrade_kind
 
 LOSS_RECIPES = ("L1", "VGG", "Style")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Evaluation-only sets (shared/data/README.md): never train or tune on them.
 EVAL_ONLY_SETS = frozenset({"middlebury_other", "davis_adacof", "ucf101_dvf"})
 
@@ -137,11 +137,6 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
     if unknown:
         raise InputError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return TrainConfig(**values)
-
-
-def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
-    """Copy of `cfg` with the non-None `overrides` applied."""
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -9,24 +9,23 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..errors import FilmError, InputError
 from ..io.atomic import write_text_atomic
-from ..inference.interpolator import cpu_supports_bf16
+from ..precision import autocast_dtype
 from ..model import FILM, get_config
 from .checkpoint import (list_checkpoints, load_checkpoint, load_native_weights, rng_state, save_checkpoint,
                          save_native_weights, set_rng_state)
 from .config import TrainConfig, load_train_config
+from .distributed import BatchStream, DistInfo, setup_distributed
 from .init import init_fusion_as_blend
 from .losses import build_loss, warped_l1_loss
 from .pseudo_flow import pseudo_flow_loss
@@ -35,124 +34,6 @@ from .schedule import staircase_decay
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_SKIPS = 100
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str = "auto") -> DistInfo:
-    """Read torchrun's RANK/WORLD_SIZE/LOCAL_RANK and join the process group (nccl on CUDA, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _pick_device(device, local)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(rank, world, local, dev)
-
-
-def _pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(name)
-    return torch.device("cuda", local_rank) if dev.type == "cuda" and dev.index is None else dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for `precision` on `device`; None means plain fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise InputError("precision fp16 needs CUDA; use bf16 or fp32 on CPU")
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":  # training prefers bf16's range; inference's "auto" picks fp16 on CUDA
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_supports_bf16() else None
-
-
-class ResumableSampler(DistributedSampler):
-    """DistributedSampler (reshuffled per epoch, drop_last) that can start part-way into an epoch."""
-
-    def __init__(self, dataset: Dataset, world_size: int, rank: int, seed: int):
-        super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
-        self.skip = 0
-
-    def start(self, epoch: int, skip: int) -> None:
-        self.set_epoch(epoch)
-        self.skip = skip
-
-    def __iter__(self):
-        return itertools.islice(super().__iter__(), self.skip, None)
-
-    def __len__(self) -> int:
-        return super().__len__() - self.skip
-
-
-class BatchStream:
-    """Endless per-rank batches; `position` (epoch, batches done in it) is saved so resume continues exactly."""
-
-    def __init__(self, dataset: Dataset, cfg: TrainConfig, info: DistInfo, per_rank: int):
-        self.sampler = ResumableSampler(dataset, info.world_size, info.rank, cfg.seed)
-        self.batches_per_epoch = self.sampler.num_samples // per_rank
-        if self.batches_per_epoch == 0:
-            raise InputError(f"the training set has {len(dataset)} items: too few for {info.world_size} rank(s) "
-                             f"x batch {per_rank}")
-        self.dataset, self.cfg, self.per_rank, self.pin = dataset, cfg, per_rank, info.device.type == "cuda"
-        self.epoch, self.batch_in_epoch, self._it = 0, 0, None
-
-    def _loader(self) -> DataLoader:
-        self.sampler.start(self.epoch, self.batch_in_epoch * self.per_rank)
-        if hasattr(self.dataset, "set_epoch"):  # TripletDataset seeds augmentation from (seed, epoch, index)
-            self.dataset.set_epoch(self.epoch)
-        gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
-        return DataLoader(self.dataset, batch_size=self.per_rank, sampler=self.sampler, drop_last=True,
-                          num_workers=self.cfg.num_workers, worker_init_fn=_seed_worker_fn(), generator=gen,
-                          pin_memory=self.pin, persistent_workers=False)
-
-    def __next__(self) -> dict[str, Any]:
-        if self._it is None:
-            self._it = iter(self._loader())
-        try:
-            batch = next(self._it)
-        except StopIteration:
-            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            self._it = iter(self._loader())
-            batch = next(self._it)
-        self.batch_in_epoch += 1
-        return batch
-
-    def position(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
-
-    def seek(self, epoch: int, batch_in_epoch: int) -> None:
-        self.epoch, self.batch_in_epoch, self._it = epoch, batch_in_epoch, None
-
-    def drop_pseudo_flow(self) -> None:
-        """Stop computing pseudo-flow labels: the next batch comes from a fresh loader at the same position."""
-        if getattr(self.dataset, "pseudo_flow", False):
-            self.dataset.pseudo_flow = False
-            self._it = None
-
-
-def _seed_worker_fn():
-    try:
-        from .data import seed_worker
-    except ImportError:
-        return None
-    return seed_worker
 
 
 def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
@@ -206,7 +87,7 @@ class Trainer:
             raise InputError(f"crop {cfg.crop} must be a multiple of {film_config.min_size} for {cfg.model}")
         self.cfg, self.info, self.run_dir = cfg, info, Path(cfg.out)
         _refuse_existing_run(self.run_dir, cfg.resume)
-        self.amp = resolve_precision(cfg.precision, info.device)
+        self.amp = autocast_dtype(cfg.precision, info.device, training=True)
         self.per_rank = cfg.batch_size // info.world_size
         _seed_everything(cfg.seed + info.rank)
         self.model = self._build_model(film_config)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FilmError, InputError
+from ..frame_spec import FrameSpec
+from ..errors import FilmError, InputError, one_line  # noqa: F401  one_line: the page shows refusals on one line
 from ..weights import hub
 
 BUNDLED = hub.FALLBACK_MODEL  # the model that ships inside the package
@@ -257,8 +258,7 @@ def check_photos(paths: Sequence[str | os.PathLike], *, resize: bool, limits: Li
 
 
 def photo_frame_count(n_images: int, *, exp: int | None = None, multi: int | None = None) -> int:
-    per_pair = 2**exp if exp is not None else multi
-    return (n_images - 1) * per_pair + 1
+    return FrameSpec(exp, multi).total(n_images)
 
 
 def check_photo_options(n_images: int, exp: int | None, multi: int | None, limits: Limits) -> int:
@@ -296,11 +296,12 @@ def interpolate_photos(
     rate = parse_fps(fps)
     out = Path(out_dir)
     stem = paths[0].stem[:40] or "frames"
-    label = f"{2**exp if exp is not None else multi}X_{float(rate):g}fps"
+    spec = FrameSpec(exp, multi)
+    label = f"{spec.label}_{float(rate):g}fps"
     mp4, gif, png_dir = out / f"{stem}_{label}.mp4", out / f"{stem}_{label}.gif", out / "frames"
     inputs = [resize_image(read_image(p), size) for p in paths]
     preview_size = _preview_size(size)
-    middle_index = (2**exp // 2) if exp is not None else multi // 2
+    middle_index = spec.factor // 2
     middle = None
     if on_progress is not None:
         on_progress(0, total)
@@ -388,8 +389,10 @@ def retime_video(
 
     `on_progress(done, total)` counts output frames as `retime` writes them (total is an estimate from the
     container's frame count, or 0 when unknown); setting `cancel` stops at the next input pair."""
-    from ..inference.timing import count_frames, format_number, plan_retime
-    from ..inference.video import default_output, probe_source, retime
+    from ..inference.options import EncodeOptions, RetimeOptions
+    from ..inference.retime_plan import default_output, finish_job, plan_source
+    from ..inference.timing import count_frames, format_number
+    from ..inference.video import render_job
 
     src = check_upload(src, limits, "video")
     options = [v for v in (multi, fps, slowmo) if v not in (None, "", 0)]
@@ -401,12 +404,13 @@ def retime_video(
         raise InputError(f"slow motion must be from 2 to {limits.max_multi}, got {slowmo!r}")
     if keep_audio and slowmo in (None, 0):
         keep_audio = False  # retime keeps the audio as it is unless the duration changes
-    info, _ = probe_source(src, None)
+    options = RetimeOptions(multi=int(multi) if multi else None, fps=fps if fps else None,
+                            slowmo=int(slowmo) if slowmo else None, scene_threshold=scene_threshold,
+                            keep_audio=keep_audio)
+    info, plan, notes = plan_source(src, options)  # planned once: the job below is rendered as it is
     if info.width * info.height > limits.max_pixels:
         raise InputError(f"{src.name} is {info.width}x{info.height}, over this server's limit of "
                          f"{limits.max_pixels} pixels")
-    plan = plan_retime(info.rate, multi=int(multi) if multi else None, fps=fps if fps else None,
-                       slowmo=int(slowmo) if slowmo else None)
     from fractions import Fraction
 
     from ..io.media import count_video_frames
@@ -416,7 +420,8 @@ def retime_video(
     if total > limits.max_output_frames:
         raise InputError(f"that would make about {total} frames, over this server's limit of "
                          f"{limits.max_output_frames}")
-    dst = Path(out_dir) / default_output(src, plan).with_suffix(".mp4").name
+    job = finish_job((info, plan, notes), Path(out_dir) / default_output(src, plan).with_suffix(".mp4").name,
+                     options, EncodeOptions())
 
     def step(_read: int, written: int) -> None:
         if cancel is not None and cancel.is_set():
@@ -428,14 +433,7 @@ def retime_video(
 
     if on_progress is not None:
         on_progress(0, total)
-    result = retime(src, dst, interpolator=interpolator, multi=int(multi) if multi else None,
-                    fps=fps if fps else None, slowmo=int(slowmo) if slowmo else None,
-                    scene_threshold=scene_threshold, keep_audio=keep_audio, on_progress=step)
+    result = render_job(job, interpolator=interpolator, on_progress=step)
     notes = [note.replace("--keep-audio", '"Keep audio"') for note in result.notes]  # the page's words
     return VideoResult(result.output, result.input_frames, result.output_frames, format_number(result.output_rate),
                        notes)
-
-
-def one_line(err: BaseException) -> str:
-    """The message a refusal shows: the error's text on one line, as the CLI prints it."""
-    return " ".join(str(err).split())
