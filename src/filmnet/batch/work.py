@@ -49,7 +49,8 @@ class Worker:
             self._interpolator = Interpolator(
                 m.get("weights"), device=m.get("device") or "cpu", precision=m.get("precision", "auto"),
                 flow=m.get("flow", "auto"), warp_mix=m.get("warp_mix"),
-                tiling=TilingOptions.from_text(m.get("max_memory", "auto"), m.get("tile"), m.get("tile_overlap")))
+                tiling=TilingOptions.from_text(m.get("max_memory", "auto"), m.get("tile"), m.get("tile_overlap")),
+                pyramid_levels=m.get("pyramid_levels", "auto"), padding=m.get("padding", DEFAULT_PADDING))
         return self._interpolator
 
     def run(self, unit, on_frames: Callable[[int], None] | None = None) -> dict:

@@ -8,6 +8,7 @@ import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, fail, friendly_errors
 from .common import choose_weights, model_option, video_option, weights_option
+from .common import Padding, padding_option, pyramid_levels_option
 
 
 @app.command()
@@ -53,6 +54,8 @@ def batch(
     retries: int = typer.Option(3, "--retries", min=0, help="Retries of a unit whose worker died."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report (one entry per file)."),
     force: bool = typer.Option(False, "--force", help="Replace existing outputs not written by this batch."),
+    pyramid_levels: str = pyramid_levels_option(),
+    padding: Padding = padding_option(),
 ) -> None:
     """Retime many videos (or long ones in parallel ranges), locally or on a Ray cluster; reruns skip finished
     files and resume partial ones."""
@@ -69,7 +72,8 @@ def batch(
 
     weights = resolve_weights(choose_weights(model, weights))  # once here: every worker loads the same file
     model_options = dict(weights=str(weights), device=device, precision=precision.value,
-                 flow=flow.value, warp_mix=warp_mix, max_memory=max_memory, tile=tile, tile_overlap=tile_overlap)
+                 flow=flow.value, warp_mix=warp_mix, max_memory=max_memory, tile=tile, tile_overlap=tile_overlap,
+                 pyramid_levels=pyramid_levels, padding=padding.value)
     result = run_batch(inputs, output, options=options, model=model_options, address=ray_address, workers=workers,
                        threads=threads, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                        range_frames=range_frames, segment_frames=segment_frames, force=force, report=report,

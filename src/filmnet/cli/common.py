@@ -154,3 +154,38 @@ def video_option(flag: str):
     if "callback" in keywords:
         keywords = dict(keywords, callback=bounded(keywords["callback"]))
     return typer.Option(default, f"--{flag}", **keywords)
+
+
+PYRAMID_LEVELS_HELP = ("Pyramid depth: auto (deeper for larger frames, for large motion) or N levels, from 5 up to "
+                       "what the frame size allows (7 = the official depth).")
+
+
+def _pyramid_levels(value: Optional[str]) -> Optional[str]:
+    from ..errors import InputError
+    from ..inference.depth import parse_pyramid_levels
+
+    try:
+        return None if value is None else str(parse_pyramid_levels(value))
+    except InputError as err:
+        raise typer.BadParameter(str(err).split(" ", 1)[1]) from None
+
+
+def pyramid_levels_option():
+    """--pyramid-levels auto|N, declared once for every command that runs a model (checked at parse time; the
+    range for the frame size is checked when frames are known)."""
+    return typer.Option("auto", "--pyramid-levels", callback=_pyramid_levels, help=PYRAMID_LEVELS_HELP)
+
+
+class Padding(str, Enum):
+    replicate = "replicate"
+    reflect = "reflect"
+    zeros = "zeros"
+
+
+PADDING_HELP = ("How frames are padded to a multiple of 64: replicate (edge pixels; no dark bands at the edges), "
+                "reflect, or zeros (the official tools').")
+
+
+def padding_option():
+    """--padding replicate|reflect|zeros, declared once."""
+    return typer.Option(Padding.replicate, "--padding", help=PADDING_HELP)

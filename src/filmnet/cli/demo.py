@@ -9,6 +9,7 @@ import typer
 from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, app, friendly_errors
 from .common import choose_weights, model_option, weights_option
+from .common import Padding, padding_option, pyramid_levels_option
 
 
 @app.command()
@@ -23,6 +24,8 @@ def demo(
     flow: Flow = typer.Option(Flow.auto, "--flow", help=FLOW_HELP),
     warp_mix: Optional[float] = typer.Option(None, "--warp-mix", min=0.0, max=1.0, help=WARP_MIX_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite files of the demo's names in a folder that is not a demo folder."),
+    pyramid_levels: str = pyramid_levels_option(),
+    padding: Padding = padding_option(),
 ) -> None:
     """Interpolate a synthetic (procedurally rendered) scene into a slow-motion mp4 and gif."""
     from ..demo import run_demo
@@ -33,7 +36,8 @@ def demo(
     refuse_input_overwrite(output, [weights], what="demo folder")
     parse_fps(fps)
 
-    interpolator = Interpolator(choose_weights(model, weights), precision=precision.value, flow=flow.value, warp_mix=warp_mix)
+    interpolator = Interpolator(choose_weights(model, weights), precision=precision.value, flow=flow.value, warp_mix=warp_mix,
+                                pyramid_levels=pyramid_levels, padding=padding.value)
     result = run_demo(output, interpolator, exp=exp, fps=fps, overwrite=force)
     for path in result.videos:
         typer.echo(f"wrote {path}")

@@ -9,6 +9,7 @@ import typer
 
 from .common import WARP_MIX_HELP, Flow, Precision, fail, app, friendly_errors
 from .common import model_option
+from .common import Padding, padding_option, pyramid_levels_option
 
 class Method(str, Enum):
     blend = "blend"
@@ -32,6 +33,8 @@ def eval_(
     float_prediction: bool = typer.Option(False, "--float-prediction",
                                           help="Score the float prediction instead of the 8-bit one."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --json/--csv file."),
+    pyramid_levels: str = pyramid_levels_option(),
+    padding: Padding = padding_option(),
 ) -> None:
     """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
     from ..eval import evaluate, format_table, save_results
@@ -48,7 +51,7 @@ def eval_(
     for name, w in _labelled_weights(model or [], weights or []):
         for source in sources:
             interp = Interpolator(w, device=device, precision=precision.value, max_memory=None, flow=source,
-                                  warp_mix=warp_mix)
+                                  warp_mix=warp_mix, pyramid_levels=pyramid_levels, padding=padding.value)
             interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow_source.uses_dis else "")
             if interp.warp_mix:  # only DIS sources apply a mix
                 interp.name += f"+mix{interp.warp_mix:g}"

@@ -9,6 +9,7 @@ import typer
 from ..bounds import option as bounded
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, mix_note, app, friendly_errors, tiling_options
 from .common import choose_weights, model_option, weights_option
+from .common import Padding, padding_option, pyramid_levels_option
 
 
 DEFAULT_EXP = 4  # as `filmnet demo`: 15 new frames per pair
@@ -37,6 +38,8 @@ def interpolate(
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    pyramid_levels: str = pyramid_levels_option(),
+    padding: Padding = padding_option(),
 ) -> None:
     """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).
 
@@ -62,7 +65,9 @@ def interpolate(
     depth, alpha = (16 if first.dtype.itemsize == 2 else 8), first.shape[2] == 4
     writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
-                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap),
+                                pyramid_levels=pyramid_levels, padding=padding.value)
+    interpolator.pair_runner(*size)  # a --pyramid-levels too deep for the frames fails before any work
     frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
                                  progress=True, n_inputs=len(inputs))
     planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1

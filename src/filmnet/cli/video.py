@@ -8,6 +8,7 @@ import typer
 
 from .common import FLOW_HELP, WARP_MIX_HELP, Flow, Precision, fail, app, tiling_options, friendly_errors
 from .common import choose_weights, model_option, video_option, weights_option
+from .common import Padding, padding_option, pyramid_levels_option
 
 
 @app.command()
@@ -40,6 +41,8 @@ def video(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     ignore_errors: bool = typer.Option(False, "--ignore-errors",
                                        help="Hold the previous frame in place of damaged input frames (counted)."),
+    pyramid_levels: str = pyramid_levels_option(),
+    padding: Padding = padding_option(),
 ) -> None:
     """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
     from ..inference import Interpolator
@@ -54,7 +57,8 @@ def video(
     encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
     check_retime(src, output, options, encode)  # bad options fail before a model loads
     interpolator = Interpolator(choose_weights(model, weights), device=device, precision=precision.value, flow=flow.value,
-                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
+                                warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap),
+                                pyramid_levels=pyramid_levels, padding=padding.value)
     result = retime(src, output, interpolator=interpolator, options=options, encode=encode, progress=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
