@@ -177,15 +177,15 @@ def pyramid_levels_option():
 
 
 class Padding(str, Enum):
-    replicate = "replicate"
     reflect = "reflect"
+    replicate = "replicate"
     zeros = "zeros"
 
 
-PADDING_HELP = ("How frames are padded to a multiple of 64: replicate (edge pixels; no dark bands at the edges), "
-                "reflect, or zeros (the official tools').")
+PADDING_HELP = ("How frames are padded to a multiple of 64: reflect (mirrored; no dark bands at the edges), "
+                "replicate (edge pixels), or zeros (the official tools').")
 
 
 def padding_option():
-    """--padding replicate|reflect|zeros, declared once."""
-    return typer.Option(Padding.replicate, "--padding", help=PADDING_HELP)
+    """--padding reflect|replicate|zeros, declared once."""
+    return typer.Option(Padding.reflect, "--padding", help=PADDING_HELP)

@@ -129,7 +129,7 @@ class Interpolator:
         recommends, else 0. The share applied is `self.warp_mix` (0 for the model's own flows).
       tiling: a `TilingOptions` (max_memory, tile, overlap); default: max_memory "auto", no forced tile.
       pyramid_levels: "auto" (per frame size, `depth.auto_levels`), an int depth, or None (the config's 7).
-      padding: "replicate" (edge pixels), "reflect" or "zeros" (the official tools'; `padding.Padder`).
+      padding: "reflect" (mirrored), "replicate" (edge pixels) or "zeros" (the official tools'; `padding.Padder`).
       **tiling_options: `max_memory=`, `tile=`, `overlap=` as keywords, instead of `tiling`.
     """
 

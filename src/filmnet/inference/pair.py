@@ -51,7 +51,8 @@ class PairRunner:
         padded size)."""
         padder = Padder(height, width, align, self.padding_mode)
         runner = replace(self, padder=padder)
-        runner.depth_for(height + sum(padder.padding[2:]), width + sum(padder.padding[:2]))  # fail early
+        if self.levels is not None:  # fail early on a depth out of range for the padded size
+            runner.depth_for(height + sum(padder.padding[2:]), width + sum(padder.padding[:2]))
         return runner
 
     def depth_for(self, height: int, width: int) -> int:
