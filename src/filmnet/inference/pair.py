@@ -83,9 +83,10 @@ class PairRunner:
         x = self.pad(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        levels = None if self.levels is None else self.depth_for(*x.shape[-2:])
         with self._context():
-            return self.model.encode(x, levels)
+            if self.levels is None:  # the config's depth
+                return self.model.encode(x)
+            return self.model.encode(x, self.depth_for(*x.shape[-2:]))
 
     def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
         """The source's whole-frame work on two padded frames (shared by the tiles of a pair)."""
@@ -98,7 +99,9 @@ class PairRunner:
         from the encoded frames. `padding`: their zero border (default: this runner's)."""
         def own() -> PairFlows:
             with self._context():
-                return self.model.estimate_flows(e0, e1, self.shallow_levels)
+                shallow = self.shallow_levels
+                return self.model.estimate_flows(e0, e1) if shallow is None else \
+                    self.model.estimate_flows(e0, e1, shallow)
 
         padding = self.padding if padding is None else padding
         levels = self.model.config.fusion_pyramid_levels if self.source.uses_dis else 0
