@@ -39,7 +39,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def interp(model):
-    return Interpolator(model, precision="fp32")
+    return Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros")
 
 
 def test_tiny_model_output_is_not_saturated(model):
@@ -199,8 +199,8 @@ def test_precision_resolution():
 def test_bf16_is_close_to_fp32():
     model = tiny_model()
     a, b = frames(2, 64, 64)
-    ref = Interpolator(tiny_model(), precision="fp32").interpolate(a, b)
-    fast = Interpolator(model, precision="bf16")
+    ref = Interpolator(tiny_model(), precision="fp32", pyramid_levels=7, padding="zeros").interpolate(a, b)
+    fast = Interpolator(model, precision="bf16", pyramid_levels=7, padding="zeros")
     assert fast.precision == "bf16" and fast.channels_last
     out = fast.interpolate(a, b)
     assert out.dtype == np.float32 and out.shape == ref.shape
@@ -212,7 +212,7 @@ def test_weights_from_path_match_module(tmp_path, model, interp):
 
     path = save_model(model, tmp_path / "tiny.safetensors")
     a, b = frames(2, 64, 64)
-    from_file = Interpolator(path, precision="fp32")
+    from_file = Interpolator(path, precision="fp32", pyramid_levels=7, padding="zeros")
     np.testing.assert_allclose(from_file.interpolate(a, b), interp.interpolate(a, b), atol=1e-6)
 
 

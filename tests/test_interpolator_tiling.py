@@ -50,7 +50,7 @@ def untiled_need(h: int, w: int, fraction: float) -> int:
 
 def test_forced_tile_runs_interpolate_tiled(model):
     a, b = frames(2, 200, 260)
-    interp = Interpolator(model, precision="fp32", tile=(128, 128), overlap=64)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", tile=(128, 128), overlap=64)
     assert interp.tiling_for(200, 260) == Tiling((128, 128), 64)
     assert count_tiles(200, 260, (128, 128), 64) > 4
     out = interp.interpolate(a, b, 0.3)
@@ -59,18 +59,18 @@ def test_forced_tile_runs_interpolate_tiled(model):
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     expected = interpolate_tiled(model, tensor(a), tensor(b), 0.3, tile=(128, 128), overlap=64)
     np.testing.assert_array_equal(out, hwc(expected))
-    untiled = Interpolator(model, precision="fp32", max_memory=None).interpolate(a, b, 0.3)
+    untiled = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None).interpolate(a, b, 0.3)
     assert not np.array_equal(out, untiled)  # tiles see less context; the tiled path really ran
 
 
 @pytest.mark.parametrize("tile", [(256, 320), (512, 512)])
 def test_covering_tile_equals_untiled_exactly(model, tile):
     a, b = frames(2, 200, 260)
-    interp = Interpolator(model, precision="fp32", tile=tile, overlap=64)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", tile=tile, overlap=64)
     assert interp.tiling_for(200, 260) is None
     out = interp.interpolate(a, b, 0.7)
     assert interp.last_tiling is None
-    np.testing.assert_array_equal(out, Interpolator(model, precision="fp32", max_memory=None).interpolate(a, b, 0.7))
+    np.testing.assert_array_equal(out, Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None).interpolate(a, b, 0.7))
     one_tile = interpolate_tiled(model, tensor(a), tensor(b), 0.7, tile=tile, overlap=64)
     np.testing.assert_array_equal(out, hwc(one_tile))
 
@@ -78,7 +78,7 @@ def test_covering_tile_equals_untiled_exactly(model, tile):
 def test_small_budget_tiles(model, fixed_rss):
     a, b = frames(2, 200, 260)
     budget = untiled_need(200, 260, 0.5)
-    interp = Interpolator(model, precision="fp32", max_memory=f"{budget // 1024}KiB", overlap=64)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=f"{budget // 1024}KiB", overlap=64)
     assert interp.max_memory == budget // 1024 * 1024
     tiling = interp.tiling_for(200, 260)
     assert isinstance(tiling, Tiling) and tiling.overlap == 64
@@ -92,9 +92,9 @@ def test_small_budget_tiles(model, fixed_rss):
 
 def test_budget_that_fits_stays_untiled(model, fixed_rss):
     a, b = frames(2, 200, 260)
-    interp = Interpolator(model, precision="fp32", max_memory=untiled_need(200, 260, 1.1))
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=untiled_need(200, 260, 1.1))
     assert interp.tiling_for(200, 260) is None
-    untiled = Interpolator(model, precision="fp32", max_memory=None)
+    untiled = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     np.testing.assert_array_equal(interp.interpolate(a, b), untiled.interpolate(a, b))
 
 
@@ -103,16 +103,16 @@ def test_dis_flows_count_in_the_budget(model, fixed_rss):
 
     pytest.importorskip("cv2")
     budget = untiled_need(200, 260, 1.0) + DIS_PEAK_BYTES_PER_PIXEL * 200 * 260 // 2
-    assert Interpolator(model, precision="fp32", max_memory=budget, flow="model").tiling_for(200, 260) is None
+    assert Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=budget, flow="model").tiling_for(200, 260) is None
     for flow in ("dis", "hybrid"):
-        tight = Interpolator(model, precision="fp32", max_memory=budget, flow=flow, overlap=64)
+        tight = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=budget, flow=flow, overlap=64)
         assert tight.tiling_for(200, 260) is not None
     roomy = budget + DIS_PEAK_BYTES_PER_PIXEL * 200 * 260
-    assert Interpolator(model, precision="fp32", max_memory=roomy, flow="dis").tiling_for(200, 260) is None
+    assert Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=roomy, flow="dis").tiling_for(200, 260) is None
 
 
 def test_extra_outputs_need_smaller_tiles(model, fixed_rss):
-    interp = Interpolator(model, precision="fp32", max_memory=untiled_need(200, 260, 1.1), overlap=64)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=untiled_need(200, 260, 1.1), overlap=64)
     assert interp.tiling_for(200, 260, outputs=1) is None
     many = interp.tiling_for(200, 260, outputs=20)  # 19 extra full-frame buffers of 12 bytes per pixel
     assert many is not None and many.tile[0] * many.tile[1] < 256 * 320
@@ -120,7 +120,7 @@ def test_extra_outputs_need_smaller_tiles(model, fixed_rss):
 
 def test_impossible_budget_raises_clear_error(model, fixed_rss):
     a, b = frames(2, 200, 260)
-    interp = Interpolator(model, precision="fp32", max_memory="1MB")
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory="1MB")
     with pytest.raises(InputError, match="--max-memory"):
         interp.tiling_for(200, 260)
     with pytest.raises(InputError, match="--max-memory"):
@@ -130,16 +130,16 @@ def test_impossible_budget_raises_clear_error(model, fixed_rss):
 def test_auto_budget_is_a_share_of_free_memory(model, fixed_rss, monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda device: 0)
     with pytest.raises(InputError, match="--max-memory"):
-        Interpolator(model, precision="fp32").tiling_for(200, 260)
+        Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros").tiling_for(200, 260)
     free = int((untiled_need(200, 260, 0.5) - RSS) / 0.8)
     monkeypatch.setattr(memory, "available_memory", lambda device: free)
-    assert isinstance(Interpolator(model, precision="fp32", max_memory="AUTO").tiling_for(200, 260), Tiling)
+    assert isinstance(Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory="AUTO").tiling_for(200, 260), Tiling)
     monkeypatch.setattr(memory, "available_memory", lambda device: 64 * 2**30)
-    assert Interpolator(model, precision="fp32").tiling_for(200, 260) is None
+    assert Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros").tiling_for(200, 260) is None
 
 
 def test_decision_is_kept_per_size(model, monkeypatch):
-    interp = Interpolator(model, precision="fp32", max_memory="64GB")
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory="64GB")
     assert interp.tiling_for(200, 260) is None
     monkeypatch.setattr(memory, "choose_tiling", lambda *args, **kwargs: pytest.fail("decided twice"))
     assert interp.tiling_for(200, 260) is None
@@ -148,7 +148,7 @@ def test_decision_is_kept_per_size(model, monkeypatch):
 def test_max_memory_none_never_tiles(model, monkeypatch):
     monkeypatch.setattr(memory, "choose_tiling", lambda *args, **kwargs: pytest.fail("budget consulted"))
     monkeypatch.setattr(memory, "available_memory", lambda device: 0)
-    interp = Interpolator(model, precision="fp32", max_memory=None)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     assert interp.tiling_for(200, 260) is None and interp.tiling_for(100_000, 100_000) is None
     a, b = frames(2, 70, 90)
     assert interp.interpolate(a, b).shape == (70, 90, 3) and interp.last_tiling is None
@@ -157,7 +157,7 @@ def test_max_memory_none_never_tiles(model, monkeypatch):
 @pytest.mark.parametrize("n, multi", [(2, 4), (3, 3), (2, 1)])
 def test_tiled_multi_sequence(model, n, multi):
     inputs = frames(n, 130, 190, seed=5)
-    interp = Interpolator(model, precision="fp32", tile=(128, 128), overlap=64)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", tile=(128, 128), overlap=64)
     out = interp.sequence(inputs, multi=multi)
     assert interp.last_tiling == Tiling((128, 128), 64)
     assert len(out) == (n - 1) * multi + 1
@@ -178,7 +178,7 @@ def test_tiled_exp_sequence_feeds_back_unclipped_midpoints(model):
     with torch.no_grad():
         model.fuse.output_conv.bias.fill_(0.98)  # push part of the midpoint above 1, so clipping would show
     try:
-        interp = Interpolator(model, precision="fp32", tile=(128, 128), overlap=64)
+        interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", tile=(128, 128), overlap=64)
         out = interp.sequence([a, b], exp=2)
 
         def tiled(x0, x1):
@@ -207,7 +207,7 @@ def test_tiled_exp_sequence_feeds_back_unclipped_midpoints(model):
 ])
 def test_bad_tiling_options_are_refused(model, kwargs, match):
     with pytest.raises(InputError, match=match):
-        Interpolator(model, precision="fp32", **kwargs)
+        Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", **kwargs)
 
 
 def test_import_is_cheap_and_reexports():

@@ -49,7 +49,7 @@ def test_runner_is_the_model_called_directly(model, frames):
 
 
 def test_interpolator_pairs_and_sequences_are_the_runners(model, frames):
-    interp = Interpolator(model, precision="fp32", max_memory=None)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     a, b, c = frames
     assert np.array_equal(interp.interpolate(hwc(a), hwc(b), 0.3), hwc(direct(model, a, b, 0.3)))
     out = interp.sequence([hwc(x) for x in frames], multi=3)
@@ -59,10 +59,10 @@ def test_interpolator_pairs_and_sequences_are_the_runners(model, frames):
 
 
 def test_each_frame_is_encoded_once(model, frames, monkeypatch):
-    interp = Interpolator(model, precision="fp32", max_memory=None)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     calls = []
     original = type(model).encode
-    monkeypatch.setattr(type(model), "encode", lambda self, x: calls.append(1) or original(self, x))
+    monkeypatch.setattr(type(model), "encode", lambda self, x, levels=None: calls.append(1) or original(self, x, levels))
     out = interp.sequence([hwc(x) for x in frames], multi=4)
     assert len(out) == 9 and len(calls) == len(frames)  # 3 frames, 2 pairs, 6 new frames: 3 encodes
 
@@ -72,7 +72,7 @@ def test_tiles_run_the_runner_per_tile(model, frames):
     runner = PairRunner(model)
     one_tile = interpolate_tiled_times(runner, x0, x1, [0.4], tile=(128, 128), overlap=64)[0]
     assert torch.equal(one_tile, direct(model, x0, x1, 0.4))  # one tile: the untiled computation
-    tiled = Interpolator(model, precision="fp32", tile=(64, 64), overlap=0)
+    tiled = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", tile=(64, 64), overlap=0)
     got = tiled.interpolate(hwc(x0), hwc(x1), 0.4)
     assert tiled.last_tiling is not None
     want = interpolate_tiled_times(model, x0, x1, [0.4], tile=(64, 64), overlap=0)[0]
@@ -100,7 +100,7 @@ def test_video_frames_are_the_runners(model, tmp_path):
     folder.mkdir()
     for k, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{k:06d}.png")
-    interp = Interpolator(model, precision="fp32", max_memory=None)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     result = retime(folder, tmp_path / "out", interpolator=interp, multi=2, in_fps=Fraction(10))
     assert result.scene_cuts == 0
     got = [np.asarray(Image.open(p)) for p in sorted(result.output.glob("*.png"))]
@@ -113,7 +113,7 @@ def test_video_frames_are_the_runners(model, tmp_path):
 
 
 def test_eval_native_size_is_the_unpadded_runner(model, frames):
-    interp = Interpolator(model, precision="fp32", max_memory=None)
+    interp = Interpolator(model, precision="fp32", pyramid_levels=7, padding="zeros", max_memory=None)
     x0, x1 = (torch.nn.functional.interpolate(x, size=(128, 192)) for x in frames[:2])  # the model's own size
     got = _native_size(interp, hwc(x0), hwc(x1))
     with torch.inference_mode():

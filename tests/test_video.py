@@ -688,7 +688,8 @@ class _Tracked:
 def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
     pytest.importorskip("cv2")
     from filmnet.flows import DisFlows
-    from filmnet.inference.pair import PairRunner
+    from dataclasses import replace
+
     from filmnet.inference.tiling import interpolate_tiled_times
 
     mixed = Interpolator(interp.model, precision="fp32", tile=(64, 64), overlap=0, flow="dis", warp_mix=0.5)
@@ -698,7 +699,7 @@ def test_tiled_video_frames_get_the_warp_mix(tmp_path, interp):
     frames = read_pngs(retime(src, tmp_path / "mixed", interpolator=mixed, multi=2).output)
     x0, x1 = mixed.to_tensor(originals[0]), mixed.to_tensor(originals[1])
     with torch.inference_mode():
-        want = {mix: quantize(interpolate_tiled_times(PairRunner(mixed.model, DisFlows(mix)), x0, x1, [0.5],
+        want = {mix: quantize(interpolate_tiled_times(replace(mixed.runner, source=DisFlows(mix)), x0, x1, [0.5],
                                                       tile=(64, 64), overlap=0)[0]) for mix in (0.0, 0.5)}
     assert np.array_equal(frames[1], want[0.5]) and not np.array_equal(want[0.0], want[0.5])
 

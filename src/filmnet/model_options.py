@@ -12,6 +12,11 @@ from .errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FLOWS = ("auto", "model", "dis", "hybrid")
+PADDINGS = ("reflect", "replicate", "zeros")
+PYRAMID_LEVELS_HELP = ("Pyramid depth: auto (deeper for larger frames, for large motion) or N levels, from 5 up to "
+                       "what the frame size allows (7 = the official depth).")
+PADDING_HELP = ("How frames are padded to a multiple of 64: reflect (mirrored; no dark bands at the edges), "
+                "replicate (edge pixels), or zeros (the official tools').")
 FLOW_HELP = ("Flow source: model (FILM's estimator), dis (OpenCV DIS into FILM's fusion), hybrid (DIS, or FILM's "
              "flows for large motion where they align better), auto (what the weights ask for; the model's own "
              "flows when OpenCV is missing). dis and hybrid need OpenCV: pip install \"filmnet[dis]\".")
@@ -49,6 +54,8 @@ class ModelOptions:
                             "never tile.")
     tile: str | None = _flag(None, "Force tiles of HxW pixels (multiples of 64), e.g. 512x512.")
     tile_overlap: int | None = _flag(None, "Tile overlap in pixels (multiple of 64).", int, bound="tile_overlap")
+    pyramid_levels: str = _flag("auto", PYRAMID_LEVELS_HELP)
+    padding: str = _flag("reflect", PADDING_HELP, choices=PADDINGS)
 
     def checked(self) -> ModelOptions:
         """These options with every rule checked (`InputError`, one line, before any model loads or worker
@@ -58,11 +65,14 @@ class ModelOptions:
 
         if self.model is not None and self.weights is not None:
             raise InputError("give --model NAME or --weights PATH, not both")
-        for name in ("precision", "flow"):
+        for name in ("precision", "flow", "padding"):
             choices = fields_of()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 raise InputError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         check("warp_mix", self.warp_mix)
+        from .inference.depth import parse_pyramid_levels
+
+        object.__setattr__(self, "pyramid_levels", str(parse_pyramid_levels(self.pyramid_levels)))
         check("tile_overlap", self.tile_overlap)
         tiling = TilingOptions.from_text(self.max_memory, self.tile, self.tile_overlap).checked()
         object.__setattr__(self, "_tiling", tiling)

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 import typer
 
 from ..errors import FilmError, error_line, one_line
-from ..model_options import FLOWS, MODEL_HELP, PRECISIONS, ModelOptions, fields_of
+from ..model_options import FLOWS, MODEL_HELP, PADDINGS, PRECISIONS, ModelOptions, fields_of
 
 app = typer.Typer(
     name="filmnet", help="FILM frame interpolation in PyTorch.", no_args_is_help=True, add_completion=False,
@@ -21,6 +21,7 @@ app = typer.Typer(
 
 Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
 Flow = Enum("Flow", {name: name for name in FLOWS}, type=str)
+Padding = Enum("Padding", {name: name for name in PADDINGS}, type=str)
 WEIGHTS_HELP = fields_of()["weights"].metadata["help"]
 
 
@@ -48,7 +49,7 @@ def model_flag(name: str, **change):
     keywords.update(change)
     kind = {"path": Path}.get(meta["kind"], meta["kind"])
     if "choices" in meta:
-        kind = {"precision": Precision, "flow": Flow}[name]
+        kind = {"precision": Precision, "flow": Flow, "padding": Padding}[name]
         default = kind(default)
     return Optional[kind], typer.Option(default, f"--{name.replace('_', '-')}", **keywords)
 

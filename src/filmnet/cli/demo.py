@@ -11,7 +11,7 @@ from .common import app, friendly_errors, model_options
 
 @app.command()
 @friendly_errors
-@model_options("model", "weights", "precision", "flow", "warp_mix")
+@model_options("model", "weights", "precision", "flow", "warp_mix", "pyramid_levels", "padding")
 def demo(
     output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files (made if missing; a demo folder from an earlier run is overwritten)."),
     exp: int = typer.Option(4, "--exp", callback=bounded("demo_exp"), help="2^T-1 new frames between the two renders."),

@@ -16,7 +16,7 @@ class Method(str, Enum):
 
 @app.command("eval")
 @friendly_errors
-@model_options("precision", "warp_mix", "device", precision=dict(default="fp32", help="Precision for model weights."))
+@model_options("precision", "warp_mix", "device", "pyramid_levels", "padding", precision=dict(default="fp32", help="Precision for model weights."))
 def eval_(
     data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
     model: Optional[list[str]] = model_option("Named model to evaluate (repeatable; see `filmnet models`)."),
@@ -47,7 +47,7 @@ def eval_(
         for source in sources:
             m = model_options
             interp = Interpolator(w, device=m.device, precision=m.precision, max_memory=None, flow=source,
-                                  warp_mix=m.warp_mix)
+                                  warp_mix=m.warp_mix, pyramid_levels=m.pyramid_levels, padding=m.padding)
             interp.name = f"filmnet:{name}" + (f":{interp.flow}" if several or interp.flow_source.uses_dis else "")
             if interp.warp_mix:  # only DIS sources apply a mix
                 interp.name += f"+mix{interp.warp_mix:g}"

@@ -53,6 +53,7 @@ def interpolate(
     depth, alpha = (16 if first.dtype.itemsize == 2 else 8), first.shape[2] == 4
     writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
     interpolator = model_options.interpolator()
+    interpolator.pair_runner(*size)  # a --pyramid-levels too deep for the frames fails before any work
     frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
                                  progress=True, n_inputs=len(inputs))
     planned = FrameSpec.of(exp, multi, scope="cli").total(len(inputs))

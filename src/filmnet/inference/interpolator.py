@@ -28,6 +28,8 @@ from ..model import FILM
 from ..precision import autocast_context, resolve_precision, use_channels_last
 from . import memory
 from .memory import Tiling, TilingOptions
+from .depth import check_pyramid_levels
+from .padding import DEFAULT_PADDING, check_padding_mode
 from .pair import PairRunner
 from .tiling import count_tiles, interpolate_tiled_times
 
@@ -80,12 +82,15 @@ class Interpolator:
         share of the way towards the time-weighted average of the two warped inputs; None: what the weights file
         recommends, else 0. The share applied is `self.warp_mix` (0 for the model's own flows).
       tiling: a `TilingOptions` (max_memory, tile, overlap); default: max_memory "auto", no forced tile.
+      pyramid_levels: "auto" (per frame size, `depth.auto_levels`), an int depth, or None (the config's 7).
+      padding: "reflect" (mirrored), "replicate" (edge pixels) or "zeros" (the official tools'; `padding.Padder`).
       **tiling_options: `max_memory=`, `tile=`, `overlap=` as keywords, instead of `tiling`.
     """
 
     def __init__(self, weights: str | os.PathLike | nn.Module | None = None, device: str | torch.device = "cpu",
                  precision: str = "auto", *, flow: str | FlowSource = "auto", warp_mix: float | None = None,
-                 tiling: TilingOptions | None = None, **tiling_options):
+                 tiling: TilingOptions | None = None, pyramid_levels: int | str | None = "auto",
+                 padding: str = DEFAULT_PADDING, **tiling_options):
         self.device = resolve_device(device)
         weights = _resolve_weights(weights)
         self.weights_path = weights if isinstance(weights, (str, os.PathLike)) else None  # the file in use
@@ -98,7 +103,8 @@ class Interpolator:
         self.align = max(64, self.model.config.min_size)
         self.tiling_options = _tiling_options(tiling, tiling_options).checked(self.align)
         self.runner = PairRunner(self.model, self.flow_source, autocast=self.autocast,
-                                 channels_last=self.channels_last)
+                                 channels_last=self.channels_last, levels=check_pyramid_levels(pyramid_levels),
+                                 padding_mode=check_padding_mode(padding))
         self.last_tiling: Tiling | None = None  # the tiling of the latest interpolate/sequence call
         self._tilings: dict[tuple[int, int, int], Tiling | None] = {}
 

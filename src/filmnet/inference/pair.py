@@ -15,6 +15,7 @@ import torch
 
 from ..flows import FlowSource, FrameFlows, OwnFlows
 from ..model import FILM, Encoded, PairFlows
+from .depth import AUTO, resolve_levels
 from .padding import Padder
 
 NO_PADDING = (0, 0, 0, 0)
@@ -31,6 +32,10 @@ class PairRunner:
         size).
       autocast: a factory for the precision context (e.g. `Interpolator.autocast`); None: none.
       channels_last: feed the model channels_last tensors.
+      levels: pyramid depth: an int, None (the config's), or "auto": encode as deep as the padded frame size
+        suggests (`depth.auto_levels`) and, per pair, keep the config's depth unless the deep levels see large
+        motion (`FILM.estimate_flows(shallow=...)`).
+      padding_mode: how `sized` pads: "zeros" (official), "replicate" or "reflect" (`padding.Padder`).
     """
 
     model: FILM
@@ -38,10 +43,26 @@ class PairRunner:
     padder: Padder | None = None
     autocast: Callable[[], ContextManager] | None = None
     channels_last: bool = False
+    levels: int | str | None = None
+    padding_mode: str = "zeros"
 
     def sized(self, height: int, width: int, align: int) -> PairRunner:
-        """This runner for height x width frames, padded to multiples of `align`."""
-        return replace(self, padder=Padder(height, width, align))
+        """This runner for height x width frames, padded to multiples of `align` (its depth checked for the
+        padded size)."""
+        padder = Padder(height, width, align, self.padding_mode)
+        runner = replace(self, padder=padder)
+        if self.levels is not None:  # fail early on a depth out of range for the padded size
+            runner.depth_for(height + sum(padder.padding[2:]), width + sum(padder.padding[:2]))
+        return runner
+
+    def depth_for(self, height: int, width: int) -> int:
+        """The pyramid depth `encode` uses on padded height x width frames (InputError if out of range)."""
+        return resolve_levels(self.levels, self.model.config, height, width)
+
+    @property
+    def shallow_levels(self) -> int | None:
+        """For "auto": the depth a pair falls back to when its deep levels see little motion; else None."""
+        return self.model.config.pyramid_levels if self.levels == AUTO else None
 
     @property
     def padding(self) -> tuple[int, int, int, int]:
@@ -63,7 +84,9 @@ class PairRunner:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._context():
-            return self.model.encode(x)
+            if self.levels is None:  # the config's depth
+                return self.model.encode(x)
+            return self.model.encode(x, self.depth_for(*x.shape[-2:]))
 
     def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
         """The source's whole-frame work on two padded frames (shared by the tiles of a pair)."""
@@ -76,7 +99,9 @@ class PairRunner:
         from the encoded frames. `padding`: their zero border (default: this runner's)."""
         def own() -> PairFlows:
             with self._context():
-                return self.model.estimate_flows(e0, e1)
+                shallow = self.shallow_levels
+                return self.model.estimate_flows(e0, e1) if shallow is None else \
+                    self.model.estimate_flows(e0, e1, shallow)
 
         padding = self.padding if padding is None else padding
         levels = self.model.config.fusion_pyramid_levels if self.source.uses_dis else 0

@@ -173,4 +173,8 @@ def job_key(job: RetimeJob, interpolator, tiling) -> str:
     mix = getattr(interpolator, "warp_mix", 0.0)
     if mix:  # only DIS sources apply a mix; keys of jobs without one stay as they were
         key["warp_mix"] = mix
+    runner = getattr(interpolator, "runner", None)
+    official = (None, runner.model.config.pyramid_levels) if runner is not None else ()
+    if runner is not None and (runner.levels not in official or runner.padding_mode != "zeros"):  # issues 22, 24
+        key.update(levels=str(runner.levels), padding=runner.padding_mode)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

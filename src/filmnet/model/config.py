@@ -36,6 +36,11 @@ class FILMConfig:
         """Smallest legal input height/width: the coarsest pyramid level must be >= 1 pixel."""
         return 2 ** (self.pyramid_levels - 1)
 
+    @property
+    def min_pyramid_levels(self) -> int:
+        """The shallowest runtime pyramid these weights support: the fusion needs features and flows on its levels."""
+        return self.fusion_pyramid_levels
+
     def feature_channels(self, level: int) -> int:
         """Per-image channels of the scale-agnostic feature pyramid at `level`."""
         return sum(self.filters << j for j in range(min(level, self.sub_levels - 1) + 1))

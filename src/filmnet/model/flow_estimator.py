@@ -66,16 +66,29 @@ class PyramidFlowEstimator(nn.Module):
 
     def forward(self, pyramid_a: list[torch.Tensor], pyramid_b: list[torch.Tensor]) -> list[torch.Tensor]:
         """Returns the residual flow pyramid, finest first; the coarsest entry is the initial estimate."""
-        levels = len(pyramid_a)
-        v = self.predictor(levels - 1)(pyramid_a[-1], pyramid_b[-1])
-        residuals = [v]
-        for i in reversed(range(levels - 1)):
+        residuals, _ = self.descend(pyramid_a, pyramid_b, 0)
+        return residuals
+
+    def descend(self, pyramid_a: list[torch.Tensor], pyramid_b: list[torch.Tensor], stop: int,
+                start: tuple[list[torch.Tensor], torch.Tensor] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Coarse to fine down to level `stop`: (the residuals of levels stop.., finest first; the accumulated flow
+        at `stop`). `start`: an earlier `descend` of these pyramids to continue from (it stopped at a coarser
+        level); None starts at the pyramids' coarsest level."""
+        if start is None:
+            top = len(pyramid_a) - 1
+            v = self.predictor(top)(pyramid_a[top], pyramid_b[top])
+            coarse = [v]
+        else:
+            coarse, v = start[0][::-1], start[1]
+            top = len(pyramid_a) - len(start[0])
+        residuals = list(coarse)
+        for i in reversed(range(stop, top)):
             v = upsample_flow(v, pyramid_a[i].shape[-2:])
             warped = warp(pyramid_b[i], v)
             r = self.predictor(i)(pyramid_a[i], warped)
             residuals.append(r)
             v = v + r
-        return residuals[::-1]
+        return residuals[::-1], v
 
 
 def flow_pyramid_synthesis(residuals: list[torch.Tensor]) -> list[torch.Tensor]:
