@@ -24,8 +24,9 @@ def export(
     from ..export import export_onnx
     from ..io.guard import check_new_output
     from ..weights import load_model
+    from ..weights.hub import resolve_weights
 
-    source = choose_weights(model, weights)
+    source = resolve_weights(choose_weights(model, weights))
     check_new_output(output, [source if isinstance(source, (str, Path)) else None], force=force)
     film = load_model(source)
     typer.echo(f"wrote {export_onnx(film, output, opset=opset, pad=pad)}")
