@@ -34,7 +34,7 @@ def fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: b
 
     part = folder / f"{source.filename}.part"
     final = folder / source.filename
-    transfer = start_transfer(url, part, source.size, source.pinned, progress)
+    transfer = start_transfer(url, part, source.size, source.pinned, entry.name, progress)
     for attempt in range(RESUME_ATTEMPTS + 1):
         try:
             if stream(transfer):
@@ -42,8 +42,9 @@ def fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: b
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, HTTPError, CutShort) as err:
             kept = has_progress(part)
             if attempt == RESUME_ATTEMPTS or not kept:
-                raise DownloadError(network_reason(err) + (f"; the partial download {part} is kept and resumes "
-                                                           "on the next pull" if kept else "")) from None
+                raise DownloadError(network_reason(err) + (f"; the partial download ({part.stat().st_size} bytes, "
+                                                           f"{part}) is kept and resumes on the next pull"
+                                                           if kept else "")) from None
             log.info("transfer cut short at %d bytes; resuming", part.stat().st_size)
         except requests.RequestException as err:
             raise DownloadError(network_reason(err)) from None
@@ -132,8 +133,8 @@ def network_reason(err: BaseException) -> str:
         return "the connection timed out"
     if "unreachable" in text:
         return "the network is unreachable"
-    if isinstance(err, (CutShort, requests.exceptions.ChunkedEncodingError)) or "cut short" in text:
-        return f"the transfer was cut short ({short(str(err), 80)})"
+    if isinstance(err, (CutShort, requests.exceptions.ChunkedEncodingError)) or "incompleteread" in text:
+        return "the transfer was cut short"
     return f"network error ({type(err).__name__})"
 
 

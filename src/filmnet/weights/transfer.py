@@ -95,10 +95,11 @@ class Transfer:
         self.record.unlink(missing_ok=True)
 
 
-def start_transfer(url: str, part: Path, size: int | None, pinned: bool, progress: bool = False) -> Transfer:
+def start_transfer(url: str, part: Path, size: int | None, pinned: bool, label: str,
+                   progress: bool = False) -> Transfer:
+    """A Transfer whose overall deadline starts now (`TransferLimits.from_env`)."""
     limits = TransferLimits.from_env()
-    return Transfer(url, part, size, pinned, limits, time.monotonic() + limits.deadline(size),
-                    part.name.removesuffix(".part"), progress)
+    return Transfer(url, part, size, pinned, limits, time.monotonic() + limits.deadline(size), label, progress)
 
 
 def stream(t: Transfer) -> bool:
