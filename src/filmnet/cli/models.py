@@ -45,7 +45,8 @@ def list_models() -> None:
     typer.echo(f"\ncache: {hub.cache_dir()}" + ("  (FILMNET_OFFLINE=1: no downloads)" if hub.offline() else ""))
     for entry in hub.MODELS.values():
         if entry.sources:
-            typer.echo(f"{entry.name} sources, tried in order: " + ", ".join(u for _, u in hub.source_urls(entry)))
+            typer.echo(f"{entry.name} sources, tried in order: "
+                       + ", ".join(f"{u} ({_pin(s)})" for s, u in hub.source_urls(entry)))
 
 
 @models_app.command("pull")
@@ -84,6 +85,12 @@ def rm(name: str = typer.Argument(..., help="Model name.")) -> None:
         typer.echo(f"{hub.resolve_name(name).name} is not in the cache ({hub.cache_dir()})")
     for p in removed:
         typer.echo(f"removed {p}")
+
+
+def _pin(source) -> str:
+    if source.pinned:
+        return f"pinned: {source.size} bytes, sha256 {source.sha256}"
+    return "not pinned: size and official tensor shapes checked, sha256 recorded on download"
 
 
 def _mb(n) -> str:

@@ -97,7 +97,8 @@ def _check_tensors(entry: ModelEntry, path: Path) -> None:
     try:
         loaded = read_weights(path)
     except WeightsError as err:
-        raise WeightsError(f"refused: not a readable weights file ({short(str(err))})") from None
+        reason = str(err).replace(f"{path}: ", "")
+        raise WeightsError(f"refused: not a readable weights file ({short(reason)})") from None
     with torch.device("meta"):
         model = FILM(get_config(entry.config))
     official, state = model.state_dict(), loaded.state
