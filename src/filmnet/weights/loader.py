@@ -238,7 +238,9 @@ def _read_torch_zip(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses anything but tensors and containers
-        raise WeightsError(f"{path}: cannot read as a PyTorch state_dict safely ({type(e).__name__}: {e})") from None
+        reason = " ".join(str(e).split())
+        reason = reason if len(reason) <= 200 else reason[:197] + "..."
+        raise WeightsError(f"{path}: cannot read as a PyTorch state_dict safely ({type(e).__name__}: {reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
