@@ -114,6 +114,8 @@ def stream(t: Transfer) -> bool:
     timeout = (CONNECT_TIMEOUT_S, t.limits.stall_s)
     try:
         response = requests.get(t.url, stream=True, timeout=timeout, headers=headers)
+    except requests.ConnectTimeout:
+        raise  # a network error (the host is unreachable), not a stall
     except requests.Timeout:
         raise StallError(f"no answer from the server within {t.limits.stall_s:g} s") from None
     with response:
