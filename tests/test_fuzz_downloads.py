@@ -17,7 +17,7 @@ import pytest
 import torch
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 import filmnet  # noqa: E402
 from filmnet.errors import FilmError  # noqa: E402
@@ -42,6 +42,7 @@ def teardown_module():
 @pytest.fixture(scope="module")
 def server():
     srv = start_server()
+    srv.files[NAME] = FILES[0]  # the answers themselves come from `shape`
     hub.register_model(ENTRY)
     yield srv
     hub.unregister_model(ENTRY.name)
@@ -101,8 +102,14 @@ def _answer(plan: dict):
     return shape
 
 
+HONEST_206 = {"status": 206, "length": "right", "range": "right", "validator": "same", "file": 0, "cut": None,
+              "trickle": False}
+
+
 @settings(max_examples=int(os.environ.get("FILMNET_FUZZ_HTTP_EXAMPLES", "25")))  # each example is a pull
 @given(plans=st.lists(answers, min_size=1, max_size=6), leftover=st.sampled_from([None, "prefix", "other", "whole"]))
+@example(plans=[HONEST_206], leftover="other")  # a stale part of another file, resumed by an honest server
+@example(plans=[{**HONEST_206, "status": 200, "cut": 0.5}, {**HONEST_206, "file": 1}], leftover=None)  # changed upstream
 def test_fuzz_http_answers_give_the_whole_file_or_one_line(server, plans, leftover):
     home = Path(tempfile.mkdtemp(dir=SCRATCH))
     env = {"FILMNET_HOME": str(home), "FILMNET_MIRROR": server.url, "FILMNET_DOWNLOAD_STALL_S": "0.3",
@@ -120,6 +127,7 @@ def test_fuzz_http_answers_give_the_whole_file_or_one_line(server, plans, leftov
         done = within(30, hub.pull, ENTRY.name, progress=False)
         assert done is not None, "the pull hung"
         ok, result = done
+        assert server.log and "HTTP 404" not in str(result)
         if ok:
             assert result.read_bytes() in FILES  # a whole served file, never a splice
         else:
@@ -164,6 +172,7 @@ edits = st.lists(st.tuples(st.integers(0, 10), st.sampled_from(sorted(FIELDS)),
 
 
 @given(st.sampled_from([HONEST, DEFLATED]), edits)
+@example(DEFLATED, [(5, "size", 1 << 30)])  # an unreferenced member promising 1 GiB from 3 kB
 def test_fuzz_pt_zip_central_directory(seed, changes):
     data = bytearray(seed)
     records = _records(seed)
