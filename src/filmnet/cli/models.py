@@ -53,13 +53,15 @@ def list_models() -> None:
 @friendly_errors
 def pull(name: str = typer.Argument(..., help="Model name, e.g. film_net."),
          force: bool = typer.Option(False, "--force", help="Download again even if cached.")) -> None:
-    """Download a model into the cache (verified; resumes an interrupted download) and print its path."""
+    """Download a model into the cache (verified; resumes an interrupted download of the same file) and print its
+    path."""
     from ..weights import hub
 
     try:
         path = hub.pull(name, force=force)
     except KeyboardInterrupt:
-        typer.echo("interrupted: the partial download is kept and resumes on the next pull", err=True)
+        typer.echo("interrupted: the partial download is kept; the next pull resumes it if the server shows the file "
+                   "is unchanged (else it starts over)", err=True)
         raise
     record = hub.cached_file(name)
     typer.echo(f"{hub.resolve_name(name).name}: {path}" + (f" (sha256 {record.sha256})" if record else ""))

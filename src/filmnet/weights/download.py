@@ -43,7 +43,7 @@ def fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: b
             kept = has_progress(part)
             if attempt == RESUME_ATTEMPTS or not kept:
                 raise DownloadError(network_reason(err) + (f"; the partial download ({part.stat().st_size} bytes, "
-                                                           f"{part}) is kept and resumes on the next pull"
+                                                           f"{part}) is kept for the next pull"
                                                            if kept else "")) from None
             log.info("transfer cut short at %d bytes; resuming", part.stat().st_size)
         except requests.RequestException as err:
