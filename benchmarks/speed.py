@@ -111,8 +111,9 @@ def _build_model(config: str, weights: str | None):
 
     if weights:
         from filmnet.weights import load_model
+        from filmnet.weights.hub import resolve_weights
 
-        return load_model(weights).eval()
+        return load_model(resolve_weights(weights)).eval()  # a model name becomes a path in the hub
     torch.manual_seed(0)
     return filmnet.FILM(config).eval()
 

@@ -106,8 +106,9 @@ def _load_model(weights: str | None, config: str):
 
     if weights:
         from filmnet.weights import load_model
+        from filmnet.weights.hub import resolve_weights
 
-        return load_model(weights).eval()
+        return load_model(resolve_weights(weights)).eval()  # a model name becomes a path in the hub
     torch.manual_seed(0)
     print(f"# no --weights: seeded random {config} weights (smoke test only; errors are meaningless)")
     return filmnet.FILM(config).eval()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import filmnet
+from filmnet.weights.hub import resolve_weights
 from filmnet.cli import main
 
 
@@ -13,7 +14,7 @@ def test_bundled_weights_load_as_film_lite():
     asset = resources.files("filmnet") / "assets" / "film_lite.safetensors"
     assert asset.is_file(), "the package must ship filmnet/assets/film_lite.safetensors"
     assert asset.stat().st_size <= 15 * 2**20
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     assert model.config == filmnet.CONFIGS["film_lite"] and not model.training
     assert all(p.dtype == torch.float32 for p in model.parameters())
     interp = filmnet.Interpolator()  # no argument: the same bundled model

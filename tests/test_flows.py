@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import filmnet
+from filmnet.weights.hub import resolve_weights
 from filmnet.cli import main
 from filmnet.flows import flow_source_for
 from filmnet.flows.dis import (FUSION_DIS_FINEST_SCALE, HYBRID_MOTION, dis_flow_fields, dis_flows, flow_levels,
@@ -92,7 +93,7 @@ def test_flow_levels_are_area_downsampled_in_each_levels_pixels():
 
 
 def test_dis_interpolator_is_the_fusion_fed_dis_flows():
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     f0, f1 = shifted_pair(128, 192, 8)  # multiples of 64: no padding
     via_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
     a, b = fusion_dis_flows(f0, f1)
@@ -109,7 +110,7 @@ def test_dis_interpolator_is_the_fusion_fed_dis_flows():
 
 def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
     """A 100x150 frame is padded to 128x192; DIS must see the frame, not the zero border."""
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     f0, f1 = shifted_pair(100, 150, 5)
     interp = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None)
     x = torch.nn.functional.pad(nchw(f0), (21, 21, 14, 14))
@@ -123,7 +124,7 @@ def test_dis_flows_on_padded_frames_match_dis_on_the_frame_itself():
 
 
 def test_dis_tiles_use_whole_frame_flows():
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     f0, f1 = shifted_pair(192, 320, 6)
     whole = filmnet.Interpolator(model, precision="fp32", flow="dis", max_memory=None).interpolate(f0, f1)
     tiled_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(128, 192), overlap=64)
@@ -136,7 +137,7 @@ def test_dis_tiles_use_whole_frame_flows():
 
 @pytest.mark.slow
 def test_eval_scores_each_flow_source(tmp_path, data_dir, capsys):
-    weights = filmnet.save_model(filmnet.load_model(), tmp_path / "lite.safetensors")
+    weights = filmnet.save_model(filmnet.load_model(resolve_weights(None)), tmp_path / "lite.safetensors")
     js = tmp_path / "r.json"
     code = main(["eval", "--data", str(data_dir / "middlebury_other" / "Grove2"), "--weights", str(weights), "--flow", "model", "--flow", "dis",
                  "--json", str(js)])
@@ -179,7 +180,7 @@ def test_hybrid_picks_per_pair_the_flows_that_align_the_inputs():
 
 
 def test_hybrid_interpolator_matches_dis_or_model_output():
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     outputs = {f: filmnet.Interpolator(model, precision="fp32", flow=f, max_memory=None)
                for f in ("model", "dis", "hybrid")}
     small = shifted_pair(128, 192, 3)
@@ -197,7 +198,7 @@ def test_tiled_interpolation_takes_a_resolved_flow_source():
     from filmnet.inference import interpolate_tiled
     from filmnet.inference.pair import PairRunner
 
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     f0, f1 = shifted_pair(128, 192, 8)
     x0, x1 = nchw(f0), nchw(f1)
     runner = PairRunner(model, get_flow_source("dis", warp_mix=0.0))

@@ -12,9 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from filmnet.model import FILM, get_config
 from filmnet.weights import hub
 from filmnet.weights.keys import COMFYUI, FILMNET, from_filmnet
 from helpers import save_dajes_torchscript
+from http_mirror import start_server, stop_server
 
 FP16 = "film_net_fp16.safetensors"
 FP32 = "film_net_fp32.pt"
@@ -61,77 +60,32 @@ def served_pt(tmp_path_factory) -> Path:
     return path
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Serves server.files (name -> Path or bytes) with Range support; server.status forces a code; server.cut
-    closes the first server.cuts responses after that many body bytes; server.delay throttles each 64 KiB."""
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        srv = self.server
-        name = self.path.rsplit("/", 1)[-1]
-        srv.log.append((name, self.headers.get("Range")))
-        if srv.status:
-            return self._plain(srv.status, b"service unavailable")
-        body = srv.files.get(name)
-        if body is None:
-            return self._plain(404, b"not found")
-        data = body.read_bytes() if isinstance(body, Path) else body
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and srv.ranges:
-            start = int(rng.split("=")[1].split("-")[0])
-            if start >= len(data):
-                return self._plain(416, b"")
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Type", srv.content_type)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        limit = len(data)
-        if srv.cut is not None and srv.cuts > 0:
-            srv.cuts -= 1
-            limit = min(limit, start + srv.cut)
-        try:
-            for pos in range(start, limit, 1 << 16):
-                self.wfile.write(data[pos:min(pos + (1 << 16), limit)])
-                if srv.delay:
-                    time.sleep(srv.delay)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.close_connection = True
-
-    def _plain(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.files, srv.log, srv.status, srv.ranges = {}, [], None, True
-    srv.cut, srv.cuts, srv.delay, srv.content_type = None, 0, 0.0, "application/octet-stream"
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/models"
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
+    srv = start_server()
     yield srv
-    srv.shutdown()
-    srv.server_close()
+    stop_server(srv)
+
+
+UNPIN = ("import dataclasses; from filmnet.weights import registry as r; e = r.MODELS['film_net']; "
+         "r.MODELS['film_net'] = dataclasses.replace(e, sources=tuple(r.Source(s.url, s.size) for s in e.sources))")
+
+
+def unpinned(entry: hub.ModelEntry) -> hub.ModelEntry:
+    """`entry` with its sources' sha256 pins dropped: the tests serve film_net-shaped random weights, which the
+    built-in pin refuses (test_weights_pin.py checks that); shapes and sizes are still checked."""
+    return dataclasses.replace(entry, sources=tuple(hub.Source(s.url, s.size) for s in entry.sources))
 
 
 @pytest.fixture
 def online(monkeypatch, tmp_path, server):
-    """A fresh cache, downloads allowed, every source mirrored on the loopback server."""
+    """A fresh cache, downloads allowed, every source mirrored on the loopback server, film_net unpinned."""
     home = tmp_path / "home"
     monkeypatch.setenv("FILMNET_HOME", str(home))
     monkeypatch.delenv("FILMNET_OFFLINE", raising=False)
     monkeypatch.setenv("FILMNET_MIRROR", server.url)
     monkeypatch.setattr(hub, "_noted", set())
+    monkeypatch.setitem(hub.MODELS, "film_net", unpinned(hub.MODELS["film_net"]))
     return home
 
 
@@ -152,6 +106,12 @@ def _frames() -> tuple[torch.Tensor, torch.Tensor]:
 def _same_output(a: FILM, b: FILM) -> bool:
     with torch.no_grad():
         return torch.equal(a(*_frames(), 0.5).image, b(*_frames(), 0.5).image)
+
+
+def _cli(*args: str) -> list[str]:
+    """`filmnet ARGS` in a child process whose film_net is unpinned like the `online` fixture's."""
+    return [sys.executable, "-c", UNPIN + "; import sys; from filmnet.cli import main; sys.exit(main(sys.argv[1:]))",
+            *args]
 
 
 def _env(home: Path, mirror: str) -> dict:
@@ -189,7 +149,7 @@ def test_an_existing_path_always_means_the_file(monkeypatch, tmp_path, served):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "film_net").write_bytes(served.joinpath(FP16).read_bytes())
     assert hub.resolve_weights("film_net") == "film_net"  # the file, not the (uncached, offline) model
-    model = filmnet.load_model("film_net")
+    model = filmnet.load_model(hub.resolve_weights("film_net"))
     assert model.config == get_config("film_net")
 
 
@@ -206,7 +166,7 @@ def test_pull_cache_load_gives_the_same_output_as_the_file(online, server, serve
     assert _cache_files(online) == [FP16, FP16 + ".json"]  # no .part left behind
     err = capsys.readouterr().err
     assert "downloading film_net: 68.9 MB" in err  # the size is named before the bar
-    assert _same_output(filmnet.load_model("film_net"), filmnet.load_model(served / FP16))
+    assert _same_output(filmnet.load_model(hub.model_path("film_net")), filmnet.load_model(served / FP16))
     interp = filmnet.Interpolator("film_net")
     assert interp.flow == "model" and interp.weights_path == path  # film_net's default flows are its own
     default = filmnet.Interpolator()  # cached: the default is the real FILM, with no note
@@ -233,7 +193,7 @@ def test_a_404_on_the_first_source_falls_back_to_the_second(online, server, serv
     assert path.name == FP32 and _sha(path) == _sha(served_pt)
     assert [name for name, _ in server.log] == [FP16, FP32]
     assert "HTTP 404" in capsys.readouterr().err
-    assert _same_output(filmnet.load_model("film_net"), filmnet.load_model(served_pt))
+    assert _same_output(filmnet.load_model(hub.model_path("film_net")), filmnet.load_model(served_pt))
 
 
 def test_a_transfer_cut_short_resumes_with_range(online, server, served):
@@ -252,7 +212,7 @@ def test_a_transfer_that_keeps_failing_is_a_clear_error_with_nothing_cached(onli
     with pytest.raises(hub.DownloadError, match="could not download film_net.*partial download"):
         hub.model_path("film_net", progress=False)
     assert not hub.is_cached("film_net")
-    assert _cache_files(online) == [FP16 + ".part"]  # resumable on the next pull
+    assert _cache_files(online) == [FP16 + ".part", FP16 + ".part.json"]  # resumable on the next pull (validator)
     have = (online / "models" / "film_net" / (FP16 + ".part")).stat().st_size
     assert 3_000_000 < have <= 4_000_000  # four broken transfers of 1 MB, appended
     server.cuts = 0
@@ -265,8 +225,16 @@ def test_a_whole_part_left_over_is_validated_not_fetched_again(online, server, s
     part = online / "models" / "film_net" / (FP16 + ".part")
     part.parent.mkdir(parents=True)
     part.write_bytes((served / FP16).read_bytes())  # e.g. interrupted while being checked
+    size = (served / FP16).stat().st_size
+    record = {"url": f"{server.url}/{FP16}", "total": size, "etag": '"x"', "last_modified": None}
+    part.with_name(part.name + ".json").write_text(json.dumps(record))
     assert _sha(hub.model_path("film_net", progress=False)) == _sha(served / FP16)
-    assert server.log == [(FP16, f"bytes={(served / FP16).stat().st_size}-")]  # answered 416
+    assert server.log == []  # the record says it is whole: validation decides
+    assert _cache_files(online) == [FP16, FP16 + ".json"]
+    hub.remove("film_net")
+    part.write_bytes((served / FP16).read_bytes())  # no record: nothing proves what it is
+    assert _sha(hub.model_path("film_net", progress=False)) == _sha(served / FP16)
+    assert server.log == [(FP16, None)]  # fetched again from zero
     assert _cache_files(online) == [FP16, FP16 + ".json"]
 
 
@@ -309,8 +277,10 @@ def test_wrong_tensors_are_refused(online, server, tmp_path, flaw):
 def test_a_pinned_sha256_mismatch_is_refused(online, server, served):
     server.files[FP16] = served / FP16
     base = hub.MODELS["film_net"]
+    size = (served / FP16).stat().st_size
     for name, pin in [("pinned_wrong", "0" * 64), ("pinned_right", _sha(served / FP16))]:
-        hub.register_model(dataclasses.replace(base, name=name, aliases=(), sources=base.sources[:1], sha256=pin))
+        hub.register_model(dataclasses.replace(base, name=name, aliases=(),
+                                               sources=(hub.Source(base.sources[0].url, size, pin),)))
     try:
         with pytest.raises(hub.DownloadError, match="does not match the pinned"):
             hub.model_path("pinned_wrong", progress=False)
@@ -332,7 +302,7 @@ def test_offline_fallback_never_connects_and_notes_once(online, server, served, 
     seconds = time.perf_counter() - start
     assert interp.weights_path == hub.bundled_path(hub.MODELS["film_lite"])
     assert interp.flow == "hybrid"  # film_lite keeps what its metadata asks for
-    filmnet.load_model()
+    filmnet.load_model(hub.resolve_weights(None))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bundled film_lite" in err[0] and "filmnet models pull film_net" in err[0]
     assert server.log == []  # no connection attempted
@@ -345,7 +315,7 @@ def test_a_failed_default_download_is_remembered(online, server, capsys):
     server.status = 503
     assert hub.resolve_weights(None) == hub.bundled_path(hub.MODELS["film_lite"])
     assert [name for name, _ in server.log] == [FP16, FP32]
-    assert (online / hub._FAILURE_FILE).is_file()
+    assert (online / hub.FAILURE_FILE).is_file()
     assert "could not be downloaded" in capsys.readouterr().err
     hub.resolve_weights(None)  # within FAILURE_MEMORY_S: straight to the fallback, no connection
     assert len(server.log) == 2
@@ -369,7 +339,7 @@ def test_two_processes_pulling_at_once_end_with_one_good_file(online, server, se
     server.files[FP16] = served / FP16
     server.delay = 0.002
     env = _env(online, server.url)
-    cmd = [sys.executable, "-m", "filmnet.cli", "models", "pull", "film_net"]
+    cmd = _cli("models", "pull", "film_net")
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
@@ -385,7 +355,7 @@ def test_ctrl_c_during_a_download_leaves_only_a_resumable_part(online, server, s
     server.files[FP16] = served / FP16
     server.delay = 0.02  # ~3 MB/s: the download takes ~20 s
     part = online / "models" / "film_net" / (FP16 + ".part")
-    proc = subprocess.Popen([sys.executable, "-m", "filmnet.cli", "models", "pull", "film_net"],
+    proc = subprocess.Popen(_cli("models", "pull", "film_net"),
                             env=_env(online, server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (part.exists() and part.stat().st_size > 2_000_000):
@@ -395,7 +365,7 @@ def test_ctrl_c_during_a_download_leaves_only_a_resumable_part(online, server, s
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"partial download is kept" in err and b"Traceback" not in err
-    assert _cache_files(online) == [FP16 + ".part"]
+    assert _cache_files(online) == [FP16 + ".part", FP16 + ".part.json"]
     have = part.stat().st_size
     assert 0 < have < (served / FP16).stat().st_size
     server.delay = 0.0

@@ -58,6 +58,13 @@ def test_savedmodel_checksum_mismatch(fixtures_dir, tmp_path):
     assert load_model(dst, verify_checksums=False).config == TINY
 
 
+def test_load_model_takes_paths_and_names_go_through_the_hub(tmp_path):
+    with pytest.raises(WeightsError, match="model name, not a file.*hub.model_path"):
+        load_model("film_net")
+    with pytest.raises(WeightsError, match="resolve_weights"):
+        load_model(None)
+
+
 def test_convert_savedmodel(fixtures_dir, tmp_path):
     folder = fixtures_dir / "tiny" / "saved_model"
     dst = convert(folder, tmp_path / "film_tiny.safetensors")
@@ -74,7 +81,7 @@ def test_missing_default_weights_explain_how_to_get_weights(monkeypatch):
     lite = dataclasses.replace(hub.MODELS["film_lite"], bundled="not_installed.safetensors")
     monkeypatch.setitem(hub.MODELS, "film_lite", lite)
     with pytest.raises(WeightsError) as e:
-        load_model()  # offline (conftest) and film_net not cached: the fallback is missing too
+        load_model(hub.resolve_weights(None))  # offline (conftest), film_net not cached: the fallback is missing too
     message = str(e.value)
     for hint in ("not_installed.safetensors", "filmnet models pull film_net", "pretrained_models/film_net",
                  "saved_model", "filmnet convert", "--weights"):

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import filmnet
+from filmnet.weights.hub import resolve_weights
 from filmnet.cli import main
 from filmnet.errors import WeightsError
 
@@ -25,7 +26,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, value):
     path, name = poisoned(tmp_path, value)
     with pytest.raises(WeightsError, match=name.replace(".", r"\.")):
         filmnet.load_model(path)
-    state = {k: v.clone() for k, v in filmnet.load_model(None).state_dict().items()}
+    state = {k: v.clone() for k, v in filmnet.load_model(resolve_weights(None)).state_dict().items()}
     key = next(iter(state))
     state[key].view(-1)[0] = value
     with pytest.raises(WeightsError, match="NaN" if value != value else "Inf"):

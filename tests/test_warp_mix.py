@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import filmnet
+from filmnet.weights.hub import resolve_weights
 from filmnet.flows import flow_source_for
 from filmnet.flows.dis import HYBRID_MOTION, apply_warp_mix, check_warp_mix, fusion_flows, select_flows
 from filmnet.model.film import FILMOutput, PairFlows
@@ -77,7 +78,7 @@ def test_share_comes_from_the_argument_or_the_weights_metadata(tmp_path):
 
 
 def test_interpolator_mixes_dis_pairs_untiled_and_tiled_but_never_the_models_flows():
-    model = filmnet.load_model()
+    model = filmnet.load_model(resolve_weights(None))
     f0, f1 = shifted_pair(128, 192, 4)
 
     def run(flow, mix, **kw):

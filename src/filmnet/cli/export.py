@@ -22,8 +22,9 @@ def export(
     from ..export import export_onnx
     from ..io.guard import check_new_output
     from ..weights import load_model
+    from ..weights.hub import resolve_weights
 
-    source = model_options.weights_arg()
+    source = resolve_weights(model_options.weights_arg())  # a path: load_model takes paths only
     check_new_output(output, [source if isinstance(source, (str, Path)) else None], force=force)
     film = load_model(source)
     typer.echo(f"wrote {export_onnx(film, output, opset=opset, pad=pad)}")

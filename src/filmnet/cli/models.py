@@ -45,20 +45,23 @@ def list_models() -> None:
     typer.echo(f"\ncache: {hub.cache_dir()}" + ("  (FILMNET_OFFLINE=1: no downloads)" if hub.offline() else ""))
     for entry in hub.MODELS.values():
         if entry.sources:
-            typer.echo(f"{entry.name} sources, tried in order: " + ", ".join(u for _, u in hub.source_urls(entry)))
+            typer.echo(f"{entry.name} sources, tried in order: "
+                       + ", ".join(f"{u} ({_pin(s)})" for s, u in hub.source_urls(entry)))
 
 
 @models_app.command("pull")
 @friendly_errors
 def pull(name: str = typer.Argument(..., help="Model name, e.g. film_net."),
          force: bool = typer.Option(False, "--force", help="Download again even if cached.")) -> None:
-    """Download a model into the cache (verified; resumes an interrupted download) and print its path."""
+    """Download a model into the cache (verified; resumes an interrupted download of the same file) and print its
+    path."""
     from ..weights import hub
 
     try:
         path = hub.pull(name, force=force)
     except KeyboardInterrupt:
-        typer.echo("interrupted: the partial download is kept and resumes on the next pull", err=True)
+        typer.echo("interrupted: the partial download is kept; the next pull resumes it if the server shows the file "
+                   "is unchanged (else it starts over)", err=True)
         raise
     record = hub.cached_file(name)
     typer.echo(f"{hub.resolve_name(name).name}: {path}" + (f" (sha256 {record.sha256})" if record else ""))
@@ -84,6 +87,12 @@ def rm(name: str = typer.Argument(..., help="Model name.")) -> None:
         typer.echo(f"{hub.resolve_name(name).name} is not in the cache ({hub.cache_dir()})")
     for p in removed:
         typer.echo(f"removed {p}")
+
+
+def _pin(source) -> str:
+    if source.pinned:
+        return f"pinned: {source.size} bytes, sha256 {source.sha256}"
+    return "not pinned: size and official tensor shapes checked, sha256 recorded on download"
 
 
 def _mb(n) -> str:

@@ -1,7 +1,8 @@
-"""One model file over HTTP: a resumable, size-capped transfer into `<file>.part`, then the checks that decide
-whether it may enter the cache. The registry, cache layout and locking are `hub.py`'s.
+"""One model file over HTTP (`transfer.py`), then the checks that decide whether it may enter the cache.
 
-HTTP goes through `requests` (timeouts, redirects, streaming, proxies from the environment).
+`fetch` streams a source into `<file>.part` (resuming only what can be proven the same), validates it, records
+its sha256 beside it and renames it into place. Any validation failure deletes the part. The registry, cache
+layout and locking are `hub.py`'s; the entries `registry.py`'s.
 """
 from __future__ import annotations
 
@@ -9,137 +10,97 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
-
-if TYPE_CHECKING:
-    from .hub import ModelEntry, Source
+from .registry import ModelEntry, Source
+from .transfer import (
+    CHUNK, SIZE_TOLERANCE, CutShort, DownloadError, StallError, mb, start_transfer, stream,
+)
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
-SIZE_TOLERANCE = 0.15  # a download must be within 15% of the expected size
 RESUME_ATTEMPTS = 3  # per source: a transfer cut short is resumed this many times
-CHUNK = 1 << 16  # bytes per read: a broken transfer loses at most this much of what arrived
 
-
-class DownloadError(WeightsError):
-    """No source of a model could be fetched and validated (or the network is off)."""
+__all__ = ["DownloadError", "StallError", "fetch", "validate_download", "sha256_file", "network_reason",
+           "failure_message", "write_json", "short"]
 
 
 def fetch(entry: ModelEntry, source: Source, url: str, folder: Path, progress: bool) -> Path:
     """Download `url` into `<file>.part` (resuming), validate it, record its sha256, and rename it into place."""
     import requests
+    from urllib3.exceptions import HTTPError
 
     part = folder / f"{source.filename}.part"
     final = folder / source.filename
+    transfer = start_transfer(url, part, source.size, source.pinned, entry.name, progress)
     for attempt in range(RESUME_ATTEMPTS + 1):
         try:
-            if _stream(entry, source, url, part, progress):
+            if stream(transfer):
                 break
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            if attempt == RESUME_ATTEMPTS or not has_progress(part):
-                raise DownloadError(f"network error ({type(err).__name__}: {short(str(err))})"
-                                    + (f"; the partial download {part} is kept and resumes on the next pull"
-                                       if has_progress(part) else "")) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, HTTPError, CutShort) as err:
+            kept = has_progress(part)
+            if attempt == RESUME_ATTEMPTS or not kept:
+                raise DownloadError(network_reason(err) + (f"; the partial download ({part.stat().st_size} bytes, "
+                                                           f"{part}) is kept for the next pull"
+                                                           if kept else "")) from None
             log.info("transfer cut short at %d bytes; resuming", part.stat().st_size)
-            continue
         except requests.RequestException as err:
-            raise DownloadError(f"{type(err).__name__}: {short(str(err))}") from None
+            raise DownloadError(network_reason(err)) from None
     else:
         raise DownloadError(f"the server kept answering at the wrong offset; gave up after {RESUME_ATTEMPTS + 1} tries")
     try:
         digest = validate_download(entry, source, part)
-    except WeightsError:
-        part.unlink(missing_ok=True)
-        raise
+    except Exception as err:  # noqa: BLE001 - whatever fails, the part is not kept
+        transfer.discard()
+        if isinstance(err, WeightsError):
+            raise
+        raise WeightsError(f"refused: validation failed ({type(err).__name__}: {short(str(err))})") from None
     write_json(final.with_name(final.name + ".json"), {"name": entry.name, "file": source.filename, "url": url,
                                       "size": part.stat().st_size, "sha256": digest,
                                       "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     os.replace(part, final)
+    transfer.record.unlink(missing_ok=True)
     return final
-
-
-def _stream(entry: ModelEntry, source: Source, url: str, part: Path, progress: bool) -> bool:
-    """One GET of `url` appended to `part` (Range from its current size). True when the whole body arrived."""
-    import requests
-    from tqdm import tqdm
-
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), headers=headers) as response:
-        if response.status_code == 416 and have:  # nothing past the part: it is whole (validation decides)
-            return True
-        if response.status_code >= 400:
-            raise DownloadError(f"HTTP {response.status_code} {response.reason or ''}".strip())
-        if response.status_code != 206:
-            have = 0  # the server ignored Range: rewrite from the start
-        elif _range_start(response.headers.get("Content-Range", "")) != have:
-            part.unlink()  # resumed somewhere else: start over
-            return False
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length and length.isdigit() else None
-        limit = int((source.size or 0) * (1 + SIZE_TOLERANCE)) or None
-        if total and limit and total > limit:
-            raise DownloadError(f"the server announces {_mb(total)}, far above the expected {_mb(source.size)}")
-        if progress:
-            print(f"downloading {entry.name}: {_mb(total or source.size)} from {url}"
-                  + (f" (resuming at {_mb(have)})" if have else ""), file=sys.stderr, flush=True)
-        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=entry.name,
-                   disable=not progress, file=sys.stderr, leave=True)
-        with bar, open(part, "ab" if have else "wb") as f:
-            for chunk in response.iter_content(CHUNK):
-                f.write(chunk)
-                bar.update(len(chunk))
-                if limit and f.tell() > limit:
-                    f.close()
-                    part.unlink()
-                    raise DownloadError(f"the download exceeds the expected {_mb(source.size)}")
-    size = part.stat().st_size
-    if total is not None and size < total:
-        raise requests.ConnectionError(f"transfer cut short at {size} of {total} bytes")
-    return True
-
-
-def _range_start(content_range: str) -> int | None:
-    """START of a `Content-Range: bytes START-END/TOTAL` header."""
-    try:
-        return int(content_range.split()[1].split("-")[0])
-    except (IndexError, ValueError):
-        return None
 
 
 def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
     """The sha256 of a downloaded file that passes every check; WeightsError (refused) otherwise.
 
-    Checks: size within SIZE_TOLERANCE of the expected one; a weights format filmnet reads without running code;
-    every official tensor of the entry's config present with its official shape and finite values; the pinned
-    sha256 when known."""
+    A pinned source: exactly its size and sha256 (the final word). An unpinned one: size within SIZE_TOLERANCE,
+    a weights format filmnet reads without running code, every official tensor of the entry's config present with
+    its official shape and finite values."""
+    size = path.stat().st_size
+    if source.pinned:
+        if source.size and size != source.size:
+            raise WeightsError(f"refused: {size} bytes, the pinned file is {source.size} bytes "
+                               f"({_describe_content(path)})")
+        digest = sha256_file(path)
+        if digest != source.sha256.lower():
+            raise WeightsError(f"refused: sha256 {digest} does not match the pinned {source.sha256}")
+        return digest
+    if source.size and abs(size - source.size) > SIZE_TOLERANCE * source.size:
+        raise WeightsError(f"refused: {mb(size)} is not near the expected {mb(source.size)} "
+                           f"({_describe_content(path)})")
+    _check_tensors(entry, path)
+    return sha256_file(path)
+
+
+def _check_tensors(entry: ModelEntry, path: Path) -> None:
     import torch
 
     from ..model.config import get_config
     from ..model.film import FILM
     from .loader import read_weights
 
-    size = path.stat().st_size
-    if source.size and abs(size - source.size) > SIZE_TOLERANCE * source.size:
-        raise WeightsError(f"refused: {_mb(size)} is not near the expected {_mb(source.size)} "
-                           f"({_describe_content(path)})")
-    digest = sha256_file(path)
-    if source.sha256 and digest != source.sha256.lower():
-        raise WeightsError(f"refused: sha256 {digest} does not match the pinned {source.sha256}")
     try:
         loaded = read_weights(path)
     except WeightsError as err:
-        raise WeightsError(f"refused: not a readable weights file ({short(str(err))})") from None
-    config = get_config(entry.config)
+        reason = str(err).replace(f"{path}: ", "")
+        raise WeightsError(f"refused: not a readable weights file ({short(reason)})") from None
     with torch.device("meta"):
-        model = FILM(config)
+        model = FILM(get_config(entry.config))
     official, state = model.state_dict(), loaded.state
     missing = [k for k in official if k not in state]
     unexpected = [k for k in state if k not in official]
@@ -153,7 +114,41 @@ def validate_download(entry: ModelEntry, source: Source, path: Path) -> str:
     bad = next((k for k, v in loaded.state.items() if not bool(torch.isfinite(v).all())), None)
     if bad is not None:
         raise WeightsError(f"refused: tensor {bad} has non-finite values")
-    return digest
+
+
+def network_reason(err: BaseException) -> str:
+    """A short phrase for a network failure: what failed, without the library's internals."""
+    import requests
+
+    text = str(err).lower()
+    if isinstance(err, requests.exceptions.ProxyError):
+        return "the proxy refused the connection"
+    if "name resolution" in text or "name or service not known" in text or "nodename nor servname" in text \
+            or "getaddrinfo" in text:
+        return "the host name could not be resolved (no network?)"
+    if "refused" in text:
+        return "the connection was refused"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(err, requests.Timeout) or "timed out" in text:
+        return "the connection timed out"
+    if "unreachable" in text:
+        return "the network is unreachable"
+    if isinstance(err, (CutShort, requests.exceptions.ChunkedEncodingError)) or "incompleteread" in text:
+        return "the transfer was cut short"
+    return f"network error ({type(err).__name__})"
+
+
+def failure_message(entry: ModelEntry, failures: list[tuple[str, BaseException]]) -> str:
+    """One line for a pull where no source worked: each host and what failed, then what to do offline.
+
+    Shared by the CLI and the web page."""
+    from urllib.parse import urlsplit
+
+    parts = [f"{urlsplit(url).netloc or url}: {short(str(err), 160)}" for url, err in failures]
+    return (f"could not download {entry.name} ({'; '.join(parts) or 'no sources'}). Offline, set "
+            f"FILMNET_MIRROR=URL to a folder holding {' or '.join(s.filename for s in entry.sources)}, or pass a "
+            "downloaded file with --weights FILE (other formats: `filmnet convert FILE -o model.safetensors`)")
 
 
 def sha256_file(path: Path) -> str:
@@ -182,10 +177,6 @@ def _describe_content(path: Path) -> str:
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "an HTML page, not weights"
     return "a truncated or different file"
-
-
-def _mb(n: int | None) -> str:
-    return "unknown size" if not n else f"{n / 1e6:.1f} MB"
 
 
 def short(text: str, limit: int = 200) -> str:

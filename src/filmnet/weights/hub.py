@@ -1,14 +1,13 @@
-"""Named pretrained models: a registry, a verified download cache, and the default-model rule.
+"""Named pretrained models: a name becomes a local, verified path here, and nowhere else.
 
-`model_path("film_net")` returns a local file: the cached copy (its sha256 checked against the one recorded when
-it was fetched), else a fresh download from the entry's sources in order. A download streams into `<file>.part`
-(resumed with HTTP Range), is validated (size near the expected one, every official tensor present with the
-official shape and finite values, the pinned sha256 if any) and only then renamed into the cache. A file lock
-makes concurrent pulls end with one good file.
+`model_path("film_net")` returns a local file: the bundled one, the cached copy (its sha256 checked against the
+one recorded when it was fetched, and the pin), else a fresh download from the entry's sources in order
+(`download.fetch`: transfer, validation, record). A file lock makes concurrent pulls end with one good file.
+The entries and their pins are `registry.py`'s; `loader.load_model` takes paths only.
 
 Environment: FILMNET_HOME (cache folder; else $XDG_CACHE_HOME/filmnet, else ~/.cache/filmnet), FILMNET_OFFLINE=1
-(never touch the network), FILMNET_MIRROR=URL (fetch every source from URL/<file name> instead).
-The transfer and the checks before a file enters the cache are `download.py`'s (HTTP through `requests`).
+(never touch the network), FILMNET_MIRROR=URL (fetch every source from URL/<file name> instead; pins still
+apply), FILMNET_DOWNLOAD_* (stall and deadline settings, `transfer.py`).
 """
 from __future__ import annotations
 
@@ -17,119 +16,25 @@ import logging
 import os
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ..errors import WeightsError
-from .download import DownloadError, fetch, sha256_file, short, validate_download, write_json  # noqa: F401 (re-exported)
+from .download import DownloadError, StallError, failure_message, fetch, sha256_file, short, write_json
+from .registry import (  # noqa: F401 (re-exported: the hub is where callers find the models)
+    DEFAULT_MODEL, FALLBACK_MODEL, MODELS, ModelEntry, Source, bundled_path, is_model_name, register_model,
+    resolve_name, source_urls, unregister_model,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "film_net"
-FALLBACK_MODEL = "film_lite"
 FAILURE_MEMORY_S = 600.0  # after a failed default download, skip the network for this long
-_FAILURE_FILE = "last-download-failure.json"
-
-
-@dataclass(frozen=True)
-class Source:
-    """One place a model file can be fetched from: its URL, expected size in bytes, and pinned sha256 if known."""
-
-    url: str
-    size: int | None = None
-    sha256: str | None = None
-
-    @property
-    def filename(self) -> str:
-        return urlsplit(self.url).path.rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A named model. `size` and `sha256` describe the first source's file (sha256 None: trust on first use)."""
-
-    name: str
-    description: str
-    config: str
-    sources: tuple[Source, ...] = ()
-    size: int | None = None
-    license: str = ""
-    sha256: str | None = None
-    aliases: tuple[str, ...] = ()
-    bundled: str | None = None  # file name under filmnet/assets for a model shipped in the package
-
-    def __post_init__(self) -> None:
-        if not self.sources:
-            return
-        first = self.sources[0]
-        size, sha = first.size or self.size, first.sha256 or self.sha256
-        object.__setattr__(self, "sources", (Source(first.url, size, sha), *self.sources[1:]))
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "sha256", sha)
-
-
-MODELS: "OrderedDict[str, ModelEntry]" = OrderedDict()
-_ALIASES: dict[str, str] = {}
-
-
-def register_model(entry: ModelEntry) -> ModelEntry:
-    """Add `entry` to MODELS (names and aliases must be new)."""
-    for key in (entry.name, *entry.aliases):
-        if key in MODELS or key in _ALIASES:
-            raise ValueError(f"model name {key!r} is already registered")
-    MODELS[entry.name] = entry
-    _ALIASES.update({alias: entry.name for alias in entry.aliases})
-    return entry
-
-
-def unregister_model(name: str) -> None:
-    entry = MODELS.pop(name)
-    for alias in entry.aliases:
-        _ALIASES.pop(alias, None)
-
-
-_FILM_NET_PARAMS = 34_436_667  # tensors of the official film_net (Style/L1/VGG share the architecture)
-
-register_model(ModelEntry(
-    name="film_net",
-    description="FILM Style weights (Reda et al. 2022), the official release: sharp frames under large motion",
-    config="film_net",
-    sources=(
-        Source("https://huggingface.co/Comfy-Org/frame_interpolation/resolve/219da3c9d8c357ceaf457fc1d5932c6e861b8dee"
-               "/frame_interpolation/film_net_fp16.safetensors", size=2 * _FILM_NET_PARAMS),
-        Source("https://github.com/dajes/frame-interpolation-pytorch/releases/download/v1.0.2/film_net_fp32.pt",
-               size=4 * _FILM_NET_PARAMS),
-    ),
-    license="MIT + Apache-2.0",
-    aliases=("film_net-style",),
-))
-register_model(ModelEntry(
-    name="film_lite",
-    description="bundled CPU-friendly FILM (a quarter of the channels), trained by this project; the offline fallback",
-    config="film_lite",
-    license="Apache-2.0",
-    bundled="film_lite.safetensors",
-))
+FAILURE_FILE = "last-download-failure.json"
 
 
 # ------------------------------------------------------------------ names and paths
-
-
-def resolve_name(name: str) -> ModelEntry:
-    """The entry for a model name or alias; WeightsError listing the known names otherwise."""
-    key = _ALIASES.get(name, name)
-    if key not in MODELS:
-        known = ", ".join(MODELS)
-        raise WeightsError(f"unknown model {name!r}; known models: {known} (see `filmnet models`)")
-    return MODELS[key]
-
-
-def is_model_name(name: object) -> bool:
-    return isinstance(name, str) and (name in MODELS or name in _ALIASES)
 
 
 def cache_dir() -> Path:
@@ -145,20 +50,8 @@ def offline() -> bool:
     return os.environ.get("FILMNET_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def source_urls(entry: ModelEntry) -> list[tuple[Source, str]]:
-    """(source, URL to fetch) in order; FILMNET_MIRROR replaces each URL by MIRROR/<file name>."""
-    mirror = os.environ.get("FILMNET_MIRROR", "").strip()
-    return [(s, f"{mirror.rstrip('/')}/{s.filename}" if mirror else s.url) for s in entry.sources]
-
-
 def model_dir(name: str) -> Path:
     return cache_dir() / "models" / resolve_name(name).name
-
-
-def bundled_path(entry: ModelEntry) -> Path:
-    from .loader import default_weights
-
-    return Path(str(default_weights(entry.bundled)))
 
 
 @dataclass
@@ -180,7 +73,7 @@ def cached_file(name: str) -> CachedFile | None:
         if path.is_file() and record.is_file():
             try:
                 return CachedFile(path, json.loads(record.read_text()))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 continue
     return None
 
@@ -231,7 +124,8 @@ def remove(name: str) -> list[Path]:
     removed = []
     with _lock(entry):
         for source in entry.sources:
-            for path in (folder / source.filename, _record_path(folder / source.filename), _part_path(folder, source)):
+            part = _part_path(folder, source)
+            for path in (folder / source.filename, _record_path(folder / source.filename), part, _record_path(part)):
                 if path.exists():
                     path.unlink()
                     removed.append(path)
@@ -257,10 +151,10 @@ def default_model_path(*, progress: bool = True) -> Path:
         reason = f"a download failed {failed / 60:.0f} min ago; retrying after {FAILURE_MEMORY_S / 60:.0f} min"
     else:
         try:
-            return pull(entry.name, progress=progress, report_sources=False)
+            return pull(entry.name, progress=progress, report_sources=False, stall_ends=True)
         except (DownloadError, OSError) as err:  # OSError: e.g. a read-only cache folder
             _remember_failure(str(err))
-            reason = "it could not be downloaded"
+            reason = "the download stalled" if isinstance(err, StallError) else "it could not be downloaded"
     _note_once(f"note: using the bundled {FALLBACK_MODEL}, not the real FILM ({DEFAULT_MODEL} is not in the cache "
                f"and {reason}); get it once with `filmnet models pull {DEFAULT_MODEL}`")
     return bundled_path(MODELS[FALLBACK_MODEL])
@@ -287,14 +181,14 @@ def _note_once(message: str, key: str = "fallback") -> None:
 
 
 def _failure_path() -> Path:
-    return cache_dir() / _FAILURE_FILE
+    return cache_dir() / FAILURE_FILE
 
 
 def _recent_failure() -> float | None:
     """Seconds since the last failed default download, if under FAILURE_MEMORY_S."""
     try:
         at = float(json.loads(_failure_path().read_text())["time"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     age = time.time() - at
     return age if 0 <= age < FAILURE_MEMORY_S else None
@@ -317,16 +211,20 @@ def _forget_failure() -> None:
 # ------------------------------------------------------------------ pulling (the transfer itself: download.py)
 
 
-def pull(name: str, *, progress: bool = True, force: bool = False, report_sources: bool = True) -> Path:
+def pull(name: str, *, progress: bool = True, force: bool = False, report_sources: bool = True,
+         stall_ends: bool = False) -> Path:
     """Download `name` into the cache (unless cached and verified, or `force`) and return its path.
 
-    Sources are tried in order; with `report_sources`, each failure is one note on stderr."""
+    Sources are tried in order; with `report_sources`, each failure is one note on stderr. With `stall_ends`, a
+    stalled source ends the pull (StallError) instead of trying the next (the default-model path falls back at
+    once). Every failure is one line (`download.failure_message`)."""
     entry = resolve_name(name)
     if entry.bundled:
         return bundled_path(entry)
     if offline():
         raise DownloadError(f"{entry.name} is not in the cache ({cache_dir()}) and FILMNET_OFFLINE=1 forbids "
-                            f"downloading it; unset FILMNET_OFFLINE or set FILMNET_MIRROR to a reachable copy")
+                            f"downloading it; unset FILMNET_OFFLINE, set FILMNET_MIRROR to a reachable copy, or pass a "
+                            "downloaded file with --weights FILE")
     if not entry.sources:
         raise DownloadError(f"{entry.name} has no download sources")
     folder = model_dir(entry.name)
@@ -339,19 +237,21 @@ def pull(name: str, *, progress: bool = True, force: bool = False, report_source
             for source in entry.sources:
                 for path in (folder / source.filename, _record_path(folder / source.filename)):
                     path.unlink(missing_ok=True)
-        errors = []
+        failures: list[tuple[str, BaseException]] = []
         for source, url in source_urls(entry):
             try:
                 path = fetch(entry, source, url, folder, progress)
             except (DownloadError, WeightsError) as err:
-                errors.append(f"{url}: {err}")
-                log.info("source failed: %s", errors[-1])
+                failures.append((url, err))
+                log.info("source failed: %s: %s", url, err)
                 if report_sources:
                     print(f"note: {url} failed: {short(str(err))}", file=sys.stderr, flush=True)
+                if stall_ends and isinstance(err, StallError):
+                    raise StallError(failure_message(entry, failures)) from None
                 continue
             _forget_failure()
             return path
-    raise DownloadError(f"could not download {entry.name}: " + "; ".join(errors))
+    raise DownloadError(failure_message(entry, failures))
 
 
 def _lock(entry: ModelEntry):

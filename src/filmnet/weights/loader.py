@@ -11,9 +11,7 @@ import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,10 +21,8 @@ from ..model.film import FILM
 from . import keys as keynames
 from .infer import infer_config
 from .native import NATIVE_FORMAT, config_from_metadata, read_header, read_safetensors, save_model
-from .torchscript import archive_prefix, is_torchscript, read_torchscript
-
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+from .registry import is_model_name
+from .torchscript import archive_prefix, is_torchscript, read_torchscript, refuse_bombs
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +34,6 @@ FORMATS = {
     "comfyui": "ComfyUI film_net_fp16.safetensors (`.conv.` key naming)",
     "safetensors": "plain safetensors state_dict in filmnet/dajes key naming (config inferred from shapes)",
 }
-DEFAULT_WEIGHTS = "film_lite.safetensors"
 _INDEX_MAGIC = bytes.fromhex("57fb808b247547db")  # LevelDB table footer magic 0xdb4775248b80fb57, LE
 
 
@@ -104,7 +99,7 @@ def read_weights(path: str | Path, *, config: FILMConfig | None = None, verify_c
 
 
 def load_model(
-    source: str | Path | Mapping[str, torch.Tensor] | None = None,
+    source: str | Path | Mapping[str, torch.Tensor],
     *,
     config: FILMConfig | str | None = None,
     device: str | torch.device = "cpu",
@@ -114,9 +109,9 @@ def load_model(
     """A FILM in eval mode with weights from `source`.
 
     Args:
-        source: weights file/folder of any format in FORMATS, a model name from `hub.MODELS` (e.g. "film_net",
-            fetched and cached on first use; an existing path always means the file), a state_dict, or None for
-            the default model (film_net if cached or fetchable, else the bundled film_lite; see `hub`).
+        source: weights file/folder of any format in FORMATS, or a state_dict. Paths only: a model name (or None,
+            the default model) becomes a path in `weights.hub` (`hub.model_path("film_net")`,
+            `hub.resolve_weights(None)`).
         config: architecture; None means the file's stored config, else inferred from the shapes.
         device, dtype: where and in which precision the model lives.
         verify_checksums: check the SavedModel's per-tensor CRC32C.
@@ -124,14 +119,16 @@ def load_model(
         The model, on `device` in `dtype`, in eval mode.
     """
     cfg = get_config(config) if isinstance(config, str) else config
-    if source is None or isinstance(source, (str, os.PathLike)):
-        from .hub import resolve_weights  # lazy: hub imports this module
-
-        source = resolve_weights(source)
     if isinstance(source, Mapping):
         loaded = _normalized(dict(source), "state_dict")
-    else:
+    elif isinstance(source, (str, os.PathLike)):
+        if not Path(source).exists() and is_model_name(source):
+            raise WeightsError(f"{source!r} is a model name, not a file: load_model takes paths; use "
+                               f"load_model(filmnet.weights.hub.model_path({str(source)!r}))")
         loaded = read_weights(source, config=cfg, verify_checksums=verify_checksums)
+    else:
+        raise WeightsError(f"load_model takes a weights path or a state_dict, not {type(source).__name__}; for "
+                           "the default model use load_model(filmnet.weights.hub.resolve_weights(None))")
     cfg = cfg or loaded.config or infer_config(loaded.state, pyramid_levels=loaded.pyramid_levels)
     return build_model(cfg, loaded.state, device=device, dtype=dtype)
 
@@ -216,23 +213,6 @@ def convert(
     return dst
 
 
-def default_weights(name: str | None = None) -> "Traversable":
-    """The bundled weights file `name` (default: film_lite); WeightsError explaining how to get weights if it is
-    not installed."""
-    name = name or DEFAULT_WEIGHTS
-    path = resources.files("filmnet") / "assets" / name
-    if not path.is_file():
-        raise WeightsError(
-            f"no bundled default weights (filmnet/assets/{name} is not installed). Fetch the official FILM with "
-            "`filmnet models pull film_net` (or `--model film_net`), or download the official "
-            "FILM SavedModel (Google Drive folder linked in the FILM README: "
-            "pretrained_models/film_net/{L1,Style,VGG}/saved_model), convert it with "
-            "`filmnet convert path/to/saved_model -o film_net.safetensors`, and pass that file "
-            "(`--weights film_net.safetensors`, or load_model('film_net.safetensors'))."
-        )
-    return path
-
-
 def _normalized(
     state: dict[str, torch.Tensor], fmt: str, config: FILMConfig | None = None, pyramid_levels: int | None = None,
     metadata: dict[str, str] | None = None,
@@ -253,10 +233,14 @@ def _read_savedmodel(path: Path, config: FILMConfig | None, verify_checksums: bo
 
 
 def _read_torch_zip(path: Path) -> dict[str, torch.Tensor]:
+    with _open_zip(path):
+        pass  # sizes checked from the central directory before torch inflates anything
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # weights_only refuses anything but tensors and containers
-        raise WeightsError(f"{path}: cannot read as a PyTorch state_dict safely ({type(e).__name__}: {e})") from None
+        reason = " ".join(str(e).split())
+        reason = reason if len(reason) <= 200 else reason[:197] + "..."
+        raise WeightsError(f"{path}: cannot read as a PyTorch state_dict safely ({type(e).__name__}: {reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -275,9 +259,15 @@ def _is_tf_index(path: Path) -> bool:
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise WeightsError(f"{path}: corrupt or truncated zip archive ({e})") from None
+    try:
+        refuse_bombs(zf)
+    except WeightsError as e:
+        zf.close()
+        raise WeightsError(f"{path}: {e}") from None
+    return zf
 
 
 def _same_or_inside(dst: Path, src: Path) -> bool:

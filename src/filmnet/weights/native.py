@@ -39,6 +39,8 @@ def read_header(path: Path) -> dict | None:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
+    except RecursionError:  # `{"a":[[[[...`: a safetensors header nests three levels at most
+        raise WeightsError(f"{path}: the safetensors header nests too deeply to be weights; refused") from None
     return header if isinstance(header, dict) else None
 
 
@@ -79,7 +81,7 @@ def config_from_metadata(metadata: dict[str, str], path: Path) -> FILMConfig | N
         return None
     try:
         return FILMConfig.from_dict(json.loads(metadata["config"]))
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
+    except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as e:
         raise WeightsError(f"{path}: the config in the file's metadata is invalid: {e}") from None
 
 

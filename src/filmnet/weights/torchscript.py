@@ -133,7 +133,7 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            _refuse_bombs(zf)
+            refuse_bombs(zf)
             prefix = archive_prefix(zf)
             if prefix is None:
                 raise WeightsError(f"{path}: zip archive without <name>/data.pkl; not a TorchScript file")
@@ -156,16 +156,31 @@ def read_torchscript(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     return tensors, scalars
 
 
-def _refuse_bombs(zf: zipfile.ZipFile) -> None:
-    """Refuse members that would inflate far beyond their stored size (torch stores its members uncompressed)."""
+MAX_INFLATION = 100  # a compressed member may inflate at most this much (torch itself stores members uncompressed)
+INFLATION_SLACK = 1 << 20
+
+
+def refuse_bombs(zf: zipfile.ZipFile) -> None:
+    """Refuse a zip whose central directory promises more than it holds, before anything is inflated.
+
+    Every member must lie inside the archive; a stored member inflates to exactly its stored size; the compressed
+    members together inflate to at most MAX_INFLATION x their stored bytes + INFLATION_SLACK. Readers (Python's
+    zipfile, torch's miniz) stop at the declared size, so what any member can grow to is bounded by this check."""
     archive = os.path.getsize(zf.filename) if zf.filename else None
+    packed = inflated = 0
     for info in zf.infolist():
         if archive is not None and info.compress_size > archive:
             raise WeightsError(f"member {info.filename} claims {info.compress_size} bytes in a {archive}-byte "
                                "archive; the file is corrupt or truncated")
-        if info.file_size > 100 * info.compress_size + (1 << 20):
-            raise WeightsError(f"member {info.filename} would inflate {info.compress_size} bytes to "
-                               f"{info.file_size}; not a model archive")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise WeightsError(f"stored member {info.filename} claims {info.file_size} bytes but holds "
+                                   f"{info.compress_size}; the file is corrupt")
+            continue
+        packed, inflated = packed + info.compress_size, inflated + info.file_size
+        if inflated > MAX_INFLATION * packed + INFLATION_SLACK:
+            raise WeightsError(f"compressed members would inflate {packed} bytes to {inflated} (member "
+                               f"{info.filename}); a decompression bomb, not a model archive")
 
 
 def _big_endian(zf: zipfile.ZipFile, prefix: str) -> bool:
