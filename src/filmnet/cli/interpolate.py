@@ -36,15 +36,20 @@ def interpolate(
                                    help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
     tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
+    loop: bool = typer.Option(False, "--loop", help="Seamless loop: also interpolate from the last input back to the "
+                                                       "first; N inputs give N*P frames (P = 2^T or N of --multi)."),
+    pingpong: bool = typer.Option(False, "--pingpong", help="Play forward, then back without repeating the turning "
+                                                               "frames: 2*(N-1)*P frames. Excludes --loop."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).
 
-    Alpha and 16 bits are kept where the output can hold them (a PNG folder).
+    N inputs give (N-1)*P+1 frames, P = 2^T (--exp T) or N (--multi N); --loop N*P, --pingpong 2*(N-1)*P.
+    Alpha moves with the picture; alpha and 16 bits are kept where the output can hold them (a PNG folder).
     """
     from ..errors import InputError
     from ..inference import Interpolator
-    from ..inference.frames import iter_pixel_sequence
+    from ..inference import loops
     from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
     if len(inputs) < 2:
@@ -53,6 +58,7 @@ def interpolate(
         fail("give exactly one of --exp/--multi (--exp T or --multi N), not both")
     if exp is None and multi is None:
         exp = DEFAULT_EXP
+    mode = loops.loop_mode(loop, pingpong)  # hook (loops): one-line error when both are given
     parse_fps(fps)
     weights = choose_weights(model, weights)
     check_output(output, overwrite=force, inputs=(*inputs, weights if isinstance(weights, (str, Path)) else None))
@@ -63,9 +69,9 @@ def interpolate(
     writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
     interpolator = Interpolator(weights, device=device, precision=precision.value, flow=flow.value,
                                 warp_mix=warp_mix, tiling=tiling_options(max_memory, tile, tile_overlap))
-    frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
-                                 progress=True, n_inputs=len(inputs))
-    planned = (len(inputs) - 1) * (2 ** exp if exp is not None else multi) + 1
+    frames = loops.iter_sequence(interpolator, _read_frames(inputs, size, depth, alpha), mode=mode, exp=exp,
+                                 multi=multi, progress=True, n_inputs=len(inputs))  # hook (loops)
+    planned = loops.count_frames(len(inputs), 2 ** exp if exp is not None else multi, mode)
     with writer:
         for frame in frames:
             writer.write(frame)
