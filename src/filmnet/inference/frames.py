@@ -26,8 +26,9 @@ def quantize_like(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def carry_alpha(rgb: np.ndarray, left: np.ndarray, right: np.ndarray, t: float) -> np.ndarray:
-    """RGB plus the alpha of the nearer input (`left` for t < 1/2); unchanged when the inputs have none."""
-    if left.shape[2] == 3:
+    """RGB plus the alpha of the nearer input (`left` for t < 1/2); unchanged when the inputs have none or `rgb`
+    already carries the alpha that moved with the picture (frames from `pixels_tensor`)."""
+    if left.shape[2] == 3 or rgb.shape[2] == left.shape[2]:
         return rgb
     alpha = (left if t < 0.5 else right)[..., 3:]
     return np.concatenate([rgb, alpha], axis=2)
@@ -57,6 +58,14 @@ def iter_pixel_sequence(interpolator, pixels: Iterable[np.ndarray], *, exp: int 
             yield seen[pair]
         else:
             yield quantize_like(rgb, seen[pair])  # RGBA when the inputs have alpha (carried by the pair runner)
+
+
+def pixels_tensor(interpolator, frame: np.ndarray) -> torch.Tensor:
+    """(H, W, 3|4) stored pixels -> the (1, 3|4, H, W) float tensor on the interpolator's device; with alpha, the
+    pair runner carries it (`alpha.py`)."""
+    if frame.shape[2] == 3:
+        return interpolator.to_tensor(frame)
+    return rgba_tensor(frame).to(interpolator.device)
 
 
 def rgba_tensor(frame: np.ndarray) -> torch.Tensor:

@@ -30,7 +30,7 @@ from ..scenes import SceneCheck
 from ..io import media as vio
 from ..io.atomic import atomic_target, discard
 from ..io.media import parse_fps
-from .frames import carry_alpha, quantize_like
+from .frames import carry_alpha, pixels_tensor, quantize_like
 from .interpolator import Interpolator
 from .memory import Tiling
 from .options import EncodeOptions, RetimeOptions, split_keywords
@@ -255,7 +255,7 @@ class _Model:
         self.runner = interpolator.pair_runner(height, width)
 
     def encode(self, image: np.ndarray):
-        return self.runner.encode(self.interp.to_tensor(image))
+        return self.runner.encode(pixels_tensor(self.interp, image))  # hook (alpha): RGBA rides along
 
     def flows(self, e0, e1):
         return self.runner.flows(e0, e1)
@@ -267,7 +267,7 @@ class _Model:
     def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
         """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
         interp = self.interp
-        x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
+        x0, x1 = pixels_tensor(interp, left), pixels_tensor(interp, right)  # hook (alpha)
         for start in range(0, len(times), self.chunk):
             for y in interp.tiled(x0, x1, [float(t) for t in times[start:start + self.chunk]], self.tiling):
                 yield quantize_like(interp.to_numpy(y), left)
