@@ -118,3 +118,29 @@ def test_wrap_is_interpolated_not_repeated(tmp_path, capsys):
         np.testing.assert_array_equal(back[k], frames[k])  # the plain frames forward
     for k in range(5, 8):
         np.testing.assert_array_equal(back[k], back[8 - k])  # then back, without the turning frames
+
+
+def test_batch_refuses_loop_in_one_line(tmp_path, capsys, weights):
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"not read")
+    code, _, err = run(capsys, "batch", clip, "--multi", 2, "--loop", "-o", tmp_path / "o", "--weights", weights)
+    assert code != 0 and "--loop is not supported by batch" in err and len(err.strip().splitlines()) == 1
+    from filmnet.errors import InputError
+    from filmnet.inference.ranges import render_range
+    with pytest.raises(InputError, match="--loop"):
+        render_range(clip, tmp_path / "w", interpolator=None, multi=2, loop=True)
+
+
+def test_video_cli_loop_on_a_frame_folder(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    smooth_frames(folder, 4)
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "video", folder, "--multi", 2, "--loop", "--in-fps", 24, "-o", out,
+                            "--weights", BUNDLED, "--flow", "model", "--precision", "fp32")
+    assert code == 0, err
+    assert "wrote 8 frames" in stdout and "--loop: 1 frames interpolated" in err
+    frames = [np.asarray(Image.open(out / f"{k:06d}.png")).astype(np.float64) for k in range(8)]
+    wrap, last, first = frames[7], frames[6], frames[0]
+    to_ends = min(np.abs(wrap - last).mean(), np.abs(wrap - first).mean())
+    assert to_ends > 3.0 and np.abs(wrap - (last + first) / 2).mean() < to_ends / 3

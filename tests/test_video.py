@@ -723,3 +723,27 @@ def test_retime_options_and_the_old_keywords_agree(tmp_path, interp):
     assert by_keywords.notes == by_options.notes == ["--crf ignored: the output is a folder of PNG frames"]
     assert [p.read_bytes() for p in sorted(by_keywords.output.iterdir())] == \
         [p.read_bytes() for p in sorted(by_options.output.iterdir())]
+
+
+def test_loop_wraps_the_last_frame_into_the_first(tmp_path, interp):
+    """--loop: same frame count and duration; the tail after the last frame is interpolated towards the first
+    (held without it), and one note says what happened to the audio."""
+    src = make_clip(tmp_path / "clip.mp4", n=6, audio=True)
+    plain = retime(src, tmp_path / "plain", interpolator=interp, multi=3, scene_threshold=2.0)
+    looped = retime(src, tmp_path / "loop", interpolator=interp, multi=3, loop=True, scene_threshold=2.0)
+    a, b = read_pngs(plain.output), read_pngs(looped.output)
+    assert len(a) == len(b) == 18
+    for k in range(16):
+        assert np.array_equal(a[k], b[k]), k  # everything before the tail is untouched
+    assert np.array_equal(a[16], a[15]) and np.array_equal(a[17], a[15])  # plain: the last frame held
+    for k in (16, 17):  # loop: new frames, neither the last input nor the first
+        assert np.abs(b[k].astype(int) - b[15]).mean() > 1 and np.abs(b[k].astype(int) - b[0]).mean() > 1, k
+    video = retime(src, tmp_path / "loop.mp4", interpolator=interp, multi=3, loop=True, scene_threshold=2.0)
+    frames, times = decode(video.output)
+    assert len(frames) == 18 and times == [F(k, 72) for k in range(18)]
+    assert audio_seconds(video.output) == pytest.approx(audio_seconds(src), abs=0.03)
+    notes = [n for n in video.notes if n.startswith("--loop")]
+    assert len(notes) == 1 and "2 frames interpolated" in notes[0] and "audio unchanged" in notes[0]
+    assert not any(n.startswith("--loop") for n in plain.notes)
+    cut = retime(src, tmp_path / "cut", interpolator=interp, multi=3, loop=True)  # frame 5 -> 0 is a cut here
+    assert cut.scene_cuts == 1 and any(n.startswith("--loop") and "held" in n for n in cut.notes)

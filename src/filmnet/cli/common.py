@@ -142,6 +142,8 @@ _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and 
     "pix-fmt": (None, dict(help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le.")),
     "keep-audio": (False, dict(help="With --slowmo: stretch the audio instead of dropping it.")),
     "tile-overlap": (None, dict(callback="tile_overlap", help="Tile overlap in pixels.")),
+    "loop": (False, dict(help="Seamless loop: interpolate the last frame into the first in its slot (same frame "
+                              "count and duration; audio unchanged). video only: batch refuses it.")),
 }
 
 

@@ -40,6 +40,7 @@ def video(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     ignore_errors: bool = typer.Option(False, "--ignore-errors",
                                        help="Hold the previous frame in place of damaged input frames (counted)."),
+    loop: bool = video_option("loop"),
 ) -> None:
     """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
     from ..inference import Interpolator
@@ -50,7 +51,7 @@ def video(
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
     options = RetimeOptions(multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps, scene_threshold=scene_threshold,
                             dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio,
-                            ignore_errors=ignore_errors)
+                            ignore_errors=ignore_errors, loop=loop)
     encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
     check_retime(src, output, options, encode)  # bad options fail before a model loads
     interpolator = Interpolator(choose_weights(model, weights), device=device, precision=precision.value, flow=flow.value,

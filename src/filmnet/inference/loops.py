@@ -101,10 +101,18 @@ def iter_sequence(interpolator, pixels: Iterable[np.ndarray], *, mode: str = "pl
     return arrange(made, mode)
 
 
-def wrap_note(new_frames: int, has_audio: bool) -> str:
+def job_key(key: str, loop: bool) -> str:
+    """A retime job's resume key, told apart when it loops (keys of other jobs stay as they were)."""
+    return f"{key}-loop" if loop else key
+
+
+def wrap_note(new_frames: int, has_audio: bool, held: bool = False) -> str:
     """One line for `filmnet video --loop`: what the wrap did, and the audio."""
-    audio = "; the audio is kept as it was (same duration, not looped or cross-faded)" if has_audio else ""
+    audio = "; audio unchanged (no time is added; not looped or cross-faded)" if has_audio else ""
     if new_frames == 0:
-        return "--loop: no output frame falls between the last frame and the first at this rate; nothing to add" + audio
-    return (f"--loop: the last frame is interpolated into the first ({new_frames} frames in the last frame's slot), "
-            "so the clip loops seamlessly; duration unchanged" + audio)
+        return "--loop: no output frame falls between the last frame and the first at this rate; nothing added" + audio
+    if held:
+        return ("--loop: the last and first frames differ like a scene cut, so the wrap is held, not interpolated "
+                "(a higher --scene-threshold interpolates it)" + audio)
+    return (f"--loop: {new_frames} frames interpolated from the last frame into the first (in the last frame's "
+            "slot), so the clip loops seamlessly; duration unchanged" + audio)

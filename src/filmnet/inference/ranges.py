@@ -131,6 +131,8 @@ def render_range(src: str | os.PathLike, work: str | os.PathLike, *, interpolato
     caller has it (else it is read when needed).
     """
     opts, _ = split_keywords(options, None, keywords)
+    if opts.loop:  # hook (loops): a range cannot reach the clip's first frame
+        raise InputError("--loop is not supported by batch ranges; use filmnet video --loop on the file")
     work = Path(work)
     info, notes = probe_source(src, None)
     plan = plan_retime(info.rate, multi=opts.multi, exp=opts.exp, fps=opts.fps, slowmo=opts.slowmo)

@@ -31,6 +31,7 @@ from ..io import media as vio
 from ..io.atomic import atomic_target, discard
 from ..io.media import parse_fps
 from .frames import carry_alpha, pixels_tensor, quantize_like
+from . import loops
 from .interpolator import Interpolator
 from .memory import Tiling
 from .options import EncodeOptions, RetimeOptions, split_keywords
@@ -103,11 +104,13 @@ def retime(
     tiling = interpolator.tiling_for(info.height, info.width, outputs=outputs)
     work = out.parent / f".{out.name}.filmnet-work"
     key = _job_key(info, plan, interpolator, tiling, opts.scene_threshold, opts.dedupe, opts.segment_frames)
+    key = loops.job_key(key, opts.loop)  # hook (loops)
     done = _open_work(work, key, opts.resume, result)
     result.segments_reused = len(done)
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
     job = _Job(info, plan, model, opts.scene_threshold, opts.dedupe, opts.segment_frames, work, key, done, result)
     job.ignore_errors = opts.ignore_errors
+    job.loop = opts.loop  # hook (loops): the tail pair wraps to the first frame
     try:
         job.run(progress, on_progress)
         _assemble(job, out, encoding, opts.keep_audio)
@@ -118,6 +121,9 @@ def retime(
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
+    if opts.loop:  # hook (loops): one line on the wrap and the audio
+        held = result.scene_cuts > job.wrap_cuts  # the wrap is the last pair: a cut counted since is its own
+        result.notes.append(loops.wrap_note(job.wrap_frames, job.info.has_audio, held))
     if result.frames_skipped:
         result.notes.append(f"--ignore-errors: {result.frames_skipped} damaged or missing input frames skipped "
                             "(the previous frame held in their place)")
@@ -296,6 +302,7 @@ class _Job:
         self.segments = 0
         self.planned = 0
         self.ignore_errors = False
+        self.loop, self.first, self.wrap_frames, self.wrap_cuts = False, None, 0, 0  # hook (loops)
 
     def run(self, progress: bool, on_progress: Callable[[int, int], None] | None = None) -> None:
         from tqdm.auto import tqdm
@@ -311,6 +318,9 @@ class _Job:
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
                 frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
+                if pair.right is not None and pair.right is self.first:  # hook (loops): count the wrap's new frames
+                    self.wrap_frames = sum(1 for f in frames if f.t != 0)
+                    self.wrap_cuts = self.result.scene_cuts
                 if writer is None:
                     bar.update(len(frames))
                 else:
@@ -337,7 +347,7 @@ class _Job:
                 self.result.duplicates_dropped += 1
                 continue
             if prev is None:
-                self.start = frame.time
+                self.start, self.first = frame.time, frame
             else:
                 yield _Pair(index, prev, frame, frame.time)
                 index += 1
@@ -345,7 +355,8 @@ class _Job:
         self.result.frames_skipped = report.skipped
         if prev is None:
             raise InputError(f"{self.info.path} has no decodable video frames")
-        yield _Pair(index, prev, None, _end_time(last, self.info.rate))
+        wrap = self.first if self.loop and self.first is not prev else None  # hook (loops): last -> first
+        yield _Pair(index, prev, wrap, _end_time(last, self.info.rate))
 
     def _render(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
         left = pair.left.image
