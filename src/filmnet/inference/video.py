@@ -302,7 +302,7 @@ class _Job:
         self.segments = 0
         self.planned = 0
         self.ignore_errors = False
-        self.loop, self.first, self.wrap_frames, self.wrap_cuts = False, None, 0, 0  # hook (loops)
+        self.loop, self.first_frame, self.wrap_frames, self.wrap_cuts = False, None, 0, 0  # hook (loops)
 
     def run(self, progress: bool, on_progress: Callable[[int, int], None] | None = None) -> None:
         from tqdm.auto import tqdm
@@ -318,7 +318,7 @@ class _Job:
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
                 frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
-                if pair.right is not None and pair.right is self.first:  # hook (loops): count the wrap's new frames
+                if pair.right is not None and pair.right is self.first_frame:  # hook (loops): count the wrap's new frames
                     self.wrap_frames = sum(1 for f in frames if f.t != 0)
                     self.wrap_cuts = self.result.scene_cuts
                 if writer is None:
@@ -347,7 +347,7 @@ class _Job:
                 self.result.duplicates_dropped += 1
                 continue
             if prev is None:
-                self.start, self.first = frame.time, frame
+                self.start, self.first_frame = frame.time, frame
             else:
                 yield _Pair(index, prev, frame, frame.time)
                 index += 1
@@ -355,7 +355,7 @@ class _Job:
         self.result.frames_skipped = report.skipped
         if prev is None:
             raise InputError(f"{self.info.path} has no decodable video frames")
-        wrap = self.first if self.loop and self.first is not prev else None  # hook (loops): last -> first
+        wrap = self.first_frame if self.loop and self.first_frame is not prev else None  # hook (loops): last -> first
         yield _Pair(index, prev, wrap, _end_time(last, self.info.rate))
 
     def _render(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
