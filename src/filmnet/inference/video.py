@@ -318,7 +318,7 @@ class _Job:
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
                 frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
-                if pair.right is not None and pair.right is self.first_frame:  # hook (loops): count the wrap's new frames
+                if pair.right is not None and pair.right is self.first_frame:  # hook (loops): the wrap pair
                     self.wrap_frames = sum(1 for f in frames if f.t != 0)
                     self.wrap_cuts = self.result.scene_cuts
                 if writer is None:
