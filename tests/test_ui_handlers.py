@@ -67,6 +67,23 @@ def test_photos_multi_over_three_images(tmp_path, interp):
     assert result.frames == 7 == count_video_frames(result.mp4)
 
 
+@pytest.mark.parametrize("sequence, frames", [("loop", 9), ("pingpong", 12)])
+def test_photos_loop_and_pingpong(tmp_path, interp, sequence, frames):
+    """The Photos tab's "Play" choice: 3 photos with multi 3 give 3*3 (loop) or 2*2*3 (ping-pong) frames."""
+    paths = write_pair(tmp_path) + write_pair(tmp_path, shift=6, names=("c.png", "d.png"))[:1]
+    result = H.interpolate_photos(paths, out_dir(tmp_path), interpolator=interp, multi=3, sequence=sequence)
+    assert result.frames == frames == count_video_frames(result.mp4)
+    with zipfile.ZipFile(result.zip) as archive:
+        pngs = [np.asarray(Image.open(archive.open(name)).convert("RGB")) for name in archive.namelist()]
+    assert len(pngs) == frames
+    if sequence == "pingpong":
+        assert all(np.array_equal(pngs[k], pngs[frames - k]) for k in range(1, frames // 2))
+    else:
+        assert not np.array_equal(pngs[-1], pngs[0]) and not np.array_equal(pngs[-1], pngs[-2])
+    with pytest.raises(InputError, match="unknown sequence mode"):
+        H.interpolate_photos(paths, out_dir(tmp_path, "bad"), interpolator=interp, multi=3, sequence="twice")
+
+
 def test_mismatched_sizes_are_refused_unless_resize(tmp_path, pair, interp):
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(small)

@@ -199,15 +199,21 @@ def test_ten_bit_in_ten_bit_out_and_16_bit_png(tmp_path, interp):
     assert np.any(pngs[1] % 256 != 0)  # more than 8 bits of information survive
 
 
-def test_alpha_is_carried_from_the_nearest_frame(tmp_path, interp):
+def test_alpha_moves_with_the_picture(tmp_path, interp):
+    """Uniform alphas (0, 20, 40, 60) fade with t between frames (issue 24: they jumped at t = 1/2); the held tail
+    keeps the last frame's."""
     src = make_clip(tmp_path / "alpha.mov", n=4, codec="png", pix_fmt="rgba")
     originals, _ = decode(src, "rgba")
     frames = read_pngs(retime(src, tmp_path / "alpha_png", interpolator=interp, multi=4).output)
     assert frames[0].shape[2] == 4 and len(frames) == 16
     for k, image in enumerate(frames):
         pair, step = divmod(k, 4)
-        nearest = originals[pair + 1] if step >= 2 and pair + 1 < 4 else originals[pair]
-        assert np.array_equal(image[..., 3], nearest[..., 3]), k
+        if pair + 1 < 4:
+            a0, a1 = int(originals[pair][0, 0, 3]), int(originals[pair + 1][0, 0, 3])
+            expected = a0 + (a1 - a0) * step / 4
+        else:
+            expected = int(originals[pair][0, 0, 3])
+        assert np.abs(image[..., 3].astype(float) - expected).max() <= 0.5, k
     qtrle = retime(src, tmp_path / "alpha_out.mov", interpolator=interp, multi=2, codec="qtrle").output
     assert streams(qtrle)["video"]["pix_fmt"] == "argb"
 
@@ -467,8 +473,9 @@ def test_rgba_png_folder_to_png_folder_keeps_alpha(tmp_path, interp):
     assert len(frames) == 22 and frames[0].shape == (H, W, 4)
     for k in range(11):
         assert np.array_equal(frames[2 * k], images[k]), k  # passthrough: RGBA exact
-    for k in range(10):  # t = 1/2: alpha from the later frame; RGB synthesised
-        assert np.array_equal(frames[2 * k + 1][..., 3], images[k + 1][..., 3])
+    for k in range(10):  # t = 1/2: alpha halfway (uniform alphas fade with t); RGB synthesised
+        halfway = (images[k][..., 3].astype(int) + images[k + 1][..., 3]) / 2
+        assert np.abs(frames[2 * k + 1][..., 3] - halfway).max() <= 0.5
         assert not np.array_equal(frames[2 * k + 1][..., :3], images[k + 1][..., :3])
 
 
@@ -719,3 +726,27 @@ def test_retime_options_and_the_old_keywords_agree(tmp_path, interp):
     assert by_keywords.notes == by_options.notes == ["--crf ignored: the output is a folder of PNG frames"]
     assert [p.read_bytes() for p in sorted(by_keywords.output.iterdir())] == \
         [p.read_bytes() for p in sorted(by_options.output.iterdir())]
+
+
+def test_loop_wraps_the_last_frame_into_the_first(tmp_path, interp):
+    """--loop: same frame count and duration; the tail after the last frame is interpolated towards the first
+    (held without it), and one note says what happened to the audio."""
+    src = make_clip(tmp_path / "clip.mp4", n=6, audio=True)
+    plain = retime(src, tmp_path / "plain", interpolator=interp, multi=3, scene_threshold=2.0)
+    looped = retime(src, tmp_path / "loop", interpolator=interp, multi=3, loop=True, scene_threshold=2.0)
+    a, b = read_pngs(plain.output), read_pngs(looped.output)
+    assert len(a) == len(b) == 18
+    for k in range(16):
+        assert np.array_equal(a[k], b[k]), k  # everything before the tail is untouched
+    assert np.array_equal(a[16], a[15]) and np.array_equal(a[17], a[15])  # plain: the last frame held
+    for k in (16, 17):  # loop: new frames, neither the last input nor the first
+        assert np.abs(b[k].astype(int) - b[15]).mean() > 1 and np.abs(b[k].astype(int) - b[0]).mean() > 1, k
+    video = retime(src, tmp_path / "loop.mp4", interpolator=interp, multi=3, loop=True, scene_threshold=2.0)
+    frames, times = decode(video.output)
+    assert len(frames) == 18 and times == [F(k, 72) for k in range(18)]
+    assert audio_seconds(video.output) == pytest.approx(audio_seconds(src), abs=0.03)
+    notes = [n for n in video.notes if n.startswith("--loop")]
+    assert len(notes) == 1 and "2 frames interpolated" in notes[0] and "audio unchanged" in notes[0]
+    assert not any(n.startswith("--loop") for n in plain.notes)
+    cut = retime(src, tmp_path / "cut", interpolator=interp, multi=3, loop=True)  # frame 5 -> 0 is a cut here
+    assert cut.scene_cuts == 1 and any(n.startswith("--loop") and "held" in n for n in cut.notes)

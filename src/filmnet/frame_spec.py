@@ -39,8 +39,15 @@ class FrameSpec:
         """New frames between two inputs."""
         return self.factor - 1
 
-    def total(self, inputs: int) -> int:
-        """All frames of `inputs` inputs, inputs included."""
+    def total(self, inputs: int, mode: str = "plain") -> int:
+        """All frames of `inputs` inputs, inputs included: "plain" (n - 1) * P + 1; "loop" n * P (the last pair
+        wraps to the first input, which is not repeated); "pingpong" 2 * (n - 1) * P (`inference/loops.py`)."""
+        if mode == "loop":
+            return inputs * self.factor
+        if mode == "pingpong":
+            return 2 * (inputs - 1) * self.factor
+        if mode != "plain":
+            raise InputError(f"unknown sequence mode {mode!r}; choose one of plain, loop, pingpong")
         return (inputs - 1) * self.factor + 1
 
     def times(self) -> list[float]:

@@ -44,12 +44,16 @@ def batch(
     retries: int = typer.Option(3, "--retries", min=0, help="Retries of a unit whose worker died."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report (one entry per file)."),
     force: bool = typer.Option(False, "--force", help="Replace existing outputs not written by this batch."),
+    loop: bool = video_option("loop"),
     model_options=None,
 ) -> None:
     """Retime many videos (or long ones in parallel ranges), locally or on a Ray cluster; reruns skip finished
     files and resume partial ones."""
     from ..batch import run_batch
 
+    if loop:  # hook (loops): ranges cannot reach a clip's first frame
+        fail("--loop is not supported by batch (its ranges cannot reach a clip's first frame); "
+             "use filmnet video --loop per file")
     timing = [v for v in (multi, exp, fps, slowmo) if v is not None]
     if len(timing) > 1:
         fail("give at most one of --multi N, --exp T, --fps F or --slowmo N")

@@ -154,6 +154,8 @@ _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and 
     "crf": (None, dict(callback="crf", help="Quality (lower is better).")),
     "pix-fmt": (None, dict(help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le.")),
     "keep-audio": (False, dict(help="With --slowmo: stretch the audio instead of dropping it.")),
+    "loop": (False, dict(help="Seamless loop: interpolate the last frame into the first in its slot (same frame "
+                              "count and duration; audio unchanged). video only: batch refuses it.")),
 }
 
 

@@ -26,16 +26,21 @@ def interpolate(
                                         help="N-1 new frames per pair at t=k/N. Exactly one of --exp/--multi."),
     fps: str = typer.Option("30", "--fps", help="Frame rate of video/GIF output, e.g. 30 or 30000/1001."),
     resize: bool = typer.Option(False, "--resize", help="Resize every frame to the first frame's size."),
+    loop: bool = typer.Option(False, "--loop", help="Seamless loop: also interpolate from the last input back to the "
+                                                       "first; N inputs give N*P frames (P = 2^T or N of --multi)."),
+    pingpong: bool = typer.Option(False, "--pingpong", help="Play forward, then back without repeating the turning "
+                                                               "frames: 2*(N-1)*P frames. Excludes --loop."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     model_options=None,
 ) -> None:
     """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).
 
-    Alpha and 16 bits are kept where the output can hold them (a PNG folder).
+    N inputs give (N-1)*P+1 frames, P = 2^T (--exp T) or N (--multi N); --loop N*P, --pingpong 2*(N-1)*P.
+    Alpha moves with the picture; alpha and 16 bits are kept where the output can hold them (a PNG folder).
     """
     from ..errors import InputError
     from ..frame_spec import FrameSpec
-    from ..inference.frames import iter_pixel_sequence
+    from ..inference import loops
     from ..io.media import check_output, open_writer, parse_fps, read_pixels
 
     if len(inputs) < 2:
@@ -44,6 +49,7 @@ def interpolate(
         fail("give exactly one of --exp/--multi (--exp T or --multi N), not both")
     if exp is None and multi is None:
         exp = DEFAULT_EXP
+    mode = loops.loop_mode(loop, pingpong)  # hook (loops): one-line error when both are given
     parse_fps(fps)
     weights = model_options.weights_arg()
     check_output(output, overwrite=force, inputs=(*inputs, weights if isinstance(weights, (str, Path)) else None))
@@ -54,9 +60,9 @@ def interpolate(
     writer.prepare(*size, depth=depth, alpha=alpha)  # a video checks its encoder here, before any compute
     interpolator = model_options.interpolator()
     interpolator.pair_runner(*size)  # a --pyramid-levels too deep for the frames fails before any work
-    frames = iter_pixel_sequence(interpolator, _read_frames(inputs, size, depth, alpha), exp=exp, multi=multi,
-                                 progress=True, n_inputs=len(inputs))
-    planned = FrameSpec.of(exp, multi, scope="cli").total(len(inputs))
+    frames = loops.iter_sequence(interpolator, _read_frames(inputs, size, depth, alpha), mode=mode, exp=exp,
+                                 multi=multi, progress=True, n_inputs=len(inputs))
+    planned = FrameSpec.of(exp, multi, scope="cli").total(len(inputs), mode)
     with writer:
         for frame in frames:
             writer.write(frame)

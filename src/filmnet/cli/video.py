@@ -31,6 +31,7 @@ def video(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     ignore_errors: bool = typer.Option(False, "--ignore-errors",
                                        help="Hold the previous frame in place of damaged input frames (counted)."),
+    loop: bool = video_option("loop"),
     model_options=None,
 ) -> None:
     """Raise a video's frame rate or slow it down: give exactly one of --multi/--exp/--fps/--slowmo."""
@@ -41,7 +42,7 @@ def video(
         fail("give exactly one of --multi N, --exp T, --fps F or --slowmo N")
     options = RetimeOptions(multi=multi, exp=exp, fps=fps, slowmo=slowmo, in_fps=in_fps, scene_threshold=scene_threshold,
                             dedupe=dedupe, resume=resume, force=force, keep_audio=keep_audio,
-                            ignore_errors=ignore_errors)
+                            ignore_errors=ignore_errors, loop=loop)
     encode = EncodeOptions(codec=codec, crf=crf, pix_fmt=pix_fmt)
     job = check_retime(src, output, options, encode)  # planned once, before a model loads
     result = render_job(job, interpolator=model_options.interpolator(), progress=True)

@@ -176,10 +176,10 @@ class Interpolator:
         return autocast_context(self.device, self.precision)
 
     def to_tensor(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """HxWx3 array (uint8/uint16/float) or (3,H,W)/(1,3,H,W) tensor -> (1, 3, H, W) float32 on device."""
+        """HxWx3 array (uint8/uint16/float) or (3|4,H,W)/(1,3|4,H,W) tensor -> (1, 3|4, H, W) float32 on device."""
         if isinstance(frame, torch.Tensor):
             x = frame if frame.ndim == 4 else frame.unsqueeze(0)
-            if x.ndim != 4 or x.shape[:2] != (1, 3):
+            if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] not in (3, 4):  # hook (alpha): RGBA tensors
                 raise InputError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(frame.shape)}")
             if not x.is_floating_point():
                 x = x.float() / (65535.0 if x.dtype == getattr(torch, "uint16", None) else 255.0)

@@ -23,7 +23,9 @@ class RetimeOptions:
     dedupe: drop near-duplicate input frames first. resume: reuse finished segments of an interrupted run.
     force: replace an existing output. keep_audio: with a changed duration, stretch the audio instead of dropping
     it. segment_frames: input frames per resumable segment. ignore_errors: hold the previous frame in place of a
-    damaged input frame (counted in `RetimeResult.frames_skipped`) instead of stopping.
+    damaged input frame (counted in `RetimeResult.frames_skipped`) instead of stopping. loop: interpolate the last
+    frame into the first over the last frame's slot (instead of holding it), so the clip loops seamlessly
+    (`loops.py`; not for `filmnet batch`'s ranges).
     """
 
     multi: int | None = None
@@ -38,6 +40,7 @@ class RetimeOptions:
     keep_audio: bool = False
     segment_frames: int = 64
     ignore_errors: bool = False
+    loop: bool = False
 
 
 _RETIME = {f.name for f in fields(RetimeOptions)}

@@ -15,6 +15,7 @@ import torch
 
 from ..flows import FlowSource, FrameFlows, OwnFlows
 from ..model import FILM, Encoded, PairFlows
+from . import alpha as alpha_carry
 from .depth import AUTO, resolve_levels
 from .padding import Padder
 
@@ -69,7 +70,7 @@ class PairRunner:
         return NO_PADDING if self.padder is None else self.padder.padding
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.padder is None else self.padder.pad(x)
+        return x if self.padder is None else alpha_carry.pad(self.padder, x)  # hook (alpha): edge-padded alpha
 
     def crop(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.padder is None else self.padder.unpad(y)
@@ -79,14 +80,15 @@ class PairRunner:
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor) -> Encoded:
-        """Pad (B, 3, H, W) frames and compute their image and feature pyramids."""
-        x = self.pad(x)
+        """Pad (B, 3, H, W) frames and compute their image and feature pyramids. (B, 4, H, W) frames carry their
+        alpha beside the pyramids (`alpha.split`), and `synthesize` returns RGBA."""
+        x, alpha = alpha_carry.split(self.pad(x))  # hook (alpha): RGB to the model, alpha kept aside
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._context():
             if self.levels is None:  # the config's depth
-                return self.model.encode(x)
-            return self.model.encode(x, self.depth_for(*x.shape[-2:]))
+                return alpha_carry.with_alpha(self.model.encode(x), alpha)
+            return alpha_carry.with_alpha(self.model.encode(x, self.depth_for(*x.shape[-2:])), alpha)
 
     def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
         """The source's whole-frame work on two padded frames (shared by the tiles of a pair)."""
@@ -109,13 +111,15 @@ class PairRunner:
 
     @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float | torch.Tensor) -> torch.Tensor:
-        """The padded frames at time t (scalar or (B,)) as float32, unclipped and uncropped."""
+        """The padded frames at time t (scalar or (B,)) as float32, unclipped and uncropped; RGBA when the frames
+        were encoded with alpha (the alpha warped with the flows the fusion used, `alpha.attach`)."""
         x = e0.images[0]
         time = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         time = time.expand(x.shape[0]) if time.numel() == 1 else time
         with self._context():
             out = self.model.synthesize(e0, e1, flows, time)
-            return self.source.finish(out, flows, time).float()
+            image = self.source.finish(out, flows, time).float()
+        return alpha_carry.attach(image, out, e0, e1, time)  # hook (alpha)
 
     def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor],
                frame: FrameFlows | None = None) -> Iterator[torch.Tensor]:

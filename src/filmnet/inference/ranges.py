@@ -62,10 +62,12 @@ def render_range(src: str | os.PathLike | RetimeJob, work: str | os.PathLike, *,
     (last, atomically): job key, first, stop, start time, segments {index: frames, size, sha256}, counts.
     """
     work = Path(work)
+    opts = src.options if isinstance(src, RetimeJob) else split_keywords(options, None, keywords)[0]
+    if opts.loop:  # a range cannot reach the clip's first frame
+        raise InputError("--loop is not supported by batch ranges; use filmnet video --loop on the file")
     if isinstance(src, RetimeJob):
         job = _job(src, None, options, None, keywords)
     else:  # a range writes no output of its own: the source and its plan are all it needs
-        opts, _ = split_keywords(options, None, keywords)
         info, plan, notes = plan_source(src, opts)
         job = RetimeJob(info, plan, work, None, opts, tuple(notes))
     model = frame_model(job, interpolator)

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..io import media as vio
 from ..io.atomic import discard
 from ..scenes import SceneCheck
-from .frames import carry_alpha, quantize_like
+from .frames import carry_alpha, pixels_tensor, quantize_like
 from .interpolator import Interpolator
 from .memory import Tiling
 from .resume import Segment, finish_segment, read_manifest, segment_path, verify_segments, write_manifest
@@ -55,7 +55,7 @@ class FrameModel:
         self._prepare, self._frames_at = interpolator.pair_stage(height, width, outputs=outputs)
 
     def prepare(self, image: np.ndarray):
-        return self._prepare(self.interp.to_tensor(image))
+        return self._prepare(pixels_tensor(self.interp, image))  # RGBA: the alpha moves with the picture
 
     def frames(self, s0, s1, times: list[Fraction], like: np.ndarray) -> Iterator[np.ndarray]:
         for y in self._frames_at(s0, s1, [float(t) for t in times]):
@@ -117,6 +117,7 @@ class Renderer:
         self.encoded: dict[int, object] = {}
         self.segments = self.planned = 0
         self.seeked = False
+        self.first_frame, self.wrap_frames, self.wrap_cuts = None, 0, 0  # --loop: the tail pair wraps to frame 0
 
     def run(self, progress: bool = False, on_progress: Callable[[int, int], None] | None = None) -> None:
         from tqdm.auto import tqdm
@@ -132,6 +133,9 @@ class Renderer:
                     seg = pair.index // self.seg_len
                     writer = None if seg in self.done else self._segment_writer(seg)
                 frames = PairSchedule(self.start, self.plan.sample_rate, pair.left.time, pair.end)  # lazy
+                if pair.right is not None and pair.right is self.first_frame:  # --loop: the wrap pair
+                    self.wrap_frames = sum(1 for f in frames if f.t != 0)
+                    self.wrap_cuts = self.result.scene_cuts
                 if writer is None:
                     bar.update(len(frames))
                 else:
@@ -167,7 +171,7 @@ class Renderer:
                 self.result.duplicates_dropped += 1
                 continue
             if prev is None:
-                self.start = frame.time
+                self.start, self.first_frame = frame.time, frame
             else:
                 yield Pair(index, prev, frame, frame.time)
                 index += 1
@@ -175,7 +179,8 @@ class Renderer:
         self.result.frames_skipped = report.skipped
         if prev is None:
             raise InputError(f"{self.info.path} has no decodable video frames")
-        yield Pair(index, prev, None, end_time(last, self.info.rate))
+        wrap = self.first_frame if self.job.options.loop and self.first_frame is not prev else None  # last -> first
+        yield Pair(index, prev, wrap, end_time(last, self.info.rate))
 
     def _seek_pairs(self) -> Iterator[Pair] | None:
         """Without dedupe, pair k is input frames (k, k + 1): decode from the keyframe before the range's first

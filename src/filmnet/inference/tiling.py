@@ -128,7 +128,7 @@ def interpolate_tiled_times(model: FILM | PairRunner, x0: torch.Tensor, x1: torc
     rows = tile_spans(p0.shape[-2], tile[0], overlap, align)
     cols = tile_spans(p0.shape[-1], tile[1], overlap, align)
     with torch.inference_mode():
-        frame = whole.frame_flows(p0, p1)
+        frame = whole.frame_flows(p0[:, :3], p1[:, :3])  # hook (alpha): flows from RGB; alpha rides along
     per_tile = replace(runner, padder=None)
 
     def run(window: tuple) -> list[torch.Tensor]:
@@ -137,7 +137,8 @@ def interpolate_tiled_times(model: FILM | PairRunner, x0: torch.Tensor, x1: torc
 
     if len(rows) == 1 and len(cols) == 1:
         return [whole.crop(image) for image in run((...,))]
-    outs = [torch.zeros(x0.shape[0], 3, *p0.shape[-2:], dtype=torch.float32, device=x0.device) for _ in times]
+    shape = (*x0.shape[:2], *p0.shape[-2:])  # hook (alpha): RGBA frames keep their 4 channels
+    outs = [torch.zeros(shape, dtype=torch.float32, device=x0.device) for _ in times]
     total = torch.zeros(1, 1, *p0.shape[-2:], dtype=torch.float32, device=x0.device)
     for r in rows:
         wy = blend_ramp(r, device=x0.device)

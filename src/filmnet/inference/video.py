@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable
 
+from . import loops
 from .interpolator import Interpolator
 from .options import EncodeOptions, RetimeOptions, split_keywords
 from .retime_assemble import assemble, segment_frames
@@ -76,7 +77,7 @@ def render_job(job: RetimeJob, *, interpolator: Interpolator, progress: bool = F
     """Render and assemble a job planned by `check_retime` (see `retime`)."""
     model = frame_model(job, interpolator)
     work, result = job.work, job.result()
-    key = job_key(job, interpolator, model.tiling)
+    key = loops.job_key(job_key(job, interpolator, model.tiling), job.options.loop)
     done = open_work(work, key, job.options.resume, result.notes)
     result.segments_reused = len(done)
     renderer = Renderer(job, model, work, key, done, result)
@@ -91,6 +92,9 @@ def render_job(job: RetimeJob, *, interpolator: Interpolator, progress: bool = F
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
+    if job.options.loop:  # one line on the wrap and the audio
+        held = result.scene_cuts > renderer.wrap_cuts  # the wrap is the last pair: a cut counted since is its own
+        result.notes.append(loops.wrap_note(renderer.wrap_frames, job.info.has_audio, held))
     if result.frames_skipped:
         result.notes.append(f"--ignore-errors: {result.frames_skipped} damaged or missing input frames skipped "
                             "(the previous frame held in their place)")

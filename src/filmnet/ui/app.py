@@ -26,6 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SESSION_MAX_AGE_S = 6 * 3600
 CONCURRENCY_ID = "filmnet"  # photos and video share one worker
 EXP_MODE, MULTI_MODE = "times to interpolate (2^T - 1 new frames per pair)", "frames per pair (N - 1 new frames)"
+SEQUENCES = {"once": "plain", "seamless loop": "loop", "ping-pong": "pingpong"}  # hook (loops)
 VIDEO_MULTI, VIDEO_FPS, VIDEO_SLOWMO = "x N frames (same duration)", "target fps", "slow motion x N"
 
 
@@ -112,7 +113,8 @@ def build_app(server: Server):
                 progress(None, desc=f"{what}: frame {done}")
         return report
 
-    def run_photos(files, mode, exp, multi, fps, resize, model, request: gr.Request, progress=gr.Progress()):
+    def run_photos(files, mode, exp, multi, fps, resize, model, sequence, request: gr.Request,
+                   progress=gr.Progress()):
         paths = [getattr(f, "name", f) for f in (files or [])]
         session = _session(request)
         try:
@@ -121,7 +123,7 @@ def build_app(server: Server):
                 paths, server.job(session), interpolator=interp,
                 exp=int(exp) if mode == EXP_MODE else None, multi=int(multi) if mode == MULTI_MODE else None,
                 fps=fps, resize=bool(resize), limits=limits, on_progress=progress_fn(progress, "interpolating"),
-                cancel=server.cancel_flag(session))
+                cancel=server.cancel_flag(session), sequence=SEQUENCES.get(sequence, "plain"))
         except (FilmError, OSError) as err:
             raise refusal(err) from None
         h, w = result.size
@@ -189,6 +191,7 @@ def build_app(server: Server):
                                     elem_id="photos-exp")
                     multi = gr.Slider(2, limits.max_multi, value=4, step=1, label="Frames per pair (N)")
                     fps = gr.Number(30, label="Frames per second", minimum=1, maximum=120)
+                    sequence = gr.Radio(list(SEQUENCES), value="once", label="Play", elem_id="photos-sequence")
                     resize = gr.Checkbox(False, label="Resize to the first image",
                                          info="Photos of different sizes are refused unless this is ticked.")
                     model = gr.Dropdown(menu, value=default_model, label="Model")
@@ -238,7 +241,7 @@ def build_app(server: Server):
             a_vmp4, a_vnote = gr.File(label="mp4"), gr.Textbox(label="message")
             a_photos_btn, a_video_btn = gr.Button(), gr.Button()
 
-        photos_event = run.click(run_photos, [files, mode, exp, multi, fps, resize, model],
+        photos_event = run.click(run_photos, [files, mode, exp, multi, fps, resize, model, sequence],
                                  [video_out, gif_out, downloads, gallery, slider, status],
                                  api_visibility="private", **heavy)
         video_event = vrun.click(run_video, [video_in, vmode, vmulti, vfps, vslowmo, scene, keep_audio, vmodel],

@@ -257,18 +257,21 @@ def check_photos(paths: Sequence[str | os.PathLike], *, resize: bool, limits: Li
     return sizes[0]
 
 
-def photo_frame_count(n_images: int, *, exp: int | None = None, multi: int | None = None) -> int:
-    return FrameSpec(exp, multi).total(n_images)
+def photo_frame_count(n_images: int, *, exp: int | None = None, multi: int | None = None,
+                      sequence: str = "plain") -> int:
+    """Frames made from n photos; `sequence`: "plain", "loop" or "pingpong" (`inference/loops.py`)."""
+    return FrameSpec(exp, multi).total(n_images, sequence)
 
 
-def check_photo_options(n_images: int, exp: int | None, multi: int | None, limits: Limits) -> int:
+def check_photo_options(n_images: int, exp: int | None, multi: int | None, limits: Limits,
+                        sequence: str = "plain") -> int:
     if (exp is None) == (multi is None):
         raise InputError("give exactly one of exp (times to interpolate) or multi (frames per pair)")
     if exp is not None and not (isinstance(exp, int) and 1 <= exp <= limits.max_exp):
         raise InputError(f"times to interpolate must be an integer from 1 to {limits.max_exp}, got {exp!r}")
     if multi is not None and not (isinstance(multi, int) and 2 <= multi <= limits.max_multi):
         raise InputError(f"frames per pair must be an integer from 2 to {limits.max_multi}, got {multi!r}")
-    total = photo_frame_count(n_images, exp=exp, multi=multi)
+    total = photo_frame_count(n_images, exp=exp, multi=multi, sequence=sequence)  # hook (loops)
     if total > limits.max_output_frames:
         raise InputError(f"that would make {total} frames, over this server's limit of {limits.max_output_frames}")
     return total
@@ -286,13 +289,16 @@ def interpolate_photos(
     limits: Limits = Limits(),
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    sequence: str = "plain",
 ) -> PhotoResult:
-    """Frames between each pair of `paths`, written as an mp4, a GIF preview, a zip of PNGs and compare images."""
+    """Frames between each pair of `paths`, written as an mp4, a GIF preview, a zip of PNGs and compare images.
+    `sequence`: "plain", "loop" (seamless) or "pingpong" (`inference/loops.py`)."""
+    from ..inference import loops
     from ..io import open_writer, parse_fps, read_image, resize_image, to_uint8, write_image
 
     paths = [Path(p) for p in paths if p not in (None, "")]
     size = check_photos(paths, resize=resize, limits=limits)
-    total = check_photo_options(len(paths), exp, multi, limits)
+    total = check_photo_options(len(paths), exp, multi, limits, loops.check_mode(sequence))
     rate = parse_fps(fps)
     out = Path(out_dir)
     stem = paths[0].stem[:40] or "frames"
@@ -306,8 +312,9 @@ def interpolate_photos(
     if on_progress is not None:
         on_progress(0, total)
     with open_writer(mp4, rate) as video, open_writer(gif, rate) as preview, open_writer(png_dir) as pngs:
-        for index, frame in enumerate(interpolator.iter_sequence(iter(inputs), exp=exp, multi=multi,
-                                                                 n_inputs=len(inputs))):
+        made = interpolator.iter_sequence(loops.sequence_inputs(inputs, sequence), exp=exp, multi=multi,
+                                          n_inputs=len(inputs) + (sequence == "loop"))  # hook (loops)
+        for index, frame in enumerate(loops.arrange(made, sequence)):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled; nothing was kept")
             video.write(frame)
