@@ -53,7 +53,8 @@ class PairRunner:
     def crop(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.padder is None else self.padder.unpad(y)
 
-    def _context(self) -> ContextManager:
+    def context(self) -> ContextManager:
+        """The precision context the model runs under (autocast, or none)."""
         return contextlib.nullcontext() if self.autocast is None else self.autocast()
 
     @torch.inference_mode()
@@ -62,7 +63,7 @@ class PairRunner:
         x = self.pad(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._context():
+        with self.context():
             return self.model.encode(x)
 
     def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
@@ -75,7 +76,7 @@ class PairRunner:
         """The pair's flows (independent of t). `frame`: `frame_flows` cropped to a tile; None computes them
         from the encoded frames. `padding`: their zero border (default: this runner's)."""
         def own() -> PairFlows:
-            with self._context():
+            with self.context():
                 return self.model.estimate_flows(e0, e1)
 
         padding = self.padding if padding is None else padding
@@ -88,7 +89,7 @@ class PairRunner:
         x = e0.images[0]
         time = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         time = time.expand(x.shape[0]) if time.numel() == 1 else time
-        with self._context():
+        with self.context():
             out = self.model.synthesize(e0, e1, flows, time)
             return self.source.finish(out, flows, time).float()
 
