@@ -7,8 +7,8 @@ directly, as the released graph allows (§1.2), computing each pair's features a
 
 Each pair runs through the pair runner (`pair.PairRunner`: pad -> encode -> flows -> synthesize -> crop) with the
 interpolator's flow source (`filmnet.flows`). Frames too large for the memory budget (`TilingOptions.max_memory`,
-see `memory.choose_tiling`) or a forced tile size run as overlapping feathered tiles (`tiling.interpolate_tiled`);
-frames that fit run untiled.
+see `memory.choose_tiling`) or a forced tile size run tile by tile on whole-frame pyramids (`tiling.TiledRunner`),
+equal to the untiled result; frames that fit run untiled.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from ..model import FILM, Encoded, PairFlows
 from . import memory
 from .memory import Tiling, TilingOptions
 from .pair import PairRunner
-from .tiling import count_tiles, interpolate_tiled_times
+from .tiling import TiledRunner, count_tiles, interpolate_tiled_times, tiled_runner
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class Interpolator:
     def _choose_tiling(self, height: int, width: int, outputs: int) -> Tiling | None:
         if self.tile is not None:
             tiling = Tiling(self.tile, self.overlap)
-            return tiling if count_tiles(height, width, self.tile, self.overlap, self.align) > 1 else None
+            return tiling if count_tiles(height, width, self.tile, self.align) > 1 else None
         if self.max_memory is None:
             return None
         base = (self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
@@ -329,14 +329,16 @@ class Interpolator:
         pairs, `frames_at(s0, s1, times)` yields a pair's unclipped, cropped frames at `times`."""
         height, width = x.shape[-2:]
         tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
-        if tiling is not None:
-            return (lambda frame: frame), (lambda x0, x1, times: self.tiled(x0, x1, times, tiling))
-        runner = self.pair_runner(height, width)
+        runner = self.pair_runner(height, width, tiling)
         return runner.encode, runner.frames
 
-    def pair_runner(self, height: int, width: int) -> PairRunner:
-        """The untiled pair runner for height x width frames (padded to this interpolator's alignment)."""
-        return self.runner.sized(height, width, self.align)
+    def pair_runner(self, height: int, width: int, tiling: Tiling | None = None) -> PairRunner | TiledRunner:
+        """The pair runner for height x width frames (padded to this interpolator's alignment): untiled, or in
+        `tiling`'s tiles with whole-frame pyramids (`tiling.TiledRunner`, the same encode/flows/synthesize/frames;
+        a frame's encoding is reused for both pairs it belongs to either way)."""
+        if tiling is None:
+            return self.runner.sized(height, width, self.align)
+        return tiled_runner(self.runner, height, width, tiling.tile, self.align)
 
     def tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
         """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
