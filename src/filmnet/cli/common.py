@@ -141,7 +141,7 @@ _VIDEO_FLAGS = {  # flag: (default, typer.Option keywords); `filmnet video` and 
     "crf": (None, dict(callback="crf", help="Quality (lower is better).")),
     "pix-fmt": (None, dict(help="Output pixel format, e.g. yuv420p, yuv444p, yuv420p10le.")),
     "keep-audio": (False, dict(help="With --slowmo: stretch the audio instead of dropping it.")),
-    "tile-overlap": (None, dict(callback="tile_overlap", help="Tile overlap in pixels.")),
+    "tile-overlap": (None, dict(callback="tile_overlap", help="Unused: tiles are exact (kept for compatibility).")),
 }
 
 

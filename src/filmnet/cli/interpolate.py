@@ -35,7 +35,7 @@ def interpolate(
     max_memory: str = typer.Option("auto", "--max-memory",
                                    help="Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: never tile."),
     tile: Optional[str] = typer.Option(None, "--tile", help="Force tiles of HxW pixels (multiples of 64), e.g. 512x512."),
-    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Tile overlap in pixels (multiple of 64)."),
+    tile_overlap: Optional[int] = typer.Option(None, "--tile-overlap", callback=bounded("tile_overlap"), help="Unused: tiles see the whole frame and are exact (kept for compatibility; multiple of 64)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ) -> None:
     """Make in-between frames for a sequence of images: exactly one of --exp/--multi (default --exp 4).

@@ -6,9 +6,8 @@ cropped back. `--exp` follows the official recursive midpoints (film_spec.md §4
 directly, as the released graph allows (§1.2), computing each pair's features and flows once.
 
 Each pair runs through the pair runner (`pair.PairRunner`: pad -> encode -> flows -> synthesize -> crop) with the
-interpolator's flow source (`filmnet.flows`). Frames too large for the memory budget (`TilingOptions.max_memory`,
-see `memory.choose_tiling`) or a forced tile size run tile by tile on whole-frame pyramids (`tiling.TiledRunner`),
-equal to the untiled result; frames that fit run untiled.
+interpolator's flow source (`filmnet.flows`). Frames over the memory budget (`memory.choose_tiling`) or with a
+forced tile size run tile by tile on whole-frame pyramids (`tiling.TiledRunner`), equal to the untiled result.
 """
 from __future__ import annotations
 
@@ -334,16 +333,14 @@ class Interpolator:
 
     def pair_runner(self, height: int, width: int, tiling: Tiling | None = None) -> PairRunner | TiledRunner:
         """The pair runner for height x width frames (padded to this interpolator's alignment): untiled, or in
-        `tiling`'s tiles with whole-frame pyramids (`tiling.TiledRunner`, the same encode/flows/synthesize/frames;
-        a frame's encoding is reused for both pairs it belongs to either way)."""
+        `tiling`'s tiles (`tiling.TiledRunner`: the same encode/flows/synthesize/frames, equal results)."""
         if tiling is None:
             return self.runner.sized(height, width, self.align)
         return tiled_runner(self.runner, height, width, tiling.tile, self.align)
 
     def tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
         """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
-        return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
-                                       align=self.align)
+        return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, align=self.align)
 
     # Building blocks for callers that pad once and reuse encodings.
 

@@ -3,7 +3,7 @@
 The source is a video file or a folder of PNG/JPEG/TIFF frames (at `in_fps`). Each output frame sits at its true
 source time (`timing.py`); FILM synthesises it at that t directly, reusing each input frame's feature pyramid for
 both pairs it belongs to. Frames too large for the interpolator's memory budget (or a forced `tile`) run tiled
-(`Interpolator.tiled`): each pair is then computed tile by tile, with no reuse across pairs. Pairs
+(`Interpolator.pair_runner` gives a `tiling.TiledRunner`), with the same reuse across pairs. Pairs
 across a scene cut are held (the earlier frame repeats). The encoder setup is checked before any work. Work is cut
 into segments of `segment_frames` input frames, stored losslessly (FFV1-in-Matroska) in `.{name}.filmnet-work/`
 with a manifest, so `resume=True` skips finished segments (only Ctrl-C or a kill keeps that folder; other failures
@@ -241,18 +241,18 @@ def _open_work(work: Path, key: str, resume: bool, result: RetimeResult) -> dict
 
 
 class _Model:
-    """FILM on RGB(A) uint8/uint16 frames of one size through the interpolator's pair runner: untiled (pad once,
-    reuse encodings) or tiled per pair.
+    """FILM on RGB(A) uint8/uint16 frames of one size through the interpolator's pair runner (pad once, reuse
+    encodings), untiled or tiled.
 
     Args:
         tiling: from `Interpolator.tiling_for`; None runs whole frames.
-        chunk: most times computed in one tiled pass (each holds a full-frame accumulator).
+        chunk: unused (tiled frames are made one at a time); kept for callers.
     """
 
     def __init__(self, interpolator: Interpolator, height: int, width: int, tiling: Tiling | None = None,
                  chunk: int = 1):
         self.interp, self.tiling, self.chunk = interpolator, tiling, max(1, int(chunk))
-        self.runner = interpolator.pair_runner(height, width)
+        self.runner = interpolator.pair_runner(height, width, tiling)
 
     def encode(self, image: np.ndarray):
         return self.runner.encode(self.interp.to_tensor(image))
@@ -263,14 +263,6 @@ class _Model:
     def frame(self, e0, e1, flows, t: Fraction, like: np.ndarray) -> np.ndarray:
         y = self.runner.crop(self.runner.synthesize(e0, e1, flows, float(t)))
         return quantize_like(self.interp.to_numpy(y), like)
-
-    def tiled_frames(self, left: np.ndarray, right: np.ndarray, times: list[Fraction]) -> Iterator[np.ndarray]:
-        """Frames at `times` between two inputs, tile by tile (features are computed per pair and tile)."""
-        interp = self.interp
-        x0, x1 = interp.to_tensor(left), interp.to_tensor(right)
-        for start in range(0, len(times), self.chunk):
-            for y in interp.tiled(x0, x1, [float(t) for t in times[start:start + self.chunk]], self.tiling):
-                yield quantize_like(interp.to_numpy(y), left)
 
 
 @dataclass
@@ -357,9 +349,6 @@ class _Job:
             self.encoded.clear()
             yield from (left for _ in frames)
             return
-        if self.model.tiling is not None:
-            yield from self._render_tiled(pair, frames)
-            return
         e0 = self._encode(pair.index, left)
         e1 = self._encode(pair.index + 1, pair.right.image)
         self.encoded = {pair.index + 1: e1}
@@ -370,12 +359,6 @@ class _Job:
             else:
                 image = self.model.frame(e0, e1, flows, f.t, left)
                 yield carry_alpha(image, pair.left.image, pair.right.image, f.t)
-
-    def _render_tiled(self, pair: _Pair, frames) -> Iterator[np.ndarray]:
-        left, right = pair.left.image, pair.right.image
-        made = self.model.tiled_frames(left, right, [f.t for f in frames if f.t != 0])
-        for f in frames:
-            yield left if f.t == 0 else carry_alpha(next(made), left, right, f.t)
 
     def _encode(self, index: int, image: np.ndarray):
         if index not in self.encoded:
