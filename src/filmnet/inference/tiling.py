@@ -27,13 +27,12 @@ ALIGN = 64
 
 @dataclass(frozen=True)
 class Span:
-    """One tile's extent along an axis, [start, start + size), its overlap with each neighbour, and blend width."""
+    """One tile's extent along an axis, [start, start + size), and its overlap with each neighbour."""
 
     start: int
     size: int
     overlap_before: int
     overlap_after: int
-    blend: int = 0
 
 
 def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list[Span]:
@@ -41,12 +40,12 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list
 
     Args:
       length: axis length (a multiple of `align`, as after padding).
-      tile, overlap: multiples of `align` with 0 <= overlap < tile; `overlap` is also the blend width.
+      tile, overlap: multiples of `align` with 0 <= overlap < tile (exact tiles use overlap 0).
     Returns:
       Spans in order; a single span of `length` when it fits in one tile.
     """
     if length <= tile:
-        return [Span(0, length, 0, 0, overlap)]
+        return [Span(0, length, 0, 0)]
     if length % align or tile % align or overlap % align:
         raise InputError(f"length {length}, tile {tile} and overlap {overlap} must be multiples of {align}")
     if not 0 <= overlap < tile:
@@ -60,7 +59,7 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = ALIGN) -> list
     for k, start in enumerate(starts):
         before = starts[k - 1] + tile - start if k > 0 else 0
         after = start + tile - starts[k + 1] if k < count - 1 else 0
-        spans.append(Span(start, tile, before, after, overlap))
+        spans.append(Span(start, tile, before, after))
     return spans
 
 
