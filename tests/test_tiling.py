@@ -225,3 +225,27 @@ def test_tiled_trace_matches_real_tensors(tiny):
 def test_choose_tiling_refuses_impossible_budget():
     with pytest.raises(InputError, match="max-memory"):
         memory.choose_tiling(2160, 3840, filmnet.CONFIGS["film_net"], "fp32", 10**9, base_bytes=900 * 10**6)
+
+
+@pytest.mark.parametrize("levels", [6, 8])
+def test_depth_is_a_parameter(tiny, levels):
+    """The tiled pass takes its pyramid depth from the caller (not the config): equal to an untiled pass of that
+    depth, built here from the model's parts (the extractor and the coarse predictor are shared across levels)."""
+    from filmnet.inference.tiling import TiledRunner
+    from filmnet.model import Encoded
+    from filmnet.model.ops import image_pyramid
+
+    x0, x1 = _moving(256, 384, 8, 60, seed=7)
+
+    def encode(x):
+        images = image_pyramid(x, levels)
+        return Encoded(images, tiny.extract(images))
+
+    with torch.inference_mode():
+        e0, e1 = encode(x0), encode(x1)
+        untiled = tiny.synthesize(e0, e1, tiny.estimate_flows(e0, e1), torch.tensor([0.5])).image
+    runner = TiledRunner(PairRunner(tiny).sized(256, 384, 64), frame_grid(256, 384, (128, 128)), levels)
+    t0, t1 = runner.encode(x0), runner.encode(x1)
+    assert len(t0.images) == len(t0.features) == levels
+    tiled = runner.synthesize(t0, t1, runner.flows(t0, t1), 0.5)
+    torch.testing.assert_close(tiled, untiled, atol=2e-5, rtol=0)
