@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     print(f"pan {pan:4d} {name:3} {'untiled' if tile is None else f'tile {tile}':9} "
                           f"PSNR {row['psnr']:6.2f} dB  |x - untiled(new)| {row['diff_255']:.3f}/255  "
-                          f"{row['seconds']:7.1f} s ({row['time_ratio']:.2f}x)  peak RSS {row['peak_rss'] / 2**20:6.0f} MiB "
+                          f"{row['seconds']:7.1f} s ({row['time_ratio']:.2f}x)  "
+                          f"peak RSS {row['peak_rss'] / 2**20:6.0f} MiB "
                           f"({row['rss_ratio']:.2f}x)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

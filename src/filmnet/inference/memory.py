@@ -257,7 +257,8 @@ def describe(tiling: Tiling | None, height: int, width: int) -> str:
 
 __all__ = [
     "DEFAULT_OVERLAP", "Tiling", "activation_bytes_per_pixel", "available_memory", "choose_tiling", "describe",
-    "estimate_peak_bytes", "estimate_tiled_bytes", "live_bytes_tracker", "parse_memory", "process_rss", "trace_peak_bytes",
+    "estimate_peak_bytes", "estimate_tiled_bytes", "live_bytes_tracker", "parse_memory", "process_rss",
+    "trace_peak_bytes",
 ]
 
 
@@ -291,7 +292,7 @@ class TilingOptions:
         in use now plus 80% of what is free), bytes as an int or a string like "8GB" / "512MiB", or None (never
         tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
       tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
-      overlap: overlap and cross-fade width between tiles, a multiple of 64.
+      overlap: unused (tiles see the whole frame and are exact); kept for compatibility, a multiple of 64.
     """
 
     max_memory: int | str | None = "auto"

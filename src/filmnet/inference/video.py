@@ -214,7 +214,7 @@ def _job_key(info, plan, interpolator, tiling, scene_threshold, dedupe, segment_
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=scene_threshold,
                dedupe=dedupe, seg=segment_frames, weights=digest.hexdigest(), precision=interpolator.precision,
                flow=getattr(interpolator, "flow", "model"),
-               device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
+               device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, "whole-frame"])
     mix = getattr(interpolator, "warp_mix", 0.0)
     if mix:  # only DIS sources apply a mix; keys of jobs without one stay as they were
         job["warp_mix"] = mix

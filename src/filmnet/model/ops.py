@@ -91,8 +91,8 @@ def warp(image: torch.Tensor, flow: torch.Tensor, dtype: torch.dtype | None = No
     """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], coordinates clamped to the edges.
 
     flow is (B, 2, h, w) with channels (dx, dy); it covers the window of `image` whose top-left pixel is `origin`
-    (top, left), the whole image by default (tiles warp whole-frame features). The clamp is explicit, so no backend needs
-    padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype`
+    (top, left), the whole image by default (tiles warp whole-frame features). The clamp is explicit, so no backend
+    needs padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype`
     (default: image's) and image's memory format. channels_last images are sampled by a row gather that
     keeps the layout (grid_sample returns NCHW, and the transpose back costs more than the sampling).
     """
