@@ -227,15 +227,15 @@ def test_choose_tiling_refuses_impossible_budget():
         memory.choose_tiling(2160, 3840, filmnet.CONFIGS["film_net"], "fp32", 10**9, base_bytes=900 * 10**6)
 
 
-@pytest.mark.parametrize("levels", [6, 8])
-def test_depth_is_a_parameter(tiny, levels):
+@pytest.mark.parametrize("levels, size, align", [(6, (256, 384), 64), (8, (256, 384), 64), (6, (200, 328), 8)])
+def test_depth_is_a_parameter(tiny, levels, size, align):
     """The tiled pass takes its pyramid depth from the caller (not the config): equal to an untiled pass of that
     depth, built here from the model's parts (the extractor and the coarse predictor are shared across levels)."""
     from filmnet.inference.tiling import TiledRunner
     from filmnet.model import Encoded
     from filmnet.model.ops import image_pyramid
 
-    x0, x1 = _moving(256, 384, 8, 60, seed=7)
+    x0, x1 = _moving(*size, 8, 60, seed=7)  # 200x328: coarse levels round their sizes down (no 2^(L-1) padding)
 
     def encode(x):
         images = image_pyramid(x, levels)
@@ -244,7 +244,7 @@ def test_depth_is_a_parameter(tiny, levels):
     with torch.inference_mode():
         e0, e1 = encode(x0), encode(x1)
         untiled = tiny.synthesize(e0, e1, tiny.estimate_flows(e0, e1), torch.tensor([0.5])).image
-    runner = TiledRunner(PairRunner(tiny).sized(256, 384, 64), frame_grid(256, 384, (128, 128)), levels)
+    runner = TiledRunner(PairRunner(tiny).sized(*size, align), frame_grid(*size, (128, 128), align), levels)
     t0, t1 = runner.encode(x0), runner.encode(x1)
     assert len(t0.images) == len(t0.features) == levels
     tiled = runner.synthesize(t0, t1, runner.flows(t0, t1), 0.5)
