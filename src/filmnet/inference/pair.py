@@ -52,13 +52,19 @@ class PairRunner:
         padded size)."""
         padder = Padder(height, width, align, self.padding_mode)
         runner = replace(self, padder=padder)
-        if self.levels is not None:  # fail early on a depth out of range for the padded size
-            runner.depth_for(height + sum(padder.padding[2:]), width + sum(padder.padding[:2]))
+        runner.padded_depth()  # fail early on a depth out of range for the padded size
         return runner
 
     def depth_for(self, height: int, width: int) -> int:
         """The pyramid depth `encode` uses on padded height x width frames (InputError if out of range)."""
         return resolve_levels(self.levels, self.model.config, height, width)
+
+    def padded_depth(self) -> int | None:
+        """The depth `encode` resolves for this sized runner's padded frames (None: no depth set, the config's)."""
+        if self.levels is None:
+            return None
+        p = self.padder
+        return self.depth_for(p.height + sum(p.padding[2:]), p.width + sum(p.padding[:2]))
 
     @property
     def shallow_levels(self) -> int | None:
@@ -75,7 +81,8 @@ class PairRunner:
     def crop(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.padder is None else self.padder.unpad(y)
 
-    def _context(self) -> ContextManager:
+    def context(self) -> ContextManager:
+        """The precision context the model runs under (autocast, or none)."""
         return contextlib.nullcontext() if self.autocast is None else self.autocast()
 
     @torch.inference_mode()
@@ -85,7 +92,7 @@ class PairRunner:
         x, alpha = alpha_carry.split(self.pad(x))  # hook (alpha): RGB to the model, alpha kept aside
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._context():
+        with self.context():
             if self.levels is None:  # the config's depth
                 return alpha_carry.with_alpha(self.model.encode(x), alpha)
             return alpha_carry.with_alpha(self.model.encode(x, self.depth_for(*x.shape[-2:])), alpha)
@@ -100,7 +107,7 @@ class PairRunner:
         """The pair's flows (independent of t). `frame`: `frame_flows` cropped to a tile; None computes them
         from the encoded frames. `padding`: their zero border (default: this runner's)."""
         def own() -> PairFlows:
-            with self._context():
+            with self.context():
                 shallow = self.shallow_levels
                 return self.model.estimate_flows(e0, e1) if shallow is None else \
                     self.model.estimate_flows(e0, e1, shallow)
@@ -116,7 +123,7 @@ class PairRunner:
         x = e0.images[0]
         time = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         time = time.expand(x.shape[0]) if time.numel() == 1 else time
-        with self._context():
+        with self.context():
             out = self.model.synthesize(e0, e1, flows, time)
             image = self.source.finish(out, flows, time).float()
         return alpha_carry.attach(image, out, e0, e1, time)  # hook (alpha)
