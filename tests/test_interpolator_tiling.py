@@ -285,3 +285,17 @@ def test_tiled_equals_untiled_at_auto_depth_with_reflect_padding(model, precisio
     if precision == "bf16":  # bf16 really ran
         fp32 = Interpolator(model, max_memory=None, precision="fp32", pyramid_levels="auto", padding="reflect")
         assert np.abs(fp32.interpolate(a, b, 0.4) - outs[1e9]).mean() > 1e-4
+
+
+@pytest.mark.parametrize("levels, want", [("auto", 8), (6, 6), (None, None)])
+def test_budget_uses_the_depth_of_the_padded_frame(model, fixed_rss, monkeypatch, levels, want):
+    """The memory model sizes tiles for the depth the tiled pass will run (resolved on the padded whole frame)."""
+    seen = {}
+
+    def choose(*args, **kwargs):
+        seen.update(kwargs)
+        return None
+
+    monkeypatch.setattr(memory, "choose_tiling", choose)
+    Interpolator(model, precision="fp32", pyramid_levels=levels, max_memory="1GB").tiling_for(200, 260)
+    assert seen["levels"] == want

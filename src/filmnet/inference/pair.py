@@ -1,5 +1,5 @@
 """The pair runner: pad -> encode -> flows -> synthesize(times) -> crop, the one recipe behind `Interpolator`,
-tiling (per tile), video retiming and eval's native-size path.
+tiling (`tiling.TiledRunner` wraps a sized runner), video retiming and eval's native-size path.
 
 A frame is encoded once (`encode`) and its `Encoded` reused for both pairs it belongs to. The flows of a pair come
 from its `FlowSource` (`filmnet.flows`) and are computed once for all its times.
@@ -13,7 +13,7 @@ from typing import ContextManager
 
 import torch
 
-from ..flows import FlowSource, FrameFlows, OwnFlows
+from ..flows import FlowSource, OwnFlows
 from ..model import FILM, Encoded, PairFlows
 from . import alpha as alpha_carry
 from .depth import AUTO, resolve_levels
@@ -29,8 +29,7 @@ class PairRunner:
     Args:
       model: the FILM module (in `channels_last` format when that is set).
       source: where the flows come from (default: the model's own).
-      padder: pads inputs and crops outputs; None uses frames as given (already padded tiles, or eval's native
-        size).
+      padder: pads inputs and crops outputs; None uses frames as given (eval's native size).
       autocast: a factory for the precision context (e.g. `Interpolator.autocast`); None: none.
       channels_last: feed the model channels_last tensors.
       levels: pyramid depth: an int, None (the config's), or "auto": encode as deep as the padded frame size
@@ -97,15 +96,10 @@ class PairRunner:
                 return alpha_carry.with_alpha(self.model.encode(x), alpha)
             return alpha_carry.with_alpha(self.model.encode(x, self.depth_for(*x.shape[-2:])), alpha)
 
-    def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
-        """The source's whole-frame work on two padded frames (shared by the tiles of a pair)."""
-        return self.source.frame_flows(x0, x1, self.padding)
-
     @torch.inference_mode()
-    def flows(self, e0: Encoded, e1: Encoded, frame: FrameFlows | None = None,
-              padding: tuple[int, int, int, int] | None = None) -> PairFlows:
-        """The pair's flows (independent of t). `frame`: `frame_flows` cropped to a tile; None computes them
-        from the encoded frames. `padding`: their zero border (default: this runner's)."""
+    def flows(self, e0: Encoded, e1: Encoded, padding: tuple[int, int, int, int] | None = None) -> PairFlows:
+        """The pair's flows (independent of t) from the runner's source. `padding`: their border (default: this
+        runner's)."""
         def own() -> PairFlows:
             with self.context():
                 shallow = self.shallow_levels
@@ -114,7 +108,7 @@ class PairRunner:
 
         padding = self.padding if padding is None else padding
         levels = self.model.config.fusion_pyramid_levels if self.source.uses_dis else 0
-        return self.source.pair_flows(e0, e1, own, frame, levels, padding)
+        return self.source.pair_flows(e0, e1, own, levels, padding)
 
     @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float | torch.Tensor) -> torch.Tensor:
@@ -128,12 +122,11 @@ class PairRunner:
             image = self.source.finish(out, flows, time).float()
         return alpha_carry.attach(image, out, e0, e1, time)  # hook (alpha)
 
-    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor],
-               frame: FrameFlows | None = None) -> Iterator[torch.Tensor]:
+    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor]) -> Iterator[torch.Tensor]:
         """The cropped, unclipped frames at `times` between two encoded frames; flows computed once."""
         if not times:
             return
-        flows = self.flows(e0, e1, frame)
+        flows = self.flows(e0, e1)
         for t in times:
             yield self.crop(self.synthesize(e0, e1, flows, t))
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
-from ..flows import FrameFlows
 from ..model import FILM, Encoded, PairFlows
 from . import alpha as alpha_carry
 from .pair import PairRunner
@@ -120,7 +119,7 @@ class TiledRunner:
             return alpha_carry.with_alpha(encode_tiled(self.model, x, self.grid, self.levels), alpha)
 
     @torch.inference_mode()
-    def flows(self, e0: Encoded, e1: Encoded, frame: FrameFlows | None = None) -> PairFlows:
+    def flows(self, e0: Encoded, e1: Encoded) -> PairFlows:
         """The pair's flows from the runner's source; the model's own are computed per tile on whole pyramids,
         with the runner's per-pair depth probe ("auto")."""
         runner = self.runner
@@ -130,7 +129,7 @@ class TiledRunner:
                 return estimate_flows_tiled(self.model, e0, e1, self.grid, runner.shallow_levels)
 
         levels = self.model.config.fusion_pyramid_levels if runner.source.uses_dis else 0
-        return runner.source.pair_flows(e0, e1, own, frame, levels, runner.padding)
+        return runner.source.pair_flows(e0, e1, own, levels, runner.padding)
 
     @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float | torch.Tensor) -> torch.Tensor:
@@ -144,12 +143,11 @@ class TiledRunner:
             image = source.finish(out, flows, time).float()
         return alpha_carry.attach(image, out, e0, e1, time)
 
-    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor],
-               frame: FrameFlows | None = None) -> Iterator[torch.Tensor]:
+    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor]) -> Iterator[torch.Tensor]:
         """The cropped, unclipped frames at `times`; flows computed once, one full frame alive at a time."""
         if not times:
             return
-        flows = self.flows(e0, e1, frame)
+        flows = self.flows(e0, e1)
         for t in times:
             yield self.crop(self.synthesize(e0, e1, flows, t))
 
