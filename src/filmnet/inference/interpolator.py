@@ -35,7 +35,7 @@ from .tiling import TiledRunner, count_tiles, tiled_runner
 log = logging.getLogger(__name__)
 
 AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the memory free now
-OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
+OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB output kept per extra time of a pair
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
