@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import InputError
+from .precision import PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FLOWS = ("auto", "model", "dis", "hybrid")
 PADDINGS = ("reflect", "replicate", "zeros")
 PYRAMID_LEVELS_HELP = ("Pyramid depth: auto (deeper for larger frames, for large motion) or N levels, from 5 up to "
