@@ -101,7 +101,7 @@ class ModelOptions:
 
     def interpolator(self, **overrides):
         """The `Interpolator` of these options (`overrides`: its keywords, e.g. a device)."""
-        from .inference.interpolator import Interpolator
+        from .inference import Interpolator
 
         kwargs = {k: v for k, v in asdict(self).items() if k not in _NOT_INTERPOLATOR_KEYWORDS}  # a new field too
         kwargs.update(device=self.device or "cpu", tiling=self.tiling)

@@ -95,6 +95,9 @@ class RayExecutor:
         Progress, ModelActor = _classes(ray)
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0)
+        from ..model_options import ModelOptions
+
+        model = model if isinstance(model, ModelOptions) else ModelOptions(**model)
         device = model.device or ("cuda" if gpus else "cpu")
         if device.startswith("cuda"):
             if not gpus:
