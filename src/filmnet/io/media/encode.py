@@ -15,19 +15,18 @@ import numpy as np
 from ...errors import InputError
 from . import hdr
 from .formats import SWS_COLORSPACES, array_format, format_traits, open_input
-from .kinds import CONTAINER_FORMATS
+from .kinds import CONTAINER_FORMATS, MP4_FAMILY
 from ..limits import MAX_RATE
 
 CODEC_ALIASES = {
     "h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
     "x265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "prores": "prores_ks",
 }
-DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
-                  ".webm": "libvpx-vp9", ".gif": "gif"}
+DEFAULT_CODECS = {suffix: {"webm": "libvpx-vp9", "gif": "gif"}.get(fmt, "libx264") for suffix, fmt in CONTAINER_FORMATS.items()}
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 # 8-bit RGB sources into these containers get 4:2:0 from these encoders (what browsers and QuickTime play; VP9 with
 # alpha: yuva420p).
-PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov"), "libvpx-vp9": (".webm",)}
+PLAYABLE_420 = {"libx264": MP4_FAMILY, "libx265": MP4_FAMILY, "libvpx-vp9": (".webm",)}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
 SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
@@ -374,7 +373,7 @@ def can_copy_audio(container_suffix: str, codec_name: str) -> bool:
     """Whether a stream copy of `codec_name` audio fits the output container."""
     if container_suffix == ".webm":
         return codec_name in ("opus", "vorbis")
-    if container_suffix in (".mp4", ".m4v", ".mov"):
+    if container_suffix in MP4_FAMILY:
         return codec_name in ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
     return container_suffix == ".mkv"
 

@@ -8,6 +8,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # Output containers filmnet writes, and the FFmpeg muxer for each.
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif"}
 VIDEO_OUTPUT_SUFFIXES = tuple(s for s in CONTAINER_FORMATS if s != ".gif")  # video writers (GIF has its own)
+MP4_FAMILY = (".mp4", ".m4v", ".mov")  # ISO base media files (the same codec and audio rules)
 # Files looked for as video inputs in folders (batch, training data); the content decides in the end.
 VIDEO_INPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".flv",
                         ".wmv", ".h264", ".h265", ".264", ".265", ".hevc")
