@@ -172,6 +172,14 @@ def test_a_gap_in_a_constant_rate_stream_elsewhere_stays_damage(tmp_path):
         list(read_frames(probe_video(src)))
 
 
+def test_a_gap_in_an_indexed_container_is_variable_rate_timing(tmp_path):
+    """MP4 lists every frame in its sample table (a lost one cannot vanish silently): a timestamp gap there is timing,
+    retimed by the timestamps, as in dlib's MOT20-05 clip (its last frame 2 periods after the one before)."""
+    src = encoded(tmp_path / "gaps.mp4", "mp4", [0, 1, 4, 5, 6])
+    frames = list(read_frames(probe_video(src)))
+    assert [f.time for f in frames] == [F(p, 24) for p in (0, 1, 4, 5, 6)]
+
+
 def test_avi_cut_short_is_still_damage(tmp_path):
     src = encoded(tmp_path / "whole.avi", "avi", [0, 1, 4, 5, 6, 7, 8, 9, 10, 11])
     cut = tmp_path / "cut.avi"

@@ -168,6 +168,7 @@ def read_frames(info: VideoInfo, *, ignore_errors: bool = False,
         stream.thread_type = "AUTO"
         reader = _Decoder(info, stream, fmt, ignore_errors, report)
         reader.repeats = holds_gaps(container)
+        reader.indexed = bool(stream.frames) and not reader.repeats
         yield from reader.frames(container)
         yield from reader.check_end(_expected_end(container, stream))
 
@@ -180,6 +181,8 @@ class _Decoder:
         self.index, self.last, self.period = 0, None, 1 / info.rate
         self.cfr = True  # every step so far was exactly one period
         self.repeats = False  # a gap repeats the previous frame (AVI dropped-frame entries), see `holds_gaps`
+        self.indexed = False  # the header counts every frame (MP4/MOV sample tables): a gap is timing, not loss
+        self.discarded = 0  # packets an edit list hides (counted in the header, never shown)
 
     def _damaged(self, what: str, time: Fraction | None, err: Exception | None) -> None:
         where = f"frame {self.index}" + (f" (at {float(time):.3f} s)" if time is not None else "")
@@ -220,10 +223,12 @@ class _Decoder:
                 self._damaged("the container cannot be read", self._next_time(), err)
                 return
             time = _packet_time(packet)
+            self.discarded += bool(packet.size and packet.is_discard)
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as err:  # with ignore_errors, the gap it leaves is held (`_fill_gap`)
                 self._damaged("a frame cannot be decoded", time, err)
+                self.indexed = False  # frames were lost after all: the gap they leave is damage (held)
                 continue
             for frame in decoded:
                 time, duration = frame_time(frame, self.index, self.info.rate)
@@ -233,14 +238,18 @@ class _Decoder:
                     yield made
 
     def _fill_gap(self, time: Fraction) -> Iterator[DecodedFrame]:
-        """In a stream that has been constant-rate so far, a jump of two or more periods means frames were lost
-        (a damaged block the demuxer skipped): damage, or held frames with `ignore_errors`. In AVI it means
-        dropped-frame entries (`holds_gaps`): the previous frame is repeated, not counted as damage."""
+        """In a stream without a per-frame index (Matroska, WebM, raw) that has been constant-rate so far, a jump of
+        two or more periods means frames were lost (a damaged block the demuxer skipped): damage, or held frames with
+        `ignore_errors`. In AVI it means dropped-frame entries (`holds_gaps`): the previous frame is repeated. Where
+        the header counts every frame (MP4/MOV), a gap is variable-rate timing (the end check finds lost frames)."""
         last = self.last
         if last is None:
             return
         step = time - last.time
         if not self.cfr or step == self.period:
+            return
+        if self.indexed:  # every frame is in the sample table (a lost one fails to decode or ends the stream early):
+            self.cfr = False  # a gap is variable-rate timing, retimed by its timestamps
             return
         if step < 2 * self.period:  # irregular steps: a variable frame rate stream, where gaps are normal
             self.cfr = False
@@ -265,6 +274,8 @@ class _Decoder:
             return
         got_end = self.last.time + (self.last.duration or self.period)
         missing = 0
+        if frames is not None:
+            frames -= self.discarded
         if frames is not None and self.index < frames:
             missing = frames - self.index
         elif end is not None and got_end < end - 2 * self.period:
