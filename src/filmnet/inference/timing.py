@@ -32,6 +32,15 @@ class RetimePlan:
     stretch: Fraction
     factor: Fraction
 
+    def __post_init__(self) -> None:
+        """No plan samples or writes above `MAX_RATE` (no encoder time base or player goes there)."""
+        from ..io.limits import MAX_RATE
+
+        fastest = max(self.sample_rate, self.output_rate)
+        if fastest > MAX_RATE:
+            raise InputError(f"this retime needs {format_number(fastest)} fps, over the limit of {MAX_RATE:g} fps "
+                             "for any rate in or out; use a smaller factor")
+
     @property
     def label(self) -> str:
         return f"{format_number(self.factor, 2)}X_{format_number(self.output_rate)}fps"
@@ -61,10 +70,10 @@ def plan_retime(
         multi = 2 ** int(exp)
     if multi is not None:
         _check_factor("--multi", multi)
-        return _bounded(RetimePlan(input_rate * multi, input_rate * multi, Fraction(1), Fraction(multi)))
+        return RetimePlan(input_rate * multi, input_rate * multi, Fraction(1), Fraction(multi))
     if slowmo is not None:
         _check_factor("--slowmo", slowmo)
-        return _bounded(RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo)))
+        return RetimePlan(input_rate * slowmo, input_rate, Fraction(slowmo), Fraction(slowmo))
     from ..bounds import MAX_FRAMES_PER_INPUT_FRAME
 
     target = parse_fps(fps, max_fps=None)  # high-speed sources: the ratio is what is bounded
@@ -72,18 +81,7 @@ def plan_retime(
         raise InputError(f"--fps {fps} is {float(target / input_rate):.4g} x the input's {format_number(input_rate)} "
                          f"fps; at most {MAX_FRAMES_PER_INPUT_FRAME} x in one pass (each input frame would need more "
                          "new frames than any playback shows; run twice for more)")
-    return _bounded(RetimePlan(target, target, Fraction(1), target / input_rate))
-
-
-def _bounded(plan: RetimePlan) -> RetimePlan:
-    """Refuse a plan that samples or writes above `MAX_RATE` (no encoder time base or player goes there)."""
-    from ..io.limits import MAX_RATE
-
-    fastest = max(plan.sample_rate, plan.output_rate)
-    if fastest > MAX_RATE:
-        raise InputError(f"this retime needs {format_number(fastest)} fps, over the limit of {MAX_RATE:g} fps "
-                         "for any rate in or out; use a smaller factor")
-    return plan
+    return RetimePlan(target, target, Fraction(1), target / input_rate)
 
 
 def _check_factor(flag: str, n: int) -> None:
