@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.media import VIDEO_INPUT_SUFFIXES, media_kind
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
+log = logging.getLogger(__name__)
+VIDEO_EXTENSIONS = VIDEO_INPUT_SUFFIXES  # candidates by name; `_videos` keeps those whose content is a video
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 # Per-file options a manifest row may set (the rest of a batch's options are shared: one model per worker).
 FILE_OPTIONS = {"multi": int, "exp": int, "fps": str, "slowmo": int, "scene_threshold": float, "dedupe": bool,
@@ -41,12 +44,12 @@ def collect(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            items.extend(Item(p, p.parent.relative_to(path)) for p in found)
+            items.extend(Item(p, p.parent.relative_to(path)) for p in _videos(found))
         elif path.is_file():
             items.append(Item(path))
         elif glob.has_magic(text):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-            files = [p for p in matches if p.is_file() and p.suffix.lower() in extensions]
+            files = _videos([p for p in matches if p.is_file() and p.suffix.lower() in extensions])
             if not files:
                 raise InputError(f"no video files match {text!r}")
             items.extend(Item(p) for p in files)
@@ -59,6 +62,18 @@ def collect(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -
             seen.add(key)
             unique.append(item)
     return unique
+
+
+def _videos(paths: list[Path]) -> list[Path]:
+    """The files whose content is a video (`media_kind`); each other one is skipped with a warning naming it."""
+    kept = []
+    for p in paths:
+        kind = media_kind(p)
+        if kind == "video":
+            kept.append(p)
+        else:
+            log.warning("skipping %s: its content is %s, not a video", p, "an image" if kind == "image" else "not a readable video")
+    return kept
 
 
 def read_manifest(path: Path) -> list[Item]:
