@@ -28,6 +28,7 @@ BOUNDS = {
     "slowmo": Bound("--slowmo", 2, 64, "x2 is the least that slows down; x64 is the most one pass of video retiming "
                     "makes (run twice for more)"),
     "demo_exp": Bound("--exp", 1, 6, "at least one midpoint; 2^6 = 64 steps already look smooth"),
+    "scene_threshold": Bound("--scene-threshold", 0.0, 2.0, "scene-cut scores lie in 0..2; 2 never holds a pair"),
     "crf": Bound("--crf", 0, 63, "the widest encoder quality scale (x264/x265 take 0-51, VP9/AV1 0-63)"),
     "tile": Bound("--tile", 64, 16384, "tiles are multiples of 64 (FILM's six halvings) and larger than "
                   "16384 px is not tiling"),

@@ -101,16 +101,15 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
     try:
         options = merge_options(defaults, item)
         options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")))
-        for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf")):
+        for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf"),
+                           ("scene_threshold", "scene_threshold")):
             if options.get(key) is not None:  # manifest rows get the bounds and reasons of `filmnet video`
                 check(bound, options[key])
         info = vio.probe_video(item.src)
         plan = plan_retime(info.rate, **{k: options.get(k) for k in ("multi", "exp", "fps", "slowmo")})
-        if item.output is not None:
-            out = item.output if item.output.is_absolute() else outdir / item.output
-        else:
-            out = outdir / item.rel / default_output(item.src, plan).name
+        out = outdir / (item.output if item.output is not None else item.rel / default_output(item.src, plan).name)
         job.out = out
+        check_inside(out, outdir)
         is_folder_output(out)  # a bad output suffix fails the file now
         refuse_input_overwrite(out, [item.src, *inputs])
         frames = vio.count_video_frames(info)
@@ -147,6 +146,13 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
     except (FilmError, OSError) as err:
         job.status, job.error = "failed", error_message(err)
     return job
+
+
+def check_inside(out: Path, outdir: Path) -> None:
+    """Every output stays inside OUTDIR, also through symlinked folders (a manifest row is CLI input)."""
+    inside = out.is_relative_to(outdir) and ".." not in out.relative_to(outdir).parts
+    if not inside or outdir.resolve() not in out.resolve().parents:
+        raise InputError(f"output {out} is outside the output folder {outdir}")
 
 
 def _write_table(info: vio.VideoInfo, work_root: Path) -> str | None:
