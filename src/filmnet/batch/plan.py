@@ -24,7 +24,7 @@ from ..io.guard import refuse_input_overwrite
 from ..io import media as vio
 from .inputs import Item, merge_options
 
-RENDER_OPTIONS = ("multi", "exp", "fps", "slowmo", "scene_threshold", "dedupe")
+RENDER_OPTIONS = ("multi", "exp", "fps", "slowmo", "scene_threshold", "dedupe", "ignore_errors")
 ENCODE_OPTIONS = ("multi", "exp", "fps", "slowmo", "codec", "crf", "pix_fmt", "keep_audio")
 RECORD_VERSION = 1
 
@@ -83,13 +83,15 @@ class FileJob:
     workers: list[str] = field(default_factory=list)
     ranges_done: int = 0
     segments_reused: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def entry(self) -> dict:
         worker = self.workers[-1] if self.workers else None
         return dict(input=str(self.src), output=None if self.out is None else str(self.out), status=self.status,
                     frames=self.frames, planned_frames=self.planned, input_frames=self.input_frames,
                     seconds=round(self.seconds, 3), worker=worker, workers=sorted(set(self.workers)),
-                    ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error)
+                    ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error,
+                    notes=self.notes)
 
 
 def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, range_frames: int,
@@ -100,7 +102,8 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
     job = FileJob(index, item.src)
     try:
         options = merge_options(defaults, item)
-        options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")))
+        options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")),
+                       ignore_errors=bool(options.get("ignore_errors")))
         for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf"),
                            ("scene_threshold", "scene_threshold")):
             if options.get(key) is not None:  # manifest rows get the bounds and reasons of `filmnet video`
@@ -144,7 +147,7 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         job.assemble = AssembleUnit(index, str(item.src), str(out), tuple(u.work for u in job.ranges), encode,
                                     True, record)
     except (FilmError, OSError) as err:
-        job.status, job.error = "failed", error_message(err)
+        job.status, job.error = "failed", file_error(item.src, error_message(err))
     return job
 
 
@@ -185,6 +188,14 @@ def error_message(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def file_error(src: Path, text: str | None) -> str | None:
+    """A file's error without the file's name in front (the report and the log name the file once)."""
+    for prefix in (f"{src}: ", f"{src.name}: "):
+        if text and text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 # Done records: `.{output name}.filmnet-done.json` beside each output, naming the job and the output's hash.
 
 
@@ -195,9 +206,11 @@ def record_path(out: Path) -> Path:
 def done_record(src: Path, options: dict, model_key: str) -> dict:
     """What identifies a finished output: the source's size and mtime, the options and the model."""
     stat = src.stat()
+    keyed = {k: options.get(k) for k in sorted(set(RENDER_OPTIONS) | set(ENCODE_OPTIONS))}
+    if not keyed.get("ignore_errors"):  # off: the same key as before the flag existed
+        del keyed["ignore_errors"]
     job = dict(v=RECORD_VERSION, src=str(src.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
-               options={k: options.get(k) for k in sorted(set(RENDER_OPTIONS) | set(ENCODE_OPTIONS))},
-               model=model_key)
+               options=keyed, model=model_key)
     return dict(key=hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest())
 
 

@@ -16,14 +16,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.guard import refuse_input_overwrite
+from ..io import owner
 from ..io.atomic import write_text_atomic
 from .inputs import VIDEO_EXTENSIONS, collect
-from .plan import FileJob, RangeUnit, model_key, plan_file
+from .plan import FileJob, RangeUnit, file_error, model_key, plan_file
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RANGE_FRAMES = 1024
 DEFAULT_RETRIES = 3
+LOCK_NAME = ".filmnet-batch.lock"  # OUTDIR's owner while a batch runs (`io.owner`): host, pid, start time
 
 
 @dataclass
@@ -87,7 +89,6 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         A `BatchResult`; `report` (JSON, one entry per file) is written after each file finishes.
     """
     s = replace(settings or BatchSettings(), **keywords)
-    address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     started = time.perf_counter()
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -100,6 +101,13 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         items = [i for i in items if i not in inside]
     if not items:
         raise InputError("no input files")
+    with owner.held(outdir / LOCK_NAME, "filmnet batch"):  # a second batch on OUTDIR would race this one
+        return _run_items(list(inputs), items, outdir, options, model, s, started)
+
+
+def _run_items(inputs: list, items: list, outdir: Path, options: dict, model: dict, s: BatchSettings,
+               started: float) -> BatchResult:
+    address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     # files only: OUTDIR (and the report) may lie inside an input folder, whose earlier outputs are then skipped
     every_input = tuple(p for p in (*inputs, *(i.src for i in items), model.get("weights"))
                         if p is not None and not Path(p).is_dir())
@@ -221,7 +229,7 @@ class _Scheduler:
         if outcome.get("worker"):
             job.workers.append(outcome["worker"])
         if outcome["status"] != "ok":
-            job.status, job.error = "failed", outcome.get("error")
+            job.status, job.error = "failed", file_error(job.src, outcome.get("error"))
             for uid in [u.id for u in job.ranges]:
                 self._undo_progress(uid)
             self.bar.total -= job.planned
@@ -233,6 +241,7 @@ class _Scheduler:
                 self.queue.appendleft(job.assemble)
         else:
             job.status, job.frames, job.input_frames = "done", outcome["frames"], outcome["input_frames"]
+            job.notes = list(outcome.get("notes") or [])
             counted = sum(self.counted.pop(u.id, 0) for u in job.ranges)
             self.bar.total += job.frames - job.planned  # the true count, not the plan's
             self.bar.update(job.frames - counted)
@@ -249,7 +258,9 @@ class _Scheduler:
 
 
 def _log_file(job: FileJob) -> None:
-    if job.status == "failed":
-        log.error("%s: %s", job.src, job.error)
+    if job.status == "failed":  # the one report of a failure (the CLI does not repeat it)
+        log.error("failed: %s: %s", job.src, job.error)
     else:
         log.info("%s: %s (%d frames)", job.src, job.status, job.frames)
+        for note in job.notes:
+            log.warning("note: %s: %s", job.src, note)

@@ -61,7 +61,7 @@ class _RangeJob(_Job):
         that checks the file as `filmnet video` does (frames lost mid-stream, an end before the header's), so a
         damaged file fails in a batch exactly as it does alone."""
         first = self.first * self.seg_len
-        if self.dedupe or first == 0 or self.info.is_folder or self.stop is None:
+        if self.dedupe or first == 0 or self.info.is_folder or self.stop is None or self.ignore_errors:
             return None
         table = self.table or vio.keyframe_table(self.info)
         if table is None:
@@ -147,11 +147,13 @@ def render_range(src: str | os.PathLike, work: str | os.PathLike, *, interpolato
     model = _Model(interpolator, info.height, info.width, tiling, outputs)
     job = _RangeJob(info, plan, model, opts.scene_threshold, opts.dedupe, opts.segment_frames, work, key, done,
                     result, first=first, stop=stop, on_frames=on_frames, table=table)
+    job.ignore_errors = opts.ignore_errors
     job.run(False)
     segments = {i: {"frames": s.frames, "size": s.size, "sha256": s.sha256} for i, s in sorted(job.done.items())}
     record = dict(key=key, first=first, stop=stop, start=str(job.start), segments=segments,
                   frames=_frames_of(job.done), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
-                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused, seeked=job.seeked)
+                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused, seeked=job.seeked,
+                  frames_skipped=result.frames_skipped)
     write_text_atomic(work / "range.json", json.dumps(record))
     return record
 
@@ -204,6 +206,10 @@ def assemble_ranges(src: str | os.PathLike, dst: str | os.PathLike, works: list[
     planned = sum(_frames_of(done) for _, _, done in parts)
     job = SimpleNamespace(info=info, plan=plan, start=Fraction(last["start"]), result=result, planned=planned)
     _assemble(job, out, encoding, opts.keep_audio, frames())
+    result.frames_skipped = sum(record.get("frames_skipped", 0) for _, record, _ in parts)
+    if result.frames_skipped:
+        result.notes.append(f"--ignore-errors: {result.frames_skipped} damaged or missing input frames skipped "
+                            "(the previous frame held in their place)")
     for note in result.notes:
         log.warning(note)
     return result
