@@ -149,3 +149,12 @@ def test_batch_ignore_errors_and_each_failure_reported_once(tiny, tmp_path):
     ref = retime(cut, tmp_path / "ref.mkv", interpolator=Interpolator(str(weights), precision="fp32"), multi=2,
                  ignore_errors=True)
     assert ref.frames_skipped > 0 and same_frames(ref.output, tmp_path / "out" / "cut_2X_48fps.mkv")
+
+
+@pytest.mark.slow
+def test_the_parent_pipe_alone_ends_a_worker():
+    """Off Linux there is no PR_SET_PDEATHSIG: the watch on the parent's pipe must end the worker by itself."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "parent_watch.py")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "ended with its parent" in done.stdout, done.stdout + done.stderr

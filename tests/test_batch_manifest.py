@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from filmnet.batch import collect, read_manifest
-from filmnet.batch.manifest import FILE_OPTIONS
+from filmnet.batch.inputs import FILE_OPTIONS
 from filmnet.errors import InputError
 
 

@@ -258,9 +258,13 @@ class _Scheduler:
 
 
 def _log_file(job: FileJob) -> None:
-    if job.status == "failed":  # the one report of a failure (the CLI does not repeat it)
-        log.error("failed: %s: %s", job.src, job.error)
-    else:
-        log.info("%s: %s (%d frames)", job.src, job.status, job.frames)
-        for note in job.notes:
-            log.warning("note: %s: %s", job.src, note)
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode():  # the progress bar steps aside for the line
+        if job.status == "failed":  # the one report of a failure (the CLI does not repeat it), naming the file once
+            named = job.src.name in (job.error or "")
+            log.error("failed: %s", job.error if named else f"{job.src}: {job.error}")
+        else:
+            log.info("%s: %s (%d frames)", job.src, job.status, job.frames)
+            for note in job.notes:
+                log.warning("note: %s: %s", job.src, note)
