@@ -39,9 +39,10 @@ def inline(clip, out, weights, **kwargs):
                      threads=1, progress=False, **kwargs)
 
 
-def test_a_live_batch_on_outdir_is_refused_and_a_dead_ones_is_taken_over(tmp_path):
+def test_a_live_batch_on_outdir_is_refused_and_a_dead_ones_is_taken_over(tiny, tmp_path):
     clip = tmp_path / "a.mp4"  # not a video: the batch plans, fails the file and ends without loading a model
     clip.write_bytes(b"not a video")
+    weights = tiny[1]
     out = tmp_path / "out"
     out.mkdir()
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
@@ -49,16 +50,16 @@ def test_a_live_batch_on_outdir_is_refused_and_a_dead_ones_is_taken_over(tmp_pat
         record = dict(host=socket.gethostname(), pid=other.pid, start=start_time(other.pid))
         (out / LOCK_NAME).write_text(json.dumps(record))
         with pytest.raises(InputError, match=f"in use by another filmnet batch \\(pid {other.pid}") as info:
-            inline(clip, out, None)
+            inline(clip, out, weights)
         assert "\n" not in str(info.value) and json.loads((out / LOCK_NAME).read_text()) == record
         if record["start"] is not None:  # the same pid, but another process (pid reuse): not the owner
             (out / LOCK_NAME).write_text(json.dumps(dict(record, start="1")))
-            assert inline(clip, out, None).files[0].status == "failed"
+            assert inline(clip, out, weights).files[0].status == "failed"
             (out / LOCK_NAME).write_text(json.dumps(record))
     finally:
         other.kill()
         other.wait()
-    result = inline(clip, out, None)  # its owner is dead now: taken over, then released
+    result = inline(clip, out, weights)  # its owner is dead now: taken over, then released
     assert "not a readable video" in result.files[0].error and not (out / LOCK_NAME).exists()
 
 

@@ -35,7 +35,6 @@ def test_outputs_outside_outdir_are_refused(tmp_path, output):
 def test_forced_batch_never_writes_outside_outdir(tmp_path):
     """With --force, a row's output outside OUTDIR (by `..`, absolute, or a symlinked folder) touches nothing."""
     from filmnet.batch import run_batch
-    from filmnet.batch.plan import check_inside
 
     victim = tmp_path / "victim.mp4"
     victim.write_bytes(b"unrelated")
@@ -46,6 +45,8 @@ def test_forced_batch_never_writes_outside_outdir(tmp_path):
         manifest = jsonl(tmp_path, {"input": "a.mp4", "output": output})
         with pytest.raises(InputError, match="inside OUTDIR"):
             run_batch([str(manifest)], out, options={}, model={}, force=True, workers=0, progress=False)
+    from filmnet.batch.plan import check_inside
+
     (out / "link").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(InputError, match="outside the output folder"):
         check_inside(out / "link" / "victim.mp4", out)

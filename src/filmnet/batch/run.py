@@ -6,6 +6,7 @@ folders), so a rerun of the same command skips verified outputs and resumes part
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -75,6 +76,23 @@ def ray_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+def _one_batch_per_outdir(run):
+    """Hold OUTDIR's lock (`io.owner`) while `run` works in it: a second batch there would race this one (one line
+    naming the live one); a dead batch's lock is taken over."""
+
+    @functools.wraps(run)
+    def locked(inputs, outdir, **keywords):
+        folder = Path(outdir)
+        if folder.exists() and not folder.is_dir():
+            return run(inputs, outdir, **keywords)  # which says so
+        folder.mkdir(parents=True, exist_ok=True)
+        with owner.held(folder / LOCK_NAME, "filmnet batch"):
+            return run(inputs, outdir, **keywords)
+
+    return locked
+
+
+@_one_batch_per_outdir
 def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: dict,
               settings: BatchSettings | None = None, **keywords) -> BatchResult:
     """Retime every input into `outdir` as `filmnet video` would, on local processes or (with `address` or
@@ -89,6 +107,7 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         A `BatchResult`; `report` (JSON, one entry per file) is written after each file finishes.
     """
     s = replace(settings or BatchSettings(), **keywords)
+    address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     started = time.perf_counter()
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -101,13 +120,6 @@ def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, mo
         items = [i for i in items if i not in inside]
     if not items:
         raise InputError("no input files")
-    with owner.held(outdir / LOCK_NAME, "filmnet batch"):  # a second batch on OUTDIR would race this one
-        return _run_items(list(inputs), items, outdir, options, model, s, started)
-
-
-def _run_items(inputs: list, items: list, outdir: Path, options: dict, model: dict, s: BatchSettings,
-               started: float) -> BatchResult:
-    address, workers, threads, executor, report = s.address, s.workers, s.threads, s.executor, s.report
     # files only: OUTDIR (and the report) may lie inside an input folder, whose earlier outputs are then skipped
     every_input = tuple(p for p in (*inputs, *(i.src for i in items), model.get("weights"))
                         if p is not None and not Path(p).is_dir())
