@@ -57,11 +57,14 @@ def image_size(path: Path, limits: Limits) -> tuple[int, int]:
 
     with warnings.catch_warnings():  # the size is refused below, in one line
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:  # the size alone first: read_image_size's EXIF lookup decodes a whole PNG
-            with Image.open(path) as im:
-                w, h = im.size
-        except Exception:  # not an image (or a bomb Pillow refuses): read_image_size says so in one line
-            h, w = read_image_size(path)
-        if h * w > limits.max_pixels:
-            raise InputError(f"{path.name} is {w}x{h}, over this server's limit of {limits.max_pixels} pixels")
-        return read_image_size(path)  # filmnet's own checks (animations, FILMNET_MAX_PIXELS, memory)
+        try:
+            try:  # the size alone first: read_image_size's EXIF lookup decodes a whole PNG
+                with Image.open(path) as im:
+                    w, h = im.size
+            except Exception:  # not an image (or a bomb Pillow refuses): read_image_size says so in one line
+                h, w = read_image_size(path)
+            if h * w > limits.max_pixels:
+                raise InputError(f"{path.name} is {w}x{h}, over this server's limit of {limits.max_pixels} pixels")
+            return read_image_size(path)  # filmnet's own checks (animations, FILMNET_MAX_PIXELS, memory)
+        except InputError as err:  # the upload's name, not the server's folders
+            raise InputError(str(err).replace(str(path), path.name)) from None
