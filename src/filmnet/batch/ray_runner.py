@@ -67,9 +67,9 @@ def _classes(ray):
 
         @ray.method(concurrency_group="render")
         def render(self, unit) -> dict:
-            from filmnet.batch.local import _Throttle
+            from filmnet.batch.local import ProgressThrottle
 
-            counter = _Throttle(unit.id, lambda item: self.progress.add.remote(*item))
+            counter = ProgressThrottle(unit.id, lambda item: self.progress.add.remote(*item))
             try:
                 return self.worker.run(unit, counter)
             finally:

@@ -190,7 +190,8 @@ class Renderer:
         one that checks the file as `filmnet video` does (frames lost mid-stream, an end before the header's), so
         a damaged file fails in a batch exactly as it does alone."""
         first = self.span.first * self.seg_len
-        if self.dedupe or first == 0 or self.info.is_folder or self.span.stop is None:
+        if self.dedupe or first == 0 or self.info.is_folder or self.span.stop is None or \
+                self.job.options.ignore_errors:  # held frames need the stream from its start
             return None
         table = self.span.table or vio.keyframe_table(self.info)
         if table is None:
