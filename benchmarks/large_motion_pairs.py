@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -214,23 +215,24 @@ def build_pair(kind: str, size: str, motion: int, root: Path, zoom_middle: str =
     return Pair(kind, size, motion, i0, i1, gt, scale, note)
 
 
-def write_pairs(pairs: list[Pair], folder: Path, force: bool = False) -> Path:
-    """Write `pairs` as `<folder>/<kind>/<size>/dNNN/{im1,im2,im3}.png` (the Vimeo layout `filmnet eval` reads;
+def write_pairs(pairs: Iterable[Pair], folder: Path, force: bool = False, inputs: Iterable[Path] = ()) -> Path:
+    """Write `pairs` (built lazily if an iterator) as `<folder>/<kind>/<size>/dNNN/{im1,im2,im3}.png` (the Vimeo layout `filmnet eval` reads;
     im2 is the truth) plus `pairs.json`, atomically: the whole folder appears at once or not at all."""
     from PIL import Image
 
     from filmnet.io.atomic import atomic_target
     from filmnet.io.guard import check_new_output
 
-    folder = check_new_output(Path(folder), force=force, what="benchmark folder")
+    folder = check_new_output(Path(folder), inputs, force=force, what="benchmark folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
+    manifest = []
     with atomic_target(folder, directory=True, replace_folder=force) as tmp:
         for pair in pairs:
             sub = tmp / pair.name
             sub.mkdir(parents=True)
             for name, image in (("im1.png", pair.frame0), ("im2.png", pair.truth), ("im3.png", pair.frame1)):
                 Image.fromarray(image).save(sub / name)
-        manifest = [dict(name=p.name, kind=p.kind, size=p.size, motion=p.motion, scale=p.scale, note=p.note)
-                    for p in pairs]
+            manifest.append(dict(name=pair.name, kind=pair.kind, size=pair.size, motion=pair.motion,
+                                 scale=pair.scale, note=pair.note))
         (tmp / "pairs.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
