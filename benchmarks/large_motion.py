@@ -88,7 +88,7 @@ def model_files(names: list[str]) -> dict[str, str]:
         else:
             cached = cached_file(name)
             if cached is None:
-                print(f"# note: {name} weights are not in the model cache; skipped (`filmnet fetch {name}` first)")
+                print(f"# note: {name} weights are not in the model cache; skipped (`filmnet models pull {name}` first)")
             else:
                 found[name] = str(cached.path)
     return found
@@ -273,11 +273,21 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def _motion(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value <= 0 or value % 2 or value > lm.MAX_MOTION:
+        raise argparse.ArgumentTypeError(f"motion must be an even number of px in [2, {lm.MAX_MOTION}], got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", choices=list(lm.SIZES), help="default: all")
     p.add_argument("--kinds", nargs="+", choices=list(lm.KINDS), help="default: all")
-    p.add_argument("--motions", nargs="+", type=int, help=f"px, even, <= {lm.MAX_MOTION} (default: {lm.MOTIONS})")
+    p.add_argument("--motions", nargs="+", type=_motion, help=f"px, even, <= {lm.MAX_MOTION} (default: {lm.MOTIONS})")
     p.add_argument("--depths", nargs="+", choices=list(DEPTHS), help="pyramid depths (default: all)")
     p.add_argument("--tilings", nargs="+", choices=list(TILINGS), help="default: both")
     p.add_argument("--models", nargs="+", default=["film_lite", "film_net"],

@@ -16,15 +16,16 @@ from filmnet.io.media.images import read_image
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("large_motion_pairs", ROOT / "benchmarks" / "large_motion_pairs.py")
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up
+    sys.modules.setdefault(name, module)  # dataclasses look their module up; large_motion imports the pairs
     spec.loader.exec_module(module)
-    return module
+    return sys.modules[name]
 
 
-lm = _load()
+lm = _load("large_motion_pairs")
+bench = _load("large_motion")
 
 
 def _random(shape, seed=0):
@@ -119,3 +120,47 @@ def test_real_pan_truth_is_an_exact_crop(data_dir):
     np.testing.assert_array_equal(pair.truth[:, :-32], pair.frame0[:, 32:])
     np.testing.assert_array_equal(pair.truth[:, 32:], pair.frame1[:, :-32])
     assert pair.scale == pytest.approx((960 + lm.MAX_MOTION) / 1280)
+
+
+def test_cli_writes_real_triplets_that_filmnet_eval_reads(tmp_path, data_dir, capsys):
+    out = tmp_path / "pairs"
+    assert bench.main(["--sizes", "540p", "--kinds", "pan", "object", "--motions", "16", "--write", str(out),
+                       "--no-run", "--shared", str(data_dir.parent)]) == 0
+    triplets = load_eval_triplets(out)
+    assert [t.name for t in triplets] == ["object/540p/d016", "pan/540p/d016"]
+    pan_gt = read_image(triplets[1].gt_path)
+    assert pan_gt.shape == (540, 960, 3)
+    np.testing.assert_array_equal(pan_gt[:, :-8], read_image(triplets[1].frame0_path)[:, 8:])
+    assert "filmnet eval" in capsys.readouterr().out
+
+
+def _rows():
+    rows = []
+    for motion, psnr in ((32, 40.0), (256, 20.5)):
+        for model, depth, tiling in (("blend", "-", "-"), ("film_lite", "7", "untiled"), ("film_lite", "7", "tiled")):
+            rows.append(dict(model=model, size="540p", kind="pan", motion=motion, depth=depth, tiling=tiling,
+                             psnr=psnr - (model == "blend") * 10, ssim=0.9, seconds=1.0, note=""))
+    rows[-1]["psnr"] = rows[-1]["ssim"] = None  # a failed run
+    return rows
+
+
+def test_tables_have_one_row_per_depth_and_tiling_and_one_column_per_motion():
+    text = bench.format_tables(_rows())
+    assert "| model | depth | tiling | 32 px | 256 px |" in text
+    assert "| film_lite | 7 | untiled | 40.00 / 0.900 | 20.50 / 0.900 |" in text
+    assert "| blend | - | - | 30.00 / 0.900 | 10.50 / 0.900 |" in text
+    assert "| film_lite | 7 | tiled | 40.00 / 0.900 | error |" in text
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "plot.png"
+    bench.plot(_rows(), str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if it were not installed
+    with pytest.raises(SystemExit, match="pip install matplotlib"):
+        bench.main(["--from-json", str(tmp_path / "missing.json"), "--plot", str(tmp_path / "p.png")])
+    assert not (tmp_path / "p.png").exists()
