@@ -109,13 +109,14 @@ def run(args) -> dict:
     print(f"# commit {meta['commit']}, {args.threads} threads, tiles {args.tile}x{args.tile} overlap "
           f"{args.tile_overlap}; seconds are wall time on this machine (indicative only if it is shared)")
     print(f"{'model':10} {'size':6} {'kind':7} {'D':>4} {'depth':>5} {'tiling':8} {'PSNR':>7} {'SSIM':>7} "
-          f"{'s':>7}  note")
+          f"{'common':>7} {'s':>7}  note   (common: PSNR where both inputs show the truth)")
     results, interpolators = [], {}
     for size in args.sizes:
         for kind in args.kinds:
             for motion in args.motions:
                 pair = lm.build_pair(kind, size, motion, lm.data_root(args.shared), args.zoom_middle)
-                results.append(_row("blend", pair, "-", "-", *_blend_scores(pair), 0.0, pair.note))
+                results.append(_row("blend", pair, "-", "-", *_blend_scores(pair), 0.0, pair.note,
+                                    psnr_common=_common_psnr(_blend(pair), pair)))
                 for name, path in models.items():
                     for depth in depths:
                         for tiling in args.tilings:
@@ -152,17 +153,20 @@ def _measure(interpolator, pair, model: str, depth: str, tiling: str) -> dict:
         return _row(model, pair, depth, tiling, None, None, None, _one_line(exc))
     used = getattr(interpolator, "last_pyramid_levels", None)
     note = f"depth used {used}" if used is not None and depth == "auto" else ""
-    return _row(model, pair, depth, tiling, *_scores(to_uint8(out), pair.truth), seconds, note)
+    pred = to_uint8(out)
+    return _row(model, pair, depth, tiling, *_scores(pred, pair.truth), seconds, note,
+                psnr_common=_common_psnr(pred, pair))
 
 
-def _row(model, pair, depth, tiling, psnr, ssim, seconds, note) -> dict:
+def _row(model, pair, depth, tiling, psnr, ssim, seconds, note, psnr_common=None) -> dict:
     row = dict(model=model, size=pair.size, kind=pair.kind, motion=pair.motion, depth=depth, tiling=tiling,
-               psnr=psnr, ssim=ssim, seconds=seconds, note=note)
+               psnr=psnr, ssim=ssim, psnr_common=psnr_common, seconds=seconds, note=note)
     psnr_text = f"{psnr:7.2f}" if psnr is not None else f"{'-':>7}"
     ssim_text = f"{ssim:7.4f}" if ssim is not None else f"{'-':>7}"
+    common_text = f"{psnr_common:7.2f}" if psnr_common is not None else f"{'-':>7}"
     seconds_text = f"{seconds:7.1f}" if seconds else f"{'':>7}"
     print(f"{model:10} {pair.size:6} {pair.kind:7} {pair.motion:4} {depth:>5} {tiling:8} {psnr_text} {ssim_text} "
-          f"{seconds_text}  {note}", flush=True)
+          f"{common_text} {seconds_text}  {note}", flush=True)
     return row
 
 
@@ -175,17 +179,34 @@ def _scores(pred, truth) -> tuple[float, float]:
     return float(psnr(p, g)), float(ssim(p, g))
 
 
-def _blend_scores(pair) -> tuple[float, float]:
+def _blend(pair):
     import numpy as np
 
     from filmnet.io.media.images import to_uint8
 
-    blend = (pair.frame0.astype(np.float32) + pair.frame1.astype(np.float32)) / (2 * 255.0)
-    return _scores(to_uint8(blend), pair.truth)
+    return to_uint8((pair.frame0.astype(np.float32) + pair.frame1.astype(np.float32)) / (2 * 255.0))
+
+
+def _blend_scores(pair) -> tuple[float, float]:
+    return _scores(_blend(pair), pair.truth)
+
+
+def _common_psnr(pred, pair) -> float | None:
+    """PSNR over the part of the truth that both inputs show (`Pair.common`)."""
+    import torch
+
+    from filmnet.eval.metrics import psnr
+
+    if pair.common is None:
+        return None
+    top, bottom, left, right = pair.common
+    p, g = (torch.from_numpy(a[top:bottom, left:right]).permute(2, 0, 1).double() / 255.0 for a in (pred, pair.truth))
+    return float(psnr(p, g))
 
 
 def format_tables(results: list[dict]) -> str:
-    """Markdown tables: one per (model, size, kind); rows depth x tiling, columns motion, cells PSNR / SSIM."""
+    """Markdown tables: one per (size, kind); rows model x depth x tiling, columns motion, cells PSNR / SSIM and,
+    where measured, [PSNR over the part of the truth both inputs show]."""
     motions = sorted({r["motion"] for r in results})
     groups: dict[tuple, dict] = {}
     for r in results:
@@ -193,7 +214,8 @@ def format_tables(results: list[dict]) -> str:
             r["motion"]] = r
     out = []
     for (size, kind), rows in groups.items():
-        out.append(f"**{kind}, {size}** (PSNR dB / SSIM against the true middle frame)\n")
+        out.append(f"**{kind}, {size}** (PSNR dB / SSIM against the true middle frame [PSNR where both inputs "
+                   "show it])\n")
         out.append("| model | depth | tiling | " + " | ".join(f"{m} px" for m in motions) + " |")
         out.append("|---|---|---|" + "---|" * len(motions))
         for (model, depth, tiling), cells in rows.items():
@@ -208,7 +230,8 @@ def _cell(row: dict | None) -> str:
         return ""
     if row["psnr"] is None:
         return "error"
-    return f"{row['psnr']:.2f} / {row['ssim']:.3f}"
+    common = row.get("psnr_common")
+    return f"{row['psnr']:.2f} / {row['ssim']:.3f}" + (f" [{common:.2f}]" if common is not None else "")
 
 
 def plot(results: list[dict], path: str) -> None:

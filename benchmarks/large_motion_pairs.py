@@ -55,6 +55,7 @@ class Pair:
     truth: np.ndarray
     scale: float  # resampling of the real frame (1 = native pixels)
     note: str
+    common: tuple[int, int, int, int] | None = None  # (top, bottom, left, right) of the truth seen in both inputs
 
     @property
     def name(self) -> str:
@@ -212,7 +213,20 @@ def build_pair(kind: str, size: str, motion: int, root: Path, zoom_middle: str =
         note = f"{scenes[1]} ellipse {ow}x{oh} over {scenes[0]} x{scale:.3f}"
     else:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
-    return Pair(kind, size, motion, i0, i1, gt, scale, note)
+    return Pair(kind, size, motion, i0, i1, gt, scale, note, common_view(kind, height, width, motion, zoom_middle))
+
+
+def common_view(kind: str, height: int, width: int, motion: int, zoom_middle: str = "arith"):
+    """(top, bottom, left, right): the box of the truth whose content both inputs show. A pan's truth has D/2
+    columns on each side that only one input shows; a zoom's border outside s_mid / s1 of the frame leaves I1.
+    A moving object's background is seen by one input or the other everywhere: the whole frame."""
+    if kind == "pan":
+        return 0, height, motion // 2, width - motion // 2
+    if kind == "zoom":
+        _, s1, s_mid = zoom_scales(height, width, motion, zoom_middle)
+        h, w = math.floor(height * s_mid / s1 / 2), math.floor(width * s_mid / s1 / 2)
+        return height // 2 - h, height // 2 + h, width // 2 - w, width // 2 + w
+    return 0, height, 0, width
 
 
 def write_pairs(pairs: Iterable[Pair], folder: Path, force: bool = False, inputs: Iterable[Path] = ()) -> Path:

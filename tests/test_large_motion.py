@@ -120,6 +120,16 @@ def test_real_pan_truth_is_an_exact_crop(data_dir):
     np.testing.assert_array_equal(pair.truth[:, :-32], pair.frame0[:, 32:])
     np.testing.assert_array_equal(pair.truth[:, 32:], pair.frame1[:, :-32])
     assert pair.scale == pytest.approx((960 + lm.MAX_MOTION) / 1280)
+    assert pair.common == (0, 540, 32, 960 - 32)
+
+
+def test_common_view_of_a_zoom_is_what_the_more_magnified_input_shows():
+    top, bottom, left, right = lm.common_view("zoom", 540, 960, 128)
+    _, s1, mid = lm.zoom_scales(540, 960, 128)
+    assert (right - left) / 960 == pytest.approx(mid / s1, abs=2 / 960)
+    assert (bottom - top) / 540 == pytest.approx(mid / s1, abs=2 / 540)
+    assert (top + bottom, left + right) == (540, 960)  # centred
+    assert lm.common_view("object", 540, 960, 128) == (0, 540, 0, 960)
 
 
 def test_cli_writes_real_triplets_that_filmnet_eval_reads(tmp_path, data_dir, capsys):
@@ -141,13 +151,14 @@ def _rows():
             rows.append(dict(model=model, size="540p", kind="pan", motion=motion, depth=depth, tiling=tiling,
                              psnr=psnr - (model == "blend") * 10, ssim=0.9, seconds=1.0, note=""))
     rows[-1]["psnr"] = rows[-1]["ssim"] = None  # a failed run
+    rows[1]["psnr_common"] = 41.5
     return rows
 
 
 def test_tables_have_one_row_per_depth_and_tiling_and_one_column_per_motion():
     text = bench.format_tables(_rows())
     assert "| model | depth | tiling | 32 px | 256 px |" in text
-    assert "| film_lite | 7 | untiled | 40.00 / 0.900 | 20.50 / 0.900 |" in text
+    assert "| film_lite | 7 | untiled | 40.00 / 0.900 [41.50] | 20.50 / 0.900 |" in text
     assert "| blend | - | - | 30.00 / 0.900 | 10.50 / 0.900 |" in text
     assert "| film_lite | 7 | tiled | 40.00 / 0.900 | error |" in text
 
