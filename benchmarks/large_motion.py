@@ -8,7 +8,7 @@ them only within one run, and not at all on a shared machine.
 
   python benchmarks/large_motion.py --quick                           # 540p pan + object, a few minutes on 2 cores
   python benchmarks/large_motion.py --sizes 540p 1080p --kinds pan --motions 64 256 --depths 7 auto
-  python benchmarks/large_motion.py --write /tmp/lm_pairs --no-run    # triplets for `filmnet eval /tmp/lm_pairs`
+  python benchmarks/large_motion.py --write /tmp/lm_pairs --no-run    # triplets for `filmnet eval --data /tmp/lm_pairs`
   python benchmarks/large_motion.py --json lm.json ... ; python benchmarks/large_motion.py --from-json lm.json \\
       --plot docs/img/large_motion.png                                # tables and plot again without running
 """
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs = (lm.build_pair(k, s, m, lm.data_root(args.shared), args.zoom_middle)
                      for s in args.sizes for k in args.kinds for m in args.motions)
             out = lm.write_pairs(pairs, args.write, force=args.force, inputs=[args.shared])
-            print(f"# wrote {out} (`filmnet eval {out}` reads it)")
+            print(f"# wrote {out} (`filmnet eval --data {out}` reads it)")
         if args.no_run:
             return 0
         report = run(args)
