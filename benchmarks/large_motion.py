@@ -115,8 +115,7 @@ def run(args) -> dict:
         for kind in args.kinds:
             for motion in args.motions:
                 pair = lm.build_pair(kind, size, motion, lm.data_root(args.shared), args.zoom_middle)
-                results.append(_row("blend", pair, "-", "-", *_blend_scores(pair), 0.0, pair.note,
-                                    psnr_common=_common_psnr(_blend(pair), pair)))
+                results.append(_row("blend", pair, ("-", "-"), _all_scores(_blend(pair), pair), 0.0, pair.note))
                 for name, path in models.items():
                     for depth in depths:
                         for tiling in args.tilings:
@@ -142,7 +141,7 @@ def _interpolator(path: str, depth: str, tiling: str, args):
 
 def _measure(interpolator, pair, model: str, depth: str, tiling: str) -> dict:
     if isinstance(interpolator, Exception):
-        return _row(model, pair, depth, tiling, None, None, None, _one_line(interpolator))
+        return _row(model, pair, (depth, tiling), None, None, _one_line(interpolator))
     from filmnet.io.media.images import to_uint8
 
     try:
@@ -150,15 +149,16 @@ def _measure(interpolator, pair, model: str, depth: str, tiling: str) -> dict:
         out = interpolator.interpolate(pair.frame0, pair.frame1, 0.5)
         seconds = time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - e.g. a depth too deep for the frame: one line, the run goes on
-        return _row(model, pair, depth, tiling, None, None, None, _one_line(exc))
+        return _row(model, pair, (depth, tiling), None, None, _one_line(exc))
     used = getattr(interpolator, "last_pyramid_levels", None)
     note = f"depth used {used}" if used is not None and depth == "auto" else ""
     pred = to_uint8(out)
-    return _row(model, pair, depth, tiling, *_scores(pred, pair.truth), seconds, note,
-                psnr_common=_common_psnr(pred, pair))
+    return _row(model, pair, (depth, tiling), _all_scores(pred, pair), seconds, note)
 
 
-def _row(model, pair, depth, tiling, psnr, ssim, seconds, note, psnr_common=None) -> dict:
+def _row(model: str, pair, setting: tuple[str, str], scores: tuple | None, seconds: float | None, note: str) -> dict:
+    """One result (printed as it comes): `setting` is (depth, tiling), `scores` (PSNR, SSIM, both-inputs PSNR)."""
+    (depth, tiling), (psnr, ssim, psnr_common) = setting, scores or (None, None, None)
     row = dict(model=model, size=pair.size, kind=pair.kind, motion=pair.motion, depth=depth, tiling=tiling,
                psnr=psnr, ssim=ssim, psnr_common=psnr_common, seconds=seconds, note=note)
     psnr_text = f"{psnr:7.2f}" if psnr is not None else f"{'-':>7}"
@@ -187,8 +187,8 @@ def _blend(pair):
     return to_uint8((pair.frame0.astype(np.float32) + pair.frame1.astype(np.float32)) / (2 * 255.0))
 
 
-def _blend_scores(pair) -> tuple[float, float]:
-    return _scores(_blend(pair), pair.truth)
+def _all_scores(pred, pair) -> tuple[float, float, float | None]:
+    return (*_scores(pred, pair.truth), _common_psnr(pred, pair))
 
 
 def _common_psnr(pred, pair) -> float | None:

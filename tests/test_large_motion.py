@@ -175,3 +175,28 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="pip install matplotlib"):
         bench.main(["--from-json", str(tmp_path / "missing.json"), "--plot", str(tmp_path / "p.png")])
     assert not (tmp_path / "p.png").exists()
+
+
+class _FakeInterpolator:
+    """Returns a fixed frame, or raises like a depth too deep for the frame."""
+
+    def __init__(self, out=None):
+        self.out = out
+
+    def interpolate(self, frame0, frame1, t):
+        if self.out is None:
+            raise ValueError("pyramid_levels 9 is too deep for 40x24\nsecond line")
+        return self.out
+
+
+def test_measure_scores_the_8bit_prediction_and_reports_errors_in_one_line(capsys):
+    canvas = _random((24, 40 + 16, 3), seed=7)
+    pair = lm.Pair("pan", "540p", 16, *lm.pan(canvas, 40, 16), 1.0, "test", common=(0, 24, 8, 32))
+    wrong = pair.truth.astype(np.float32) / 255.0
+    wrong[:, :8] = 0.0  # wrong only outside the part both inputs show
+    row = bench._measure(_FakeInterpolator(wrong), pair, "fake", "7", "untiled")
+    assert math.isinf(row["psnr_common"]) and 5 < row["psnr"] < 40 and row["ssim"] < 1
+    assert (row["model"], row["depth"], row["tiling"], row["motion"]) == ("fake", "7", "untiled", 16)
+    failed = bench._measure(_FakeInterpolator(), pair, "fake", "9", "tiled")
+    assert failed["psnr"] is None and failed["note"] == "ValueError: pyramid_levels 9 is too deep for 40x24"
+    assert "fake" in capsys.readouterr().out
