@@ -120,12 +120,12 @@ class Renderer:
         self.first_frame, self.wrap_frames, self.wrap_cuts = None, 0, 0  # --loop: the tail pair wraps to frame 0
 
     def run(self, progress: bool = False, on_progress: Callable[[int, int], None] | None = None) -> None:
-        from tqdm.auto import tqdm
+        from .progress import WarmupBar
 
         total = None
         if self.info.frames:
             total = count_frames(Fraction(0), self.plan.sample_rate, Fraction(self.info.frames) / self.info.rate)
-        with tqdm(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
+        with WarmupBar(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
             writer, seg, written = None, -1, 0
             for pair in self.pairs():
                 if pair.index // self.seg_len != seg:
