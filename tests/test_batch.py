@@ -277,7 +277,12 @@ def test_report_and_outputs_never_replace_an_input(setup, tmp_path):
     other.write_bytes(before)
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"input": str(src), "output": str(other)}) + "\n")
-    result = inline([manifest, other], tmp_path / "out2", weights, force=True)
+    with pytest.raises(InputError, match="inside OUTDIR"):  # outside OUTDIR: refused before any file is planned
+        inline([manifest, other], tmp_path / "out2", weights, force=True)
+    (tmp_path / "out3").mkdir()
+    (tmp_path / "out3" / "in").symlink_to(tmp_path, target_is_directory=True)  # inside OUTDIR, but a link out
+    manifest.write_text(json.dumps({"input": str(src), "output": "in/other.mp4"}) + "\n")
+    result = inline([manifest, other], tmp_path / "out3", weights, force=True)
     by_src = {f.src.name: f for f in result.files}
-    assert by_src[src.name].status == "failed" and "input" in by_src[src.name].error
+    assert by_src[src.name].status == "failed" and "outside the output folder" in by_src[src.name].error
     assert src.read_bytes() == before and other.read_bytes() == before

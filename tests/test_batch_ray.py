@@ -99,3 +99,49 @@ def test_killed_worker_actor_is_retried_with_identical_output(cluster, clips, re
     assert executor.killed is not None
     assert (executor.killed in executor.actors) == restart  # killed for good: replaced by a new actor
     check_identical(root, out, refs, result)
+
+
+def _model_actor_processes():
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        if any("ray::ModelActor" in part for part in p.info["cmdline"] or ()):
+            found.append(p)
+    return found
+
+
+def test_actors_end_with_a_sigkilled_driver(cluster, clips, tmp_path):
+    """Issue 25: the model actors belong to the driver; SIGKILL of `filmnet batch` ends them (Ray's ownership),
+    so nothing keeps writing into OUTDIR."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    psutil = pytest.importorskip("psutil")
+    root, weights, _ = clips
+    long = make_clip(tmp_path / "long.mp4", 160, seed=3)
+    assert not _model_actor_processes()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    driver = subprocess.Popen([sys.executable, "-m", "filmnet.cli", "batch", str(long), "-o", str(tmp_path / "out"),
+                               "--multi", "2", "--weights", str(weights), "--ray-address", cluster, "--workers", "1",
+                               "--threads", "1", "--precision", "fp32", "--segment-frames", "4"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "out").glob(".*.filmnet-batch/range_*/segment_*")):  # an actor is rendering
+            assert driver.poll() is None, driver.stderr.read().decode()
+            assert time.monotonic() < deadline, "the batch never started rendering"
+            time.sleep(0.2)
+        actors = _model_actor_processes()
+        assert actors
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        _, alive = psutil.wait_procs(actors, timeout=90)
+        assert not alive, f"actor process(es) outlived their driver: {[p.pid for p in alive]}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()

@@ -421,9 +421,12 @@ def test_cli_model_gives_the_same_frames_as_weights(online, server, served, tmp_
 
 
 def test_cli_model_and_weights_together_is_one_line_error(tmp_path, capsys, served):
+    from batch_clips import make_clip
+
     a, b = _images(tmp_path)
+    clip = make_clip(tmp_path / "clip.mp4", n=3)  # a PNG is refused by content before the model options are read
     for command in (["interpolate", a, b, "--exp", "1", "-o", tmp_path / "o"], ["demo", "-o", tmp_path / "d"],
-                    ["export", "--onnx", tmp_path / "m.onnx"], ["video", a, "--multi", "2"]):
+                    ["export", "--onnx", tmp_path / "m.onnx"], ["video", clip, "--multi", "2"]):
         code, out, err = _run(capsys, *command, "--model", "film_net", "--weights", served / FP16)
         assert code == 1 and err == "error: give --model NAME or --weights PATH, not both\n", (command, err)
     code, _, err = _run(capsys, "eval", "--data", tmp_path, "--model", "film_net", "--weights", served / FP16)

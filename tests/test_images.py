@@ -11,7 +11,7 @@ from filmnet.errors import InputError
 from filmnet.io import (
     open_writer, parse_fps, read_image, read_image_size, resize_image, to_float_image, to_uint8, write_image,
 )
-from filmnet.io.media.images import _orient
+from filmnet.io.media.images import orient
 
 
 def rgb8(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_numpy_orientation_matches_pillow(orientation):
     im = Image.fromarray(rgb8(5, 7))
     im.getexif()[0x0112] = orientation
     want = np.asarray(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(_orient(np.asarray(im), orientation), want)
+    np.testing.assert_array_equal(orient(np.asarray(im), orientation), want)
 
 
 def test_png_with_large_text_chunk(tmp_path):

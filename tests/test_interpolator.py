@@ -219,3 +219,18 @@ def test_weights_from_path_match_module(tmp_path, model, interp):
 def test_unknown_device_is_refused(model):
     with pytest.raises(InputError, match="device"):
         Interpolator(model, device="gpu0")
+
+
+def test_read_only_arrays_from_pil_need_no_copy_by_the_caller_and_raise_no_warning():
+    """`np.asarray(PIL.Image)` is read-only; torch warns on such arrays unless the runner copies them."""
+    import warnings
+
+    from PIL import Image
+
+    frame = np.asarray(Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)))
+    assert not frame.flags.writeable
+    interp = Interpolator(tiny_model(), precision="fp32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = interp.to_tensor(frame)
+    assert torch.equal(x, interp.to_tensor(frame.copy()))

@@ -94,4 +94,5 @@ def option(name: str) -> Callable:
             raise typer.BadParameter(describe(name, value).split(" ", 1)[1])
         return value
 
+    callback.bound = BOUNDS[name]  # --help shows the range (cli/helptext.py)
     return callback

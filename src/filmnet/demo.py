@@ -84,7 +84,7 @@ class DemoResult:
     blend_psnr: float
 
 
-def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, progress: bool = True,
+def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float | str = 30.0, progress: bool = True,
              overwrite: bool = False) -> DemoResult:
     """Render the synthetic pair, interpolate 2^exp steps, write an mp4 and a gif into out_dir, and score the
     middle frame against the scene rendered at t = 0.5.
@@ -95,10 +95,11 @@ def run_demo(out_dir: Path, interpolator, *, exp: int = 4, fps: float = 30.0, pr
     from .errors import InputError
     from .frame_spec import FrameSpec
     from .io.atomic import write_text_atomic
-    from .io.media import open_writer, write_image
+    from .io.media import open_writer, parse_fps, write_image
 
     out_dir = Path(out_dir)
-    stem = f"synthetic_demo_{FrameSpec(exp=exp).label}_{fps:g}fps"
+    fps = parse_fps(fps)  # 30, 29.97 or 30000/1001
+    stem = f"synthetic_demo_{FrameSpec(exp=exp).label}_{float(fps):.4g}fps"
     inputs = [out_dir / "synthetic_frame0.png", out_dir / "synthetic_frame1.png"]
     videos = [out_dir / f"{stem}.mp4", out_dir / f"{stem}.gif"]
     marker = out_dir / DEMO_MARKER

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import InputError
+from .precision import PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FLOWS = ("auto", "model", "dis", "hybrid")
 PADDINGS = ("reflect", "replicate", "zeros")
 PYRAMID_LEVELS_HELP = ("Pyramid depth: auto (deeper for larger frames, for large motion) or N levels, from 5 up to "
@@ -101,7 +101,7 @@ class ModelOptions:
 
     def interpolator(self, **overrides):
         """The `Interpolator` of these options (`overrides`: its keywords, e.g. a device)."""
-        from .inference.interpolator import Interpolator
+        from .inference import Interpolator
 
         kwargs = {k: v for k, v in asdict(self).items() if k not in _NOT_INTERPOLATOR_KEYWORDS}  # a new field too
         kwargs.update(device=self.device or "cpu", tiling=self.tiling)

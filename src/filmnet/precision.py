@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import ContextManager
-
-import torch
+from typing import TYPE_CHECKING, ContextManager
 
 from .errors import InputError
-from .model_options import PRECISIONS
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+if TYPE_CHECKING:
+    import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # standard library only at import: the CLI's options name them
+
+
+def dtype_of(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision ("fp32": None)."""
+    import torch
+
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 CPU_BF16_ENV = "FILMNET_CPU_BF16"  # "1"/"0" overrides the detection (tests run the suite both ways)
 
 
@@ -26,6 +34,8 @@ def cpu_supports_bf16() -> bool:
         return forced == "1"
     if forced:
         raise InputError(f"{CPU_BF16_ENV} must be 0 or 1, not {forced!r}")
+    import torch
+
     caps = getattr(torch.cpu, "get_capabilities", None)
     if caps is not None:
         info = caps()
@@ -57,15 +67,19 @@ def autocast_dtype(precision: str, device: torch.device, *, training: bool = Fal
     if training and check_precision(precision) == "fp16" and device.type != "cuda":
         raise InputError("precision fp16 needs CUDA; use bf16 or fp32 on CPU")
     if training and precision == "auto" and device.type == "cuda":
+        import torch
+
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return DTYPES[resolve_precision(precision, device)]
+    return dtype_of(resolve_precision(precision, device))
 
 
 def autocast_context(device: torch.device, precision: str) -> ContextManager:
     """torch.autocast for bf16/fp16 on `device`; a no-op for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
+    import torch
+
+    return torch.autocast(device_type=device.type, dtype=dtype_of(precision))
 
 
 def use_channels_last(device: torch.device, precision: str) -> bool:

@@ -2,21 +2,19 @@
 carry per-file options."""
 from __future__ import annotations
 
-import csv
 import glob
-import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.media import VIDEO_INPUT_SUFFIXES, media_kind
+from .manifest import FILE_OPTIONS, PATH_KEYS, TIMING, parse_row, read_rows
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
+log = logging.getLogger(__name__)
+VIDEO_EXTENSIONS = VIDEO_INPUT_SUFFIXES  # candidates by name; `_videos` keeps those whose content is a video
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
-# Per-file options a manifest row may set (the rest of a batch's options are shared: one model per worker).
-FILE_OPTIONS = {"multi": int, "exp": int, "fps": str, "slowmo": int, "scene_threshold": float, "dedupe": bool,
-                "codec": str, "crf": int, "pix_fmt": str, "keep_audio": bool}
-TIMING = ("multi", "exp", "fps", "slowmo")
-PATH_KEYS = ("input", "path", "src", "file")
+__all__ = ["FILE_OPTIONS", "PATH_KEYS", "TIMING", "Item", "collect", "merge_options", "read_manifest"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,12 @@ def collect(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            items.extend(Item(p, p.parent.relative_to(path)) for p in found)
+            items.extend(Item(p, p.parent.relative_to(path)) for p in _videos(found))
         elif path.is_file():
             items.append(Item(path))
         elif glob.has_magic(text):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-            files = [p for p in matches if p.is_file() and p.suffix.lower() in extensions]
+            files = _videos([p for p in matches if p.is_file() and p.suffix.lower() in extensions])
             if not files:
                 raise InputError(f"no video files match {text!r}")
             items.extend(Item(p) for p in files)
@@ -61,61 +59,25 @@ def collect(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -
     return unique
 
 
+def _videos(paths: list[Path]) -> list[Path]:
+    """The files whose content is a video (`media_kind`); each other one is skipped with a warning naming it."""
+    kept = []
+    for p in paths:
+        kind = media_kind(p)
+        if kind == "video":
+            kept.append(p)
+        else:
+            log.warning("skipping %s: its content is %s, not a video", p, "an image" if kind == "image" else "not a readable video")
+    return kept
+
+
 def read_manifest(path: Path) -> list[Item]:
-    """Rows of a CSV (header row) or JSONL manifest: a path column (`input`, `path`, `src` or `file`; relative to the
-    manifest's folder), an optional `output`, and any of FILE_OPTIONS."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = [{k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-                    for row in csv.DictReader(f)]
-    else:
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except ValueError as err:
-                    raise InputError(f"{path.name} line {number}: not JSON ({err})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path.name} line {number}: expected a JSON object")
-                rows.append(row)
-    return [_row_item(path, number, row) for number, row in enumerate(rows, 1)]
-
-
-def _row_item(manifest: Path, number: int, row: dict) -> Item:
-    where = f"{manifest.name} row {number}"
-    name = next((row[k] for k in PATH_KEYS if row.get(k) not in (None, "")), None)
-    if name is None:
-        raise InputError(f"{where}: no input path (column {' / '.join(PATH_KEYS)})")
-    unknown = set(row) - set(FILE_OPTIONS) - set(PATH_KEYS) - {"output"}
-    if unknown:
-        raise InputError(f"{where}: unknown column(s) {', '.join(sorted(unknown))}; per-file options are "
-                         f"{', '.join(FILE_OPTIONS)} and output")
-    options = {}
-    for key, kind in FILE_OPTIONS.items():
-        value = row.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            options[key] = _parse_bool(value) if kind is bool else kind(value)
-        except ValueError:
-            raise InputError(f"{where}: bad {key} {value!r}") from None
-    src = Path(name) if Path(name).is_absolute() else manifest.parent / name
-    output = row.get("output") or None
-    if output is not None:
-        output = Path(output)
-    return Item(src, Path(), options, output)
-
-
-def _parse_bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "y", "on"):
-        return True
-    if text in ("0", "false", "no", "n", "off"):
-        return False
-    raise ValueError(value)
+    """Rows of a CSV (header row) or JSONL manifest, each checked as the CLI checks its input (`manifest`)."""
+    items = []
+    for where, row in read_rows(path):
+        src, options, output = parse_row(where, row, path.parent)
+        items.append(Item(src, Path(), options, None if output is None else Path(output)))
+    return items
 
 
 def merge_options(defaults: dict, item: Item) -> dict:

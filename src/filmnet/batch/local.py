@@ -1,12 +1,18 @@
 """Local mode: units run on worker processes of this machine (no Ray needed).
 
 Each process builds its model once; frame counts come back on a queue for the progress bar. A process that dies
-breaks the pool: it is rebuilt and the lost units go back to the scheduler, which retries them.
+breaks the pool: it is rebuilt and the lost units go back to the scheduler, which retries them. Workers die with
+the batch, even when it is SIGKILLed: each watches its parent's pipe (every platform) and, on Linux, also asks the
+kernel for SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), so no orphan keeps writing into OUTDIR.
 """
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
@@ -19,18 +25,48 @@ _progress = None
 
 def _init(model: dict, threads: int | None, progress) -> None:
     global _worker, _progress
+    die_with_parent()
     _worker, _progress = Worker(model, threads), progress
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """End this (spawned) process as soon as the process that started it is gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent.pid:  # it died before the signal was asked for
+            os._exit(1)
+    if parent.sentinel is not None:  # readable once the parent's end of the pipe closes: its death
+        threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), name="filmnet-parent-watch",
+                         daemon=True).start()
+
+
+def _exit_when_ready(sentinel) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])
+    os._exit(1)
+
+
 def _run(unit) -> dict:
-    counter = _Throttle(unit.id, _progress.put)
+    counter = ProgressThrottle(unit.id, _progress.put)
     try:
         return _worker.run(unit, counter)
     finally:
         counter.flush()
 
 
-class _Throttle:
+class ProgressThrottle:
     """Sends (unit id, frames) at most every `every` seconds."""
 
     def __init__(self, uid: str, send, every: float = 0.5):

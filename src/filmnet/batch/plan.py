@@ -26,7 +26,7 @@ from ..io.guard import refuse_input_overwrite
 from ..io import media as vio
 from .inputs import Item, merge_options
 
-RENDER_OPTIONS = ("multi", "exp", "fps", "slowmo", "scene_threshold", "dedupe")
+RENDER_OPTIONS = ("multi", "exp", "fps", "slowmo", "scene_threshold", "dedupe", "ignore_errors")
 ENCODE_OPTIONS = ("multi", "exp", "fps", "slowmo", "codec", "crf", "pix_fmt", "keep_audio")
 RECORD_VERSION = 1
 
@@ -87,13 +87,15 @@ class FileJob:
     workers: list[str] = field(default_factory=list)
     ranges_done: int = 0
     segments_reused: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def entry(self) -> dict:
         worker = self.workers[-1] if self.workers else None
         return dict(input=str(self.src), output=None if self.out is None else str(self.out), status=self.status,
                     frames=self.frames, planned_frames=self.planned, input_frames=self.input_frames,
                     seconds=round(self.seconds, 3), worker=worker, workers=sorted(set(self.workers)),
-                    ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error)
+                    ranges=len(self.ranges), segments_reused=self.segments_reused, error=self.error,
+                    notes=self.notes)
 
 
 def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: str, *, settings,
@@ -106,18 +108,19 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
     job = FileJob(index, item.src)
     try:
         options = merge_options(defaults, item)
-        options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")))
-        for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf")):
+        options.update(dedupe=bool(options.get("dedupe")), keep_audio=bool(options.get("keep_audio")),
+                       ignore_errors=bool(options.get("ignore_errors")))
+        for bound, key in (("video_multi", "multi"), ("video_exp", "exp"), ("slowmo", "slowmo"), ("crf", "crf"),
+                           ("scene_threshold", "scene_threshold")):
             if options.get(key) is not None:  # manifest rows get the bounds and reasons of `filmnet video`
                 check(bound, options[key])
         opts = RetimeOptions(**{k: options.get(k) for k in RENDER_OPTIONS}, keep_audio=options["keep_audio"],
                              segment_frames=segment_frames, force=True)  # the batch decides on replacing (below)
         info, plan, notes = plan_source(item.src, opts)
-        if item.output is not None:
-            out = item.output if item.output.is_absolute() else outdir / item.output
-        else:
-            out = outdir / item.rel / default_output(item.src, plan).name
+        # a manifest's output is relative and stays inside OUTDIR (batch/manifest.py checked it)
+        out = outdir / (item.output if item.output is not None else item.rel / default_output(item.src, plan).name)
         job.out = out
+        check_inside(out, outdir)
         is_folder_output(out)  # a bad output suffix fails the file now
         refuse_input_overwrite(out, [item.src, *inputs])
         frames = vio.count_video_frames(info)
@@ -154,8 +157,15 @@ def plan_file(index: int, item: Item, outdir: Path, defaults: dict, model_key: s
         job.assemble = AssembleUnit(index, str(item.src), str(out), tuple(u.work for u in job.ranges), encode,
                                     True, record, retime_job)
     except (FilmError, OSError) as err:
-        job.status, job.error = "failed", error_line(err)
+        job.status, job.error = "failed", file_error(item.src, error_line(err))
     return job
+
+
+def check_inside(out: Path, outdir: Path) -> None:
+    """Every output stays inside OUTDIR, also through symlinked folders (a manifest row is CLI input)."""
+    inside = out.is_relative_to(outdir) and ".." not in out.relative_to(outdir).parts
+    if not inside or outdir.resolve() not in out.resolve().parents:
+        raise InputError(f"output {out} is outside the output folder {outdir}")
 
 
 def _write_table(info: vio.VideoInfo, work_root: Path) -> str | None:
@@ -182,6 +192,14 @@ def read_table(path: str | None, src: str) -> tuple[list[int], list[int]] | None
         return None
 
 
+def file_error(src: Path, text: str | None) -> str | None:
+    """A file's error without the file's name in front (the report and the log name the file once)."""
+    for prefix in (f"{src}: ", f"{src.name}: "):
+        if text and text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 # Done records: `.{output name}.filmnet-done.json` beside each output, naming the job and the output's hash.
 
 
@@ -192,9 +210,11 @@ def record_path(out: Path) -> Path:
 def done_record(src: Path, options: dict, model_key: str) -> dict:
     """What identifies a finished output: the source's size and mtime, the options and the model."""
     stat = src.stat()
+    keyed = {k: options.get(k) for k in sorted(set(RENDER_OPTIONS) | set(ENCODE_OPTIONS))}
+    if not keyed.get("ignore_errors"):  # off: the same key as before the flag existed
+        del keyed["ignore_errors"]
     job = dict(v=RECORD_VERSION, src=str(src.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
-               options={k: options.get(k) for k in sorted(set(RENDER_OPTIONS) | set(ENCODE_OPTIONS))},
-               model=model_key)
+               options=keyed, model=model_key)
     return dict(key=hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest())
 
 

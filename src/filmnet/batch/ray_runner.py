@@ -67,9 +67,9 @@ def _classes(ray):
 
         @ray.method(concurrency_group="render")
         def render(self, unit) -> dict:
-            from filmnet.batch.local import _Throttle
+            from filmnet.batch.local import ProgressThrottle
 
-            counter = _Throttle(unit.id, lambda item: self.progress.add.remote(*item))
+            counter = ProgressThrottle(unit.id, lambda item: self.progress.add.remote(*item))
             try:
                 return self.worker.run(unit, counter)
             finally:
@@ -95,6 +95,9 @@ class RayExecutor:
         Progress, ModelActor = _classes(ray)
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0)
+        from ..model_options import ModelOptions
+
+        model = model if isinstance(model, ModelOptions) else ModelOptions(**model)
         device = model.device or ("cuda" if gpus else "cpu")
         if device.startswith("cuda"):
             if not gpus:

@@ -6,6 +6,7 @@ folders), so a rerun of the same command skips verified outputs and resumes part
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -16,15 +17,17 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.guard import refuse_input_overwrite
+from ..io import owner
 from ..io.atomic import write_text_atomic
 from ..model_options import ModelOptions
 from .inputs import VIDEO_EXTENSIONS, collect
-from .plan import FileJob, RangeUnit, model_key, plan_file
+from .plan import FileJob, RangeUnit, file_error, model_key, plan_file
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RANGE_FRAMES = 1024
 DEFAULT_RETRIES = 3
+LOCK_NAME = ".filmnet-batch.lock"  # OUTDIR's owner while a batch runs (`io.owner`): host, pid, start time
 
 
 @dataclass
@@ -74,6 +77,23 @@ def ray_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+def _one_batch_per_outdir(run):
+    """Hold OUTDIR's lock (`io.owner`) while `run` works in it: a second batch there would race this one (one line
+    naming the live one); a dead batch's lock is taken over."""
+
+    @functools.wraps(run)
+    def locked(inputs, outdir, **keywords):
+        folder = Path(outdir)
+        if folder.exists() and not folder.is_dir():
+            return run(inputs, outdir, **keywords)  # which says so
+        folder.mkdir(parents=True, exist_ok=True)
+        with owner.held(folder / LOCK_NAME, "filmnet batch"):
+            return run(inputs, outdir, **keywords)
+
+    return locked
+
+
+@_one_batch_per_outdir
 def run_batch(inputs: list[str], outdir: str | os.PathLike, *, options: dict, model: ModelOptions | dict,
               settings: BatchSettings | None = None, **keywords) -> BatchResult:
     """Retime every input into `outdir` as `filmnet video` would, on local processes or (with `address` or
@@ -223,7 +243,7 @@ class _Scheduler:
         if outcome.get("worker"):
             job.workers.append(outcome["worker"])
         if outcome["status"] != "ok":
-            job.status, job.error = "failed", outcome.get("error")
+            job.status, job.error = "failed", file_error(job.src, outcome.get("error"))
             for uid in [u.id for u in job.ranges]:
                 self._undo_progress(uid)
             self.bar.total -= job.planned
@@ -235,6 +255,7 @@ class _Scheduler:
                 self.queue.appendleft(job.assemble)
         else:
             job.status, job.frames, job.input_frames = "done", outcome["frames"], outcome["input_frames"]
+            job.notes = list(outcome.get("notes") or [])
             counted = sum(self.counted.pop(u.id, 0) for u in job.ranges)
             self.bar.total += job.frames - job.planned  # the true count, not the plan's
             self.bar.update(job.frames - counted)
@@ -251,7 +272,13 @@ class _Scheduler:
 
 
 def _log_file(job: FileJob) -> None:
-    if job.status == "failed":
-        log.error("%s: %s", job.src, job.error)
-    else:
-        log.info("%s: %s (%d frames)", job.src, job.status, job.frames)
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode():  # the progress bar steps aside for the line
+        if job.status == "failed":  # the one report of a failure (the CLI does not repeat it), naming the file once
+            named = job.src.name in (job.error or "")
+            log.error("failed: %s", job.error if named else f"{job.src}: {job.error}")
+        else:
+            log.info("%s: %s (%d frames)", job.src, job.status, job.frames)
+            for note in job.notes:
+                log.warning("note: %s: %s", job.src, note)

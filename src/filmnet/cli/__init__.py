@@ -16,7 +16,14 @@ from . import serve  # noqa: F401  (the web page; Gradio is imported only when i
 from . import batch  # noqa: F401  (filmnet batch)
 from .common import one_line, app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "command", "main"]
+
+
+def command():
+    """The Click command tree of `app`, with plain metavars and ranges in its help (`helptext.tidy`)."""
+    from .helptext import tidy
+
+    return tidy(typer.main.get_command(app))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -25,7 +32,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     tune_allocator()
     try:
-        code = app(args=argv, prog_name="filmnet", standalone_mode=False)
+        code = command().main(args=argv, prog_name="filmnet", standalone_mode=False)
     except TyperException as err:  # usage errors: unknown option, bad number, missing argument
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         if type(err).__name__ == "NoArgsIsHelpError":  # bare `filmnet`: the message is the help text

@@ -44,6 +44,8 @@ def batch(
     retries: int = typer.Option(3, "--retries", min=0, help="Retries of a unit whose worker died."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report (one entry per file)."),
     force: bool = typer.Option(False, "--force", help="Replace existing outputs not written by this batch."),
+    ignore_errors: bool = typer.Option(False, "--ignore-errors",
+                                       help="Hold the previous frame in place of damaged input frames (counted)."),
     loop: bool = video_option("loop"),
     model_options=None,
 ) -> None:
@@ -60,15 +62,12 @@ def batch(
     if not timing and not any(Path(i).suffix.lower() in (".csv", ".jsonl") for i in inputs):
         fail("give one of --multi N, --exp T, --fps F or --slowmo N (or per file, in a manifest)")
     options = dict(multi=multi, exp=exp, fps=fps, slowmo=slowmo, scene_threshold=scene_threshold, dedupe=dedupe,
-                   codec=codec, crf=crf, pix_fmt=pix_fmt, keep_audio=keep_audio)
+                   codec=codec, crf=crf, pix_fmt=pix_fmt, keep_audio=keep_audio, ignore_errors=ignore_errors)
     # checked (bad --tile etc.) before any worker starts; the weights file is resolved once, for every worker
     result = run_batch(inputs, output, options=options, model=model_options.pinned(), address=ray_address, workers=workers,
                        threads=threads, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                        range_frames=range_frames, segment_frames=segment_frames, force=force, report=report,
                        retries=retries)
-    for job in result.files:
-        if job.status == "failed":
-            typer.echo(f"failed: {job.src}: {job.error}", err=True)
     typer.echo(f"{result.count('done')} done, {result.count('skipped')} skipped (already finished), "
                f"{result.count('failed')} failed, in {result.seconds:.1f} s"
                + (f"; report: {result.report}" if result.report else ""))

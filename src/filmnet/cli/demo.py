@@ -15,7 +15,7 @@ from .common import app, friendly_errors, model_options
 def demo(
     output: Path = typer.Option(Path("filmnet_demo"), "-o", "--output", help="Folder for the demo files (made if missing; a demo folder from an earlier run is overwritten)."),
     exp: int = typer.Option(4, "--exp", callback=bounded("demo_exp"), help="2^T-1 new frames between the two renders."),
-    fps: float = typer.Option(30.0, "--fps", help="Frame rate of the mp4 and gif (at most 1000)."),
+    fps: str = typer.Option("30", "--fps", help="Frame rate of the mp4 and gif, e.g. 30 or 30000/1001 (at most 1000)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files of the demo's names in a folder that is not a demo folder."),
     model_options=None,
 ) -> None:

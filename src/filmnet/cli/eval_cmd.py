@@ -18,7 +18,10 @@ class Method(str, Enum):
 @friendly_errors
 @model_options("precision", "warp_mix", "device", "pyramid_levels", "padding", precision=dict(default="fp32", help="Precision for model weights."))
 def eval_(
-    data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable)."),
+    data: list[Path] = typer.Option(..., "--data", help="Evaluation folder (repeatable): triplet folders, found "
+                                    "recursively, each holding im1.png, im3.png -> im2.png (Vimeo-90K), frame10.png, "
+                                    "frame11.png -> frame10i11.png (Middlebury, DAVIS) or frame_00.png, frame_02.png "
+                                    "-> frame_01_gt.png (UCF101); or a Vimeo root with tri_testlist.txt."),
     model: Optional[list[str]] = model_option("Named model to evaluate (repeatable; see `filmnet models`)."),
     weights: Optional[list[Path]] = typer.Option(None, "--weights", help="Weights to evaluate (repeatable)."),
     method: Optional[list[Method]] = typer.Option(None, "--method", help="Baseline: blend or dis (repeatable)."),
@@ -31,7 +34,11 @@ def eval_(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --json/--csv file."),
     model_options=None,
 ) -> None:
-    """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE)."""
+    """Score weights and/or baselines on benchmark triplets (PSNR, SSIM, Middlebury IE).
+
+    Each triplet is two input frames and the true middle frame (t = 0.5), in one of the layouts --data names;
+    Middlebury's split layout (other-data/ + other-gt-interp/) and input/ + gt/ folders work too.
+    """
     from ..eval import evaluate, format_table, save_results
     from ..inference import Interpolator
 

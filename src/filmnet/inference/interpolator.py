@@ -192,7 +192,8 @@ class Interpolator:
         scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
         if a.dtype == np.uint16 and getattr(torch, "uint16", None) is None:
             a = a.astype(np.int32)
-        x = torch.from_numpy(np.ascontiguousarray(a)).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        a = np.ascontiguousarray(a) if a.flags.writeable else np.array(a)  # np.asarray(PIL image) is read-only
+        x = torch.from_numpy(a).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
         if scale is not None:
             return (x / scale).contiguous()
         if not torch.isfinite(x).all():
@@ -330,6 +331,6 @@ def _check_same_size(x0: torch.Tensor, x1: torch.Tensor, index: int) -> None:
 
 
 def _progress_bar(total: int | None, enabled: bool):
-    from tqdm.auto import tqdm
+    from .progress import WarmupBar
 
-    return tqdm(total=total, disable=not enabled, unit="frame", desc="interpolating", leave=False)
+    return WarmupBar(total=total, disable=not enabled, unit="frame", desc="interpolating", leave=False)

@@ -1,8 +1,8 @@
 """Option groups shared by the CLI and the API: frozen dataclasses.
 
-`RetimeOptions` is `filmnet video` <-> `retime`. `ModelOptions` (weights, device, precision, flow, warp mix,
-tiling; `filmnet.model_options`) and `EncodeOptions` (codec, crf, pix_fmt; with the encoder in
-`filmnet.io.media.encode`) are re-exported here.
+`RetimeOptions` is `filmnet video` <-> `retime`. `EncodeOptions` (codec, crf, pix_fmt; with the encoder in
+`filmnet.io.media.encode`) is re-exported here. The model's options are `filmnet.model_options.ModelOptions`, a layer
+above (it builds the `Interpolator`).
 """
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 
 from ..io.media.encode import EncodeOptions
-from ..model_options import ModelOptions
 
-__all__ = ["EncodeOptions", "ModelOptions", "RetimeOptions", "split_keywords"]
+__all__ = ["EncodeOptions", "RetimeOptions", "split_keywords"]
 
 @dataclass(frozen=True)
 class RetimeOptions:

@@ -84,7 +84,8 @@ def render_range(src: str | os.PathLike | RetimeJob, work: str | os.PathLike, *,
     segments = {i: {"frames": s.frames, "size": s.size, "sha256": s.sha256} for i, s in sorted(done.items())}
     record = dict(key=key, first=span.first, stop=span.stop, start=str(renderer.start), segments=segments,
                   frames=_frames_of(done), input_frames=result.input_frames, scene_cuts=result.scene_cuts,
-                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused, seeked=renderer.seeked)
+                  duplicates_dropped=result.duplicates_dropped, segments_reused=reused, seeked=renderer.seeked,
+                  frames_skipped=result.frames_skipped)
     write_text_atomic(work / "range.json", json.dumps(record))
     return record
 
@@ -131,6 +132,10 @@ def assemble_ranges(src: str | os.PathLike | RetimeJob, dst: str | os.PathLike |
     result.segments_reused = sum(record["segments_reused"] for _, record, _ in parts)
     planned = sum(_frames_of(done) for _, _, done in parts)
     assemble(job, frames(), start=Fraction(last["start"]), planned=planned, result=result)
+    result.frames_skipped = sum(record.get("frames_skipped", 0) for _, record, _ in parts)
+    if result.frames_skipped:
+        result.notes.append(f"--ignore-errors: {result.frames_skipped} damaged or missing input frames skipped "
+                            "(the previous frame held in their place)")
     for note in result.notes:
         log.warning(note)
     return result

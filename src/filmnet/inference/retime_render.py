@@ -120,12 +120,12 @@ class Renderer:
         self.first_frame, self.wrap_frames, self.wrap_cuts = None, 0, 0  # --loop: the tail pair wraps to frame 0
 
     def run(self, progress: bool = False, on_progress: Callable[[int, int], None] | None = None) -> None:
-        from tqdm.auto import tqdm
+        from .progress import WarmupBar
 
         total = None
         if self.info.frames:
             total = count_frames(Fraction(0), self.plan.sample_rate, Fraction(self.info.frames) / self.info.rate)
-        with tqdm(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
+        with WarmupBar(total=total, disable=not progress, unit="frame", desc="retiming", dynamic_ncols=True) as bar:
             writer, seg, written = None, -1, 0
             for pair in self.pairs():
                 if pair.index // self.seg_len != seg:
@@ -190,7 +190,8 @@ class Renderer:
         one that checks the file as `filmnet video` does (frames lost mid-stream, an end before the header's), so
         a damaged file fails in a batch exactly as it does alone."""
         first = self.span.first * self.seg_len
-        if self.dedupe or first == 0 or self.info.is_folder or self.span.stop is None:
+        if self.dedupe or first == 0 or self.info.is_folder or self.span.stop is None or \
+                self.job.options.ignore_errors:  # held frames need the stream from its start
             return None
         table = self.span.table or vio.keyframe_table(self.info)
         if table is None:

@@ -34,6 +34,15 @@ class RetimePlan:
     stretch: Fraction
     factor: Fraction
 
+    def __post_init__(self) -> None:
+        """No plan samples or writes above `MAX_RATE` (no encoder time base or player goes there)."""
+        from ..io.limits import MAX_RATE
+
+        fastest = max(self.sample_rate, self.output_rate)
+        if fastest > MAX_RATE:
+            raise InputError(f"this retime needs {format_number(fastest)} fps, over the limit of {MAX_RATE:g} fps "
+                             "for any rate in or out; use a smaller factor")
+
     @property
     def label(self) -> str:
         return f"{format_number(self.factor, 2)}X_{format_number(self.output_rate)}fps"

@@ -12,6 +12,7 @@ import os
 from ..errors import InputError
 
 DEFAULT_MAX_PIXELS = 1 << 27
+MAX_RATE = 10**6  # frames a second, in and out: no camera records faster (a rate over it is damaged timestamps)
 BYTES_PER_PIXEL = 40  # uint8/16 decode + float32 RGB copy + float output + model input tensors
 
 

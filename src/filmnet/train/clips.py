@@ -18,13 +18,13 @@ import torch
 from .. import scenes
 from ..errors import InputError
 from ..io.atomic import atomic_target
-from ..io.media import iter_video_rgb, natural_key, read_image, read_image_size
+from ..io.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, iter_video_rgb, natural_key, read_image, read_image_size
 from .config import eval_only_parts
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264", ".h265", ".264", ".265", ".hevc"})
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg"})
+VIDEO_EXTS = frozenset(VIDEO_INPUT_SUFFIXES)
+IMAGE_EXTS = frozenset(IMAGE_SUFFIXES)
 _VIMEO_NAME = re.compile(r"^im(\d+)\.png$")
 MAX_RETRIES = 10
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..model_options import PRECISIONS
+from ..precision import PRECISIONS
 from .augment import check_degrade_kind
 
 LOSS_RECIPES = ("L1", "VGG", "Style")

@@ -16,13 +16,13 @@ from .config import TrainConfig
 log = logging.getLogger("filmnet.train.trainer")  # the trainer's messages, as before the split
 
 
-class _StopFlag:
+class StopFlag:
     """Set by SIGINT (Ctrl-C); a second Ctrl-C interrupts at once."""
 
     def __init__(self) -> None:
         self.requested, self._previous = False, None
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> "StopFlag":
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self

@@ -29,7 +29,7 @@ from .distributed import BatchStream, DistInfo, setup_distributed
 from .init import init_fusion_as_blend
 from .losses import build_loss, warped_l1_loss
 from .pseudo_flow import pseudo_flow_loss
-from .runlog import RunLogger, _StopFlag
+from .runlog import RunLogger, StopFlag
 from .schedule import staircase_decay
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Trainer:
                            if val_set is not None and info.is_main else None)
         self.step, self.skipped, self._consecutive_skips = 0, 0, 0
         self._interval, self._interval_steps = {}, 0
-        self._stopping, self._ctrl_c, self._deadline = False, _StopFlag(), math.inf
+        self._stopping, self._ctrl_c, self._deadline = False, StopFlag(), math.inf
         rng = self._maybe_resume()
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[info.device.index]
                                                         if info.device.type == "cuda" else None)
@@ -155,7 +155,7 @@ class Trainer:
         """Train until cfg.steps (or Ctrl-C), checkpointing on the way; return the run folder."""
         limit = self.cfg.time_limit_minutes
         self._deadline = time.monotonic() + 60 * limit if limit is not None else math.inf
-        with _StopFlag() as self._ctrl_c:
+        with StopFlag() as self._ctrl_c:
             while self.step < self.cfg.steps and not self._stopping:
                 if self.cfg.pseudo_flow_weight and not self.pseudo_flow_weight(self.step):
                     self.stream.drop_pseudo_flow()  # released: spare the workers the DIS labels

@@ -7,13 +7,15 @@ Tabs: Photos (two or more images to a slow-motion mp4 + GIF preview + zip of PNG
 
 Serving rules: one job at a time (a shared concurrency group with limit 1) behind a bounded queue; uploads over
 `max_file_size` are refused by the server; files live in per-session folders under one temporary root (the only
-`allowed_paths`), removed when the tab closes, after `SESSION_MAX_AGE_S`, and at exit; requests to fetch remote
+`allowed_paths`), removed when the tab closes, after `SESSION_MAX_AGE_S`, at exit, and after a kill by the next
+server (`handlers.new_server_root`); script endpoints check image headers before Gradio opens them; a refusal is
+one line in the log, never a traceback; requests to fetch remote
 URLs through `/file=` are refused; no analytics, no share links, system fonts only (nothing is fetched from the
 internet); 127.0.0.1 unless the caller binds elsewhere.
 """
 
+import logging
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from ..errors import FilmError
 from . import handlers as H
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+log = logging.getLogger(__name__)
 
 SESSION_MAX_AGE_S = 6 * 3600
 CONCURRENCY_ID = "filmnet"  # photos and video share one worker
@@ -61,7 +64,7 @@ class Server:
         self.limits = H.Limits(**{**config.limits.__dict__, "max_upload_mb": config.max_file_size_mb})
         self.choices = H.model_choices(model=config.model, weights=config.weights)
         self.models = H.InterpolatorCache(device=config.device, precision=config.precision)
-        root = config.temp_root or tempfile.mkdtemp(prefix="filmnet-serve-")
+        root = config.temp_root or H.new_server_root()  # and the roots of dead servers go
         self.folders = H.SessionFolders(root)
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -103,7 +106,25 @@ def build_app(server: Server):
     default_model = server.choices[0].value
 
     def refusal(err: BaseException):
-        return gr.Error(H.one_line(err), print_exception=False)
+        message = H.one_line(err)
+        log.warning("refused: %s", message)  # one line in the server's log, never a traceback
+        return gr.Error(message, print_exception=False)
+
+    def checked_image(component):
+        """Script endpoints' images: the header is checked before Gradio opens (or converts) anything."""
+
+        def preprocess(payload):
+            if payload is None:
+                return None
+            try:
+                if getattr(payload, "path", None) is None:
+                    raise H.InputError("send the image as a file upload")
+                return str(H.check_image_upload(payload.path, limits))
+            except (FilmError, OSError) as err:
+                raise refusal(err) from None
+
+        component.preprocess = preprocess
+        return component
 
     def progress_fn(progress, what: str):
         def report(done: int, total: int) -> None:
@@ -230,8 +251,8 @@ def build_app(server: Server):
                     vfile = gr.File(label="Download")
                     vstatus = gr.Markdown()
         with gr.Column(visible=False):  # script endpoints: stable names and signatures
-            a_image0 = gr.Image(type="filepath", label="image0")
-            a_image1 = gr.Image(type="filepath", label="image1")
+            a_image0 = checked_image(gr.Image(type="filepath", label="image0"))
+            a_image1 = checked_image(gr.Image(type="filepath", label="image1"))
             a_exp = gr.Number(3, label="exp", precision=0)
             a_model = gr.Textbox(default_model, label="model")
             a_mp4, a_gif, a_zip = gr.File(label="mp4"), gr.File(label="gif"), gr.File(label="zip")

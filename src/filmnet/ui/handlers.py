@@ -6,11 +6,8 @@ the same one-line message the CLI prints; `app.py` turns them into messages on t
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import tempfile
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +18,13 @@ import numpy as np
 from ..frame_spec import FrameSpec
 from ..errors import FilmError, InputError, one_line  # noqa: F401  one_line: the page shows refusals on one line
 from ..weights import hub
+from .folders import LEGACY_ROOT_MAX_AGE_S, SessionFolders, new_server_root, sweep_dead_roots
+from .uploads import MB, Limits, check_image_upload, check_upload, image_size
+
+__all__ = ["LEGACY_ROOT_MAX_AGE_S", "MB", "Limits", "SessionFolders", "check_image_upload", "check_upload",
+           "image_size", "new_server_root", "sweep_dead_roots"]  # and what is defined here
 
 BUNDLED = hub.FALLBACK_MODEL  # the model that ships inside the package
-MB = 1024 * 1024
 GIF_PREVIEW_WIDTH = 480
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -31,22 +32,6 @@ ProgressFn = Callable[[int, int], None]  # (done, total)
 
 class Cancelled(FilmError):
     """The user pressed Cancel; the job's files are removed."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for. Uploads over `max_upload_mb` are refused by the server before any work."""
-
-    max_upload_mb: int = 200
-    max_images: int = 32
-    max_pixels: int = 3840 * 2160
-    max_exp: int = 6
-    max_multi: int = 16
-    max_output_frames: int = 4000
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return self.max_upload_mb * MB
 
 
 # ---------------------------------------------------------------- models
@@ -161,53 +146,7 @@ class InterpolatorCache:
             return self._value
 
 
-# ---------------------------------------------------------------- session folders
-
-
-class SessionFolders:
-    """Per-session temporary folders under one root: `root/<session>/<job>/`. Each session keeps only its latest
-    `keep` jobs; `close(session)` removes a session's folder, `close_all()` the root."""
-
-    def __init__(self, root: str | os.PathLike, *, keep: int = 2):
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.keep = keep
-        self._lock = threading.Lock()
-
-    def session(self, session_id: str | None) -> Path:
-        name = re.sub(r"[^A-Za-z0-9_-]", "", session_id or "") or "anonymous"
-        path = self.root / "sessions" / name[:64]
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def new_job(self, session_id: str | None) -> Path:
-        """A fresh, empty folder for one request; older jobs of the session beyond `keep` are removed."""
-        with self._lock:
-            home = self.session(session_id)
-            jobs = sorted((p for p in home.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-            for old in jobs[: max(0, len(jobs) - self.keep + 1)]:
-                shutil.rmtree(old, ignore_errors=True)
-            return Path(tempfile.mkdtemp(prefix="job-", dir=home))
-
-    def close(self, session_id: str | None) -> None:
-        name = re.sub(r"[^A-Za-z0-9_-]", "", session_id or "") or "anonymous"
-        shutil.rmtree(self.root / "sessions" / name[:64], ignore_errors=True)
-
-    def prune(self, max_age_s: float) -> int:
-        """Remove session folders untouched for `max_age_s` seconds (tabs closed without an unload event)."""
-        base = self.root / "sessions"
-        if not base.is_dir():
-            return 0
-        now, removed = time.time(), 0
-        for path in base.iterdir():
-            if now - path.stat().st_mtime > max_age_s:
-                shutil.rmtree(path, ignore_errors=True)
-                removed += 1
-        return removed
-
-    def close_all(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
+# ---------------------------------------------------------------- session folders: `folders.py`
 
 # ---------------------------------------------------------------- photos
 
@@ -222,34 +161,16 @@ class PhotoResult:
     compare: list[tuple[Path, str]] = field(default_factory=list)  # (image, caption): pair, middle, blend
 
 
-def check_upload(path: str | os.PathLike | None, limits: Limits, what: str = "file") -> Path:
-    """An uploaded file that exists and is within the size limit."""
-    if path in (None, ""):
-        raise InputError(f"no {what} was uploaded")
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} not found: {path.name}")
-    size = path.stat().st_size
-    if size > limits.max_upload_bytes:
-        raise InputError(f"{path.name} is {size / MB:.1f} MB, over the {limits.max_upload_mb} MB upload limit")
-    return path
-
-
 def check_photos(paths: Sequence[str | os.PathLike], *, resize: bool, limits: Limits) -> tuple[int, int]:
     """Refuse too few/many images, oversize ones and (unless `resize`) mismatched sizes; returns the (h, w) used.
 
     Reads headers only, so refusals come before any compute."""
-    from ..io import read_image_size
-
     paths = [check_upload(p, limits, "image") for p in paths if p not in (None, "")]
     if len(paths) < 2:
         raise InputError(f"need at least 2 images, got {len(paths)}")
     if len(paths) > limits.max_images:
         raise InputError(f"at most {limits.max_images} images per request, got {len(paths)}")
-    sizes = [read_image_size(p) for p in paths]
-    for path, (h, w) in zip(paths, sizes):
-        if h * w > limits.max_pixels:
-            raise InputError(f"{path.name} is {w}x{h}, over this server's limit of {limits.max_pixels} pixels")
+    sizes = [image_size(p, limits) for p in paths]
     for path, (h, w) in zip(paths[1:], sizes[1:]):
         if (h, w) != sizes[0] and not resize:
             raise InputError(f"{path.name} is {w}x{h} but {paths[0].name} is {sizes[0][1]}x{sizes[0][0]} (WxH); "

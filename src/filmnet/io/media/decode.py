@@ -9,90 +9,122 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import InputError
+from . import hdr
+from .folders import read_folder
+from .formats import DecodedFrame, DecodeReport, VideoInfo, array_format, format_traits, frame_time, open_input, to_array
+from .kinds import is_image_demuxer
+from ..limits import MAX_RATE, check_frame_size
 
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What retiming needs to know about an input video."""
-
-    path: Path
-    width: int
-    height: int
-    rate: Fraction
-    frames: int | None
-    pix_fmt: str
-    depth: int
-    alpha: bool
-    has_audio: bool
-    color: dict = field(default_factory=dict)
-    files: tuple[Path, ...] = ()  # the frames of a frame-folder source, in order; empty for a video file
-
-    @property
-    def is_folder(self) -> bool:
-        return bool(self.files)
-
-
-@dataclass(frozen=True)
-class DecodedFrame:
-    """One decoded frame: `image` is (H, W, 3|4) uint8/uint16 RGB(A); `time` and `duration` are seconds."""
-
-    index: int
-    time: Fraction
-    duration: Fraction | None
-    image: np.ndarray
-
-
-def open_input(path: Path, what: str = "video"):
-    """`av.open` for reading; `InputError` when the file is not a readable media file."""
-    import av
-
-    try:
-        return av.open(str(path), mode="r")
-    except (av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not a readable {what} ({err.__class__.__name__}: {err})") from None
-
-
-def _format_traits(name: str) -> tuple[int, bool, bool, int]:
-    """(bit depth, has alpha, is rgb, chroma subsampling shift sum) of a pixel format."""
-    import av
-
-    fmt = av.VideoFormat(name, 64, 64)
-    comps = fmt.components
-    depth = max(c.bits for c in comps)
-    alpha = any(c.is_alpha for c in comps)
-    sub = 0 if fmt.is_rgb or len(comps) < 3 else (64 // comps[1].width - 1) + (64 // comps[1].height - 1)
-    return depth, alpha, bool(fmt.is_rgb), sub
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Read the first video stream's properties; raise `InputError` when there is none."""
+    """Read the first video stream's properties; raise `InputError` when there is none, when the file is a still
+    image, when its frame rate is 0 or over `MAX_RATE`, or when its timestamps cannot give frames in order (see
+    `check_timestamps`). Deep (> 8 bit) sources also have their HDR10 static metadata read (`hdr`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input video {path} does not exist or is not a file")
     with open_input(path) as container:
+        if is_image_demuxer(container.format.name):
+            raise InputError(f"{path} is a still image ({container.format.name.split(',')[0]}), not a video")
         if not container.streams.video:
             raise InputError(f"{path} has no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not rate:
-            raise InputError(f"{path}: cannot tell the frame rate of its video stream")
-        from ..limits import check_frame_size
-
+        rate = _stream_rate(stream, path, container.format.name)
         check_frame_size(ctx.width, ctx.height, f"video {path}")
         pix_fmt = ctx.pix_fmt or "yuv420p"
-        depth, alpha, _, _ = _format_traits(pix_fmt)
+        depth, alpha, _, _ = format_traits(pix_fmt)
         color = {"colorspace": ctx.colorspace, "color_range": ctx.color_range,
                  "color_primaries": ctx.color_primaries, "color_trc": ctx.color_trc}
-        return VideoInfo(path, ctx.width, ctx.height, Fraction(rate), stream.frames or None, pix_fmt, depth,
+        check_timestamps(container, stream, path)
+        if depth > 8:
+            meta = _first_frame_hdr(path)
+            if meta is not None:
+                color[hdr.HDR_KEY] = meta
+        return VideoInfo(path, ctx.width, ctx.height, rate, stream.frames or None, pix_fmt, depth,
                          alpha, bool(container.streams.audio), color)
+
+
+def _stream_rate(stream, path: Path, container_format: str) -> Fraction:
+    """The stream's frame rate from its header or timestamps; 0, none or over `MAX_RATE` is refused (a guess would
+    retime at a rate the file never had: FFmpeg replaces an AVI or Y4M header rate of 0 with 25 fps)."""
+    declared = [Fraction(r) for r in (stream.average_rate, stream.base_rate) if r is not None]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or (declared and not any(declared)) or _header_rate_is_zero(path, container_format):
+        raise InputError(f"{path}: its video stream gives a frame rate of 0 (or none); the header is damaged "
+                         "(remux it with a frame rate, e.g. ffmpeg -r)")
+    fastest = max([Fraction(rate), *declared])
+    if fastest > MAX_RATE:
+        raise InputError(f"{path}: its video stream claims {float(fastest):.6g} fps, over the limit of "
+                         f"{MAX_RATE:g} fps; its timestamps are damaged")
+    return Fraction(rate)
+
+
+def _header_rate_is_zero(path: Path, container_format: str) -> bool:
+    """Whether an AVI's first video stream header (strh: scale, rate) or a Y4M header (F) gives a rate of 0."""
+    import struct
+
+    name = container_format.split(",")[0]
+    if name not in ("avi", "yuv4mpegpipe"):
+        return False
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    if name == "yuv4mpegpipe":
+        line = head.split(b"\n", 1)[0].split()
+        return any(p.startswith(b"F") and (p[1:].split(b":")[0] in (b"0", b"") or p.endswith(b":0")) for p in line)
+    at = head.find(b"strh")
+    while 0 <= at and at + 36 <= len(head):
+        if head[at + 8:at + 12] == b"vids":
+            scale, rate = struct.unpack_from("<II", head, at + 28)
+            return not scale or not rate
+        at = head.find(b"strh", at + 4)
+    return False
+
+
+def check_timestamps(container, stream, path: Path) -> None:
+    """Refuse, before any decoding, timestamps that cannot give frames in order: decode timestamps that do not
+    increase, or presentation timestamps that are all equal. Presentation order may go up and down (B-frames).
+    Reads the packets only (no decoding)."""
+    import av
+
+    last_dts, first_pts, same_pts, count = None, None, True, 0
+    try:
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            count += 1
+            if packet.dts is not None:
+                if last_dts is not None and packet.dts <= last_dts:
+                    raise InputError(f"{path}: packet {count - 1} has decode timestamp {packet.dts} after "
+                                     f"{last_dts}; decode timestamps must increase (the timestamps are damaged)")
+                last_dts = packet.dts
+            if packet.pts is not None:
+                first_pts = packet.pts if first_pts is None else first_pts
+                same_pts = same_pts and packet.pts == first_pts
+    except av.error.FFmpegError:
+        pass  # a damaged container: decoding reports where (or holds frames with --ignore-errors)
+    if count > 1 and first_pts is not None and same_pts:
+        raise InputError(f"{path}: all {count} frames have the same presentation timestamp; the timestamps are "
+                         "damaged (frames cannot be placed in time)")
+
+
+def _first_frame_hdr(path: Path) -> hdr.Hdr10 | None:
+    import av
+
+    with open_input(path) as container:
+        try:
+            for frame in container.decode(video=0):
+                return hdr.from_frame(frame)
+        except av.error.FFmpegError:
+            return None
+    return None
 
 
 def count_video_frames(info: VideoInfo) -> int:
@@ -115,20 +147,7 @@ def source_fingerprint(info: VideoInfo) -> list:
     return [str(info.path.resolve()), len(files), digest.hexdigest()]
 
 
-def _array_format(depth: int, alpha: bool) -> str:
-    if depth > 8:
-        return "rgba64le" if alpha else "rgb48le"
-    return "rgba" if alpha else "rgb24"
-
-
 MAX_HELD_FRAMES = 100_000  # --ignore-errors: beyond this, damaged timestamps would make unbounded work
-
-
-@dataclass
-class DecodeReport:
-    """Filled in by `read_frames`: input frames skipped (held) because they could not be decoded or were missing."""
-
-    skipped: int = 0
 
 
 def read_frames(info: VideoInfo, *, ignore_errors: bool = False,
@@ -140,16 +159,16 @@ def read_frames(info: VideoInfo, *, ignore_errors: bool = False,
     frame is held in place of each damaged one (and to the header's end), counted in `report.skipped`.
     """
     if info.is_folder:
-        from .folders import read_folder
-
         yield from read_folder(info, ignore_errors, report if report is not None else DecodeReport())
         return
     report = report if report is not None else DecodeReport()
-    fmt = _array_format(info.depth, info.alpha)
+    fmt = array_format(info.depth, info.alpha)
     with open_input(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         reader = _Decoder(info, stream, fmt, ignore_errors, report)
+        reader.repeats = holds_gaps(container)
+        reader.indexed = bool(stream.frames) and not reader.repeats
         yield from reader.frames(container)
         yield from reader.check_end(_expected_end(container, stream))
 
@@ -161,6 +180,9 @@ class _Decoder:
         self.info, self.stream, self.fmt, self.ignore, self.report = info, stream, fmt, ignore_errors, report
         self.index, self.last, self.period = 0, None, 1 / info.rate
         self.cfr = True  # every step so far was exactly one period
+        self.repeats = False  # a gap repeats the previous frame (AVI dropped-frame entries), see `holds_gaps`
+        self.indexed = False  # the header counts every frame (MP4/MOV sample tables): a gap is timing, not loss
+        self.discarded = 0  # packets an edit list hides (counted in the header, never shown)
 
     def _damaged(self, what: str, time: Fraction | None, err: Exception | None) -> None:
         where = f"frame {self.index}" + (f" (at {float(time):.3f} s)" if time is not None else "")
@@ -201,31 +223,43 @@ class _Decoder:
                 self._damaged("the container cannot be read", self._next_time(), err)
                 return
             time = _packet_time(packet)
+            self.discarded += bool(packet.size and packet.is_discard)
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as err:  # with ignore_errors, the gap it leaves is held (`_fill_gap`)
                 self._damaged("a frame cannot be decoded", time, err)
+                self.indexed = False  # frames were lost after all: the gap they leave is damage (held)
                 continue
             for frame in decoded:
-                time, duration = _frame_time(frame, self.index, self.info.rate)
+                time, duration = frame_time(frame, self.index, self.info.rate)
                 yield from self._fill_gap(time)
-                made = self._emit(time, duration, _to_array(frame, self.fmt))
+                made = self._emit(time, duration, to_array(frame, self.fmt))
                 if made is not None:
                     yield made
 
     def _fill_gap(self, time: Fraction) -> Iterator[DecodedFrame]:
-        """In a stream that has been constant-rate so far, a jump of two or more periods means frames were lost
-        (a damaged block the demuxer skipped): damage, or held frames with `ignore_errors`."""
+        """In a stream without a per-frame index (Matroska, WebM, raw) that has been constant-rate so far, a jump of
+        two or more periods means frames were lost (a damaged block the demuxer skipped): damage, or held frames with
+        `ignore_errors`. In AVI it means dropped-frame entries (`holds_gaps`): the previous frame is repeated. Where
+        the header counts every frame (MP4/MOV), a gap is variable-rate timing (the end check finds lost frames)."""
         last = self.last
         if last is None:
             return
         step = time - last.time
         if not self.cfr or step == self.period:
             return
+        if self.indexed:  # every frame is in the sample table (a lost one fails to decode or ends the stream early):
+            self.cfr = False  # a gap is variable-rate timing, retimed by its timestamps
+            return
         if step < 2 * self.period:  # irregular steps: a variable frame rate stream, where gaps are normal
             self.cfr = False
             return
         missing = round(step / self.period) - 1
+        if self.repeats:  # dropped-frame entries: the previous frame shows for them, as players show it
+            for k in range(1, missing + 1):
+                self.report.repeated += 1
+                yield self._emit(last.time + k * self.period, self.period, last.image)
+            return
         self._damaged(f"{missing} frames are missing", last.time + self.period, None)
         for _ in range(missing):
             yield from self._hold(None)
@@ -240,6 +274,8 @@ class _Decoder:
             return
         got_end = self.last.time + (self.last.duration or self.period)
         missing = 0
+        if frames is not None:
+            frames -= self.discarded
         if frames is not None and self.index < frames:
             missing = frames - self.index
         elif end is not None and got_end < end - 2 * self.period:
@@ -252,6 +288,13 @@ class _Decoder:
                              "truncated or damaged (--ignore-errors holds the last frame to the end instead)")
         for _ in range(missing):
             yield from self._hold(None)
+
+
+def holds_gaps(container) -> bool:
+    """Whether a gap in the timestamps of `container`'s video means "repeat the previous frame": AVI, whose
+    timestamps are index positions and whose zero-size index entries (dropped frames, e.g. OpenCV's tree.avi) the
+    demuxer skips. Elsewhere a gap in a constant-rate stream is damage, and irregular steps are variable rate."""
+    return container.format.name.split(",")[0] == "avi"
 
 
 def _packet_time(packet) -> Fraction | None:
@@ -273,30 +316,6 @@ def _expected_end(container, stream) -> tuple[int | None, Fraction | None]:
         if container.start_time:
             end += Fraction(container.start_time, 1_000_000)
     return frames, end
-
-
-def _frame_time(frame, index: int, rate: Fraction) -> tuple[Fraction, Fraction | None]:
-    if frame.pts is None or frame.time_base is None:
-        return Fraction(index) / rate, None
-    tb = Fraction(frame.time_base)
-    duration = _snap(frame.duration * tb, rate, tb) if frame.duration else None
-    return _snap(frame.pts * tb, rate, tb), duration
-
-
-def _snap(time: Fraction, rate: Fraction, tb: Fraction) -> Fraction:
-    """Undo the container's rounding (e.g. Matroska's 1 ms): a time within half a tick of the nominal grid is on it."""
-    grid = round(time * rate) / rate
-    return grid if abs(time - grid) <= tb / 2 else time
-
-
-# AVColorSpace -> swscale's coefficient sets; others (unspecified, ...) use swscale's default, BT.601.
-SWS_COLORSPACES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
-
-
-def _to_array(frame, fmt: str) -> np.ndarray:
-    space = SWS_COLORSPACES.get(frame.colorspace, "default")
-    rgb = frame.reformat(format=fmt, src_colorspace=space, src_color_range=frame.color_range or None)
-    return rgb.to_ndarray()
 
 
 def first_rotation(info: VideoInfo) -> int:

@@ -13,19 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
-from .decode import SWS_COLORSPACES, _array_format, _format_traits, open_input
+from . import hdr
+from .formats import SWS_COLORSPACES, array_format, format_traits, open_input
+from .kinds import CONTAINER_FORMATS, MP4_FAMILY
+from ..limits import MAX_RATE
 
 CODEC_ALIASES = {
     "h264": "libx264", "x264": "libx264", "avc": "libx264", "h265": "libx265", "hevc": "libx265",
     "x265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "prores": "prores_ks",
 }
-DEFAULT_CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
-                  ".webm": "libvpx-vp9", ".gif": "gif"}
-CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".gif": "gif"}
+DEFAULT_CODECS = {suffix: {"webm": "libvpx-vp9", "gif": "gif"}.get(fmt, "libx264") for suffix, fmt in CONTAINER_FORMATS.items()}
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 # 8-bit RGB sources into these containers get 4:2:0 from these encoders (what browsers and QuickTime play; VP9 with
 # alpha: yuva420p).
-PLAYABLE_420 = {"libx264": (".mp4", ".m4v", ".mov"), "libx265": (".mp4", ".m4v", ".mov"), "libvpx-vp9": (".webm",)}
+PLAYABLE_420 = {"libx264": MP4_FAMILY, "libx265": MP4_FAMILY, "libvpx-vp9": (".webm",)}
 # Audio codecs each container takes as a stream copy; anything else is re-encoded.
 AUDIO_ENCODER = {".webm": "libopus"}
 SKIPPED_PIX_FMTS = ("nv", "pal8", "rgb8", "bgr8", "rgb4", "bgr4", "monob", "rgb555", "p01", "p21", "y210")
@@ -50,7 +51,7 @@ def choose_pix_fmt(codec: str, depth: int, alpha: bool, is_rgb: bool, subsamplin
     import av
 
     def cost(name: str) -> tuple:
-        d, a, rgb, sub = _format_traits(name)
+        d, a, rgb, sub = format_traits(name)
         return (alpha and not a, d < min(depth, 10), a and not alpha, abs(d - depth) if d < 16 or depth > 8 else 8,
                 sub > subsampling, rgb != is_rgb, abs(sub - subsampling))
 
@@ -130,7 +131,11 @@ def plan_encoder(suffix: str, encode: EncodeOptions, fmt: FrameFormat, rate: Fra
 
     suffix = suffix.lower()
     name = resolve_codec(encode.codec, suffix)
+    if not 0 < rate <= MAX_RATE:
+        raise InputError(f"cannot write video at {float(rate):.6g} fps: output rates must be in (0, {MAX_RATE:g}]")
     notes = []
+    if (fmt.color or {}).get(hdr.HDR_KEY) is not None and name not in hdr.WRITERS:
+        notes.append(hdr.dropped_note(name))
     if encode.crf is not None and not has_option(name, "crf"):
         notes.append(f"--crf ignored: encoder {name} has no crf option")
     pix_fmt = encode.pix_fmt
@@ -161,12 +166,12 @@ def _encoder_error(codec: str, pix_fmt: str, suffix: str, err: Exception) -> Inp
 def _default_pix_fmt(codec: str, suffix: str, depth: int, alpha: bool, source_pix_fmt: str) -> str:
     if codec == "gif":
         return "pal8"
-    _, _, s_rgb, s_sub = _format_traits(source_pix_fmt)
+    _, _, s_rgb, s_sub = format_traits(source_pix_fmt)
     playable = suffix in PLAYABLE_420.get(codec, ())
     names = [f.name for f in av_codec_formats(codec)]
     if alpha and playable and "yuva420p" in names:
         return "yuva420p"  # VP9 in WebM: the alpha browsers play (libvpx does not open gbrap)
-    keeps_alpha = any(_format_traits(n)[1] for n in names if not n.startswith(SKIPPED_PIX_FMTS))
+    keeps_alpha = any(format_traits(n)[1] for n in names if not n.startswith(SKIPPED_PIX_FMTS))
     if s_rgb and depth <= 8 and playable and not (alpha and keeps_alpha):
         return "yuv420p"
     return choose_pix_fmt(codec, depth, alpha, s_rgb, s_sub)
@@ -205,17 +210,20 @@ class VideoEncoder:
     def _add_video(self, fmt: FrameFormat, rate: Fraction, settings: EncoderSettings, start: Fraction) -> None:
         codec, pix_fmt = settings.codec, settings.pix_fmt
         self.rate, self.start, self.color = rate, start, dict(fmt.color or {})
-        self.array_format = _array_format(fmt.depth, fmt.alpha)
-        subsampled = pix_fmt != "pal8" and _format_traits(pix_fmt)[3] > 0
+        self.array_format = array_format(fmt.depth, fmt.alpha)
+        subsampled = pix_fmt != "pal8" and format_traits(pix_fmt)[3] > 0
         self.pad = (fmt.height % 2, fmt.width % 2) if subsampled else (0, 0)  # 4:2:0 needs even sizes: repeat edge
         stream = self.container.add_stream(codec, rate=rate)
         stream.width, stream.height = fmt.width + self.pad[1], fmt.height + self.pad[0]
         stream.pix_fmt = pix_fmt
         stream.time_base = stream.codec_context.time_base = 1 / rate
         options = quality_options(codec, settings.crf)
+        meta = self.color.pop(hdr.HDR_KEY, None)
+        if meta is not None:
+            options.update(hdr.encoder_options(codec, meta))
         if options:
             stream.options = options
-        self.yuv = pix_fmt != "pal8" and not _format_traits(pix_fmt)[2]
+        self.yuv = pix_fmt != "pal8" and not format_traits(pix_fmt)[2]
         # Tag only specified values: an "unspecified" (2) colorspace on the encoder makes PyAV re-convert every
         # frame through swscale with undefined coefficients (non-deterministic output).
         self.color = {k: v for k, v in self.color.items() if v not in (None, 0, 2)}
@@ -365,20 +373,20 @@ def can_copy_audio(container_suffix: str, codec_name: str) -> bool:
     """Whether a stream copy of `codec_name` audio fits the output container."""
     if container_suffix == ".webm":
         return codec_name in ("opus", "vorbis")
-    if container_suffix in (".mp4", ".m4v", ".mov"):
+    if container_suffix in MP4_FAMILY:
         return codec_name in ("aac", "mp3", "alac", "ac3", "eac3", "opus", "flac")
     return container_suffix == ".mkv"
 
 def lossless_encoder(path: Path, *, width: int, height: int, depth: int, alpha: bool) -> VideoEncoder:
     """FFV1-in-Matroska writer that stores RGB(A) uint8/uint16 frames bit-exactly (for `read_segment`)."""
-    pix_fmt = {"rgb24": "bgr0", "rgba": "bgra"}.get(_array_format(depth, alpha), _array_format(depth, alpha))
+    pix_fmt = {"rgb24": "bgr0", "rgba": "bgra"}.get(array_format(depth, alpha), array_format(depth, alpha))
     return VideoEncoder(path, FrameFormat(width, height, depth, alpha), Fraction(25),
                         EncoderSettings("ffv1", "matroska", pix_fmt))
 
 
 def read_segment(path: Path, depth: int, alpha: bool) -> Iterator[np.ndarray]:
     """Frames of a file written by `lossless_encoder`, bit-exact."""
-    fmt = _array_format(depth, alpha)
+    fmt = array_format(depth, alpha)
     with open_input(path) as container:
         for frame in container.decode(video=0):
             yield frame.to_ndarray(format=fmt)

@@ -10,10 +10,9 @@ import numpy as np
 
 from ...errors import InputError
 from ..atomic import write_bytes_atomic
-from .decode import DecodedFrame, VideoInfo, _array_format, _format_traits, _to_array, open_input
-from .images import _orient, natural_key
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+from .formats import DecodedFrame, DecodeReport, VideoInfo, array_format, format_traits, open_input, to_array
+from .images import natural_key, orient
+from .kinds import IMAGE_SUFFIXES
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -34,7 +33,7 @@ def probe_frames(folder: str | Path, rate: Fraction) -> VideoInfo:
     read_image_size(files[0])  # size and still-image checks from the header, before decoding
     with open_input(files[0], "image") as container:
         first = _decode_image(container, files[0])
-    depth, alpha, _, _ = _format_traits(first.format.name)
+    depth, alpha, _, _ = format_traits(first.format.name)
     width, height = first.width, first.height
     if exif_orientation(files[0]) in (5, 6, 7, 8):
         width, height = height, width
@@ -65,14 +64,16 @@ def _decode_image(container, path: Path):
     except (av.error.FFmpegError, StopIteration, IndexError):
         raise InputError(f"{path} is not a readable image") from None
 
-def read_folder(info: VideoInfo, ignore_errors: bool = False, report=None) -> Iterator[DecodedFrame]:
+
+def read_folder(info: VideoInfo, ignore_errors: bool = False,
+                report: DecodeReport | None = None) -> Iterator[DecodedFrame]:
     """Frames of a frame-folder source, converted to the first frame's layout; all must share its size.
 
     An unreadable frame file is an `InputError` naming it, or with `ignore_errors` the previous frame held (counted
     in `report.skipped`)."""
     from .images import read_image_size
 
-    fmt, period = _array_format(info.depth, info.alpha), 1 / info.rate
+    fmt, period = array_format(info.depth, info.alpha), 1 / info.rate
     image = None
     for index, path in enumerate(info.files):
         try:
@@ -83,13 +84,14 @@ def read_folder(info: VideoInfo, ignore_errors: bool = False, report=None) -> It
         except InputError as err:
             if not ignore_errors or image is None:
                 raise InputError(f"frame {index} (at {float(index * period):.3f} s): {err}") from None
-            report.skipped += 1
+            if report is not None:
+                report.skipped += 1
             yield DecodedFrame(index, index * period, period, image)
             continue
-        image = _to_array(frame, fmt)
+        image = to_array(frame, fmt)
         orientation = exif_orientation(path)
         if orientation != 1:
-            image = _orient(image, orientation)
+            image = orient(image, orientation)
         if image.shape[:2] != (info.height, info.width):
             raise InputError(f"{path.name} is {image.shape[1]}x{image.shape[0]} but {info.files[0].name} is "
                              f"{info.width}x{info.height} (WxH, after EXIF orientation); all frames must have one "
@@ -101,7 +103,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
     """One RGB(A) uint8/uint16 frame as a PNG file (16-bit kept), written atomically."""
     import av
 
-    fmt = _array_format(16 if image.dtype == np.uint16 else 8, image.shape[2] == 4)
+    fmt = array_format(16 if image.dtype == np.uint16 else 8, image.shape[2] == 4)
     ctx = av.CodecContext.create("png", "w")
     ctx.width, ctx.height = image.shape[1], image.shape[0]
     ctx.pix_fmt = {"rgb48le": "rgb48be", "rgba64le": "rgba64be"}.get(fmt, fmt)

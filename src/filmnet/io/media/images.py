@@ -100,7 +100,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         im.load()
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
         if deep:
-            return _orient(_read_16bit_colour(path), orientation)
+            return orient(_read_16bit_colour(path), orientation)
         return _pil_to_float(ImageOps.exif_transpose(im))
 
 
@@ -145,14 +145,14 @@ def read_pixels(path: str | os.PathLike) -> np.ndarray:
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
         alpha = "A" in im.mode or "transparency" in im.info
         if deep:
-            return _orient(_read_16bit_pixels(path, "rgba64le" if alpha else "rgb48le"), orientation)
+            return orient(_read_16bit_pixels(path, "rgba64le" if alpha else "rgb48le"), orientation)
         im = ImageOps.exif_transpose(im)
         if im.mode.startswith("I;16") or im.mode in ("I", "F"):
             return (_pil_to_float(im) * 65535.0 + 0.5).astype(np.uint16)
         return np.asarray(im.convert("RGBA" if alpha else "RGB"))
 
 
-def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
+def orient(image: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) to an HxWxC array, as ImageOps.exif_transpose does."""
     ops = {
         2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],

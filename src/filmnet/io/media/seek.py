@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...errors import InputError
-from .decode import DecodedFrame, VideoInfo, _array_format, _frame_time, _to_array, open_input
+from .decode import holds_gaps
+from .formats import DecodedFrame, VideoInfo, array_format, frame_time, open_input, to_array
 
 
 def keyframe_table(info: VideoInfo) -> tuple[list[int], list[int]] | None:
     """Presentation timestamps of a video file's frames in order (from its packets, no decoding) and the positions
     of its keyframes in that order; None when frames cannot be located by timestamp (a frame folder, a packet
-    without a pts, repeated pts)."""
+    without a pts, repeated pts, an AVI with dropped-frame gaps, whose repeats `read_frames` counts as frames)."""
     if info.is_folder:
         return None
     pts, keys = [], set()
     with open_input(info.path) as container:
         stream = container.streams.video[0]
+        gaps_repeat = holds_gaps(container)
         for packet in container.demux(stream):
             if not packet.size or packet.is_discard:
                 continue
@@ -27,6 +29,8 @@ def keyframe_table(info: VideoInfo) -> tuple[list[int], list[int]] | None:
                 keys.add(packet.pts)
     order = sorted(pts)
     if not order or len(set(order)) != len(order):
+        return None
+    if gaps_repeat and order[-1] - order[0] + 1 != len(order):
         return None
     return order, [i for i, p in enumerate(order) if p in keys]
 
@@ -42,7 +46,7 @@ def read_frames_from(info: VideoInfo, first: int, table: tuple[list[int], list[i
     if not starts or first >= len(order):
         raise LookupError(f"no keyframe at or before frame {first}")
     index_of = {p: i for i, p in enumerate(order)}
-    fmt, expected = _array_format(info.depth, info.alpha), first
+    fmt, expected = array_format(info.depth, info.alpha), first
     with open_input(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -56,7 +60,7 @@ def read_frames_from(info: VideoInfo, first: int, table: tuple[list[int], list[i
                     if expected == first:
                         raise LookupError(f"seeking landed on frame {index}, not {first}")
                     raise InputError(f"{info.path}: frame {expected} is missing after seeking")
-                yield DecodedFrame(index, *_frame_time(frame, index, info.rate), _to_array(frame, fmt))
+                yield DecodedFrame(index, *frame_time(frame, index, info.rate), to_array(frame, fmt))
                 expected += 1
         except av.error.FFmpegError as err:
             raise InputError(f"{info.path}: decoding failed at frame {expected} ({err}); the file may be truncated")

@@ -17,15 +17,17 @@ import numpy as np
 
 from ...errors import InputError
 from ..atomic import commit, discard, make_temp
-from .decode import _array_format
-from .encode import CONTAINER_FORMATS, EncodeOptions, EncoderSettings, FrameFormat, VideoEncoder, plan_encoder
+from ..limits import MAX_RATE
+from .encode import EncodeOptions, EncoderSettings, FrameFormat, VideoEncoder, plan_encoder
 from .folders import write_png
+from .formats import array_format
 from .images import to_uint8
+from .kinds import CONTAINER_FORMATS, VIDEO_OUTPUT_SUFFIXES
 
-VIDEO_FORMATS = {suffix: fmt for suffix, fmt in CONTAINER_FORMATS.items() if suffix != ".gif"}
+VIDEO_FORMATS = {suffix: CONTAINER_FORMATS[suffix] for suffix in VIDEO_OUTPUT_SUFFIXES}
 FRAME_NAME = re.compile(r"^\d{6}\.png$")
 MAX_FPS = 1000
-ABSURD_FPS = 10**6  # no camera records faster: the bound even where `max_fps` is None
+ABSURD_FPS = MAX_RATE  # the bound even where `max_fps` is None
 
 
 def parse_fps(fps: float | str | Fraction, *, max_fps: float | None = MAX_FPS) -> Fraction:
@@ -172,7 +174,7 @@ class VideoWriter(FrameWriter):
 
     def prepare(self, height: int, width: int, *, depth: int = 8, alpha: bool = False) -> None:
         super().prepare(height, width, depth=depth, alpha=alpha)
-        self.format = FrameFormat(width, height, self.depth, self.alpha, _array_format(self.depth, self.alpha))
+        self.format = FrameFormat(width, height, self.depth, self.alpha, array_format(self.depth, self.alpha))
         self.settings = plan_encoder(self.path.suffix, self.options, self.format, self.fps)
 
     def _write(self, frame: np.ndarray) -> None:
