@@ -7,6 +7,7 @@ import torch
 import filmnet
 from filmnet.errors import InputError
 from filmnet.inference import memory
+from filmnet.inference.live_bytes import LiveBytes
 from filmnet.inference.padding import Padder
 from filmnet.inference.pair import PairRunner
 from filmnet.inference.tiling import count_tiles, frame_grid, interpolate_tiled, interpolate_tiled_times, tile_spans
@@ -170,13 +171,13 @@ def test_available_memory_is_free_ram_capped_by_the_cgroup(monkeypatch):
 def test_trace_matches_real_tensors_and_scales_with_pixels(tiny):
     """The meta-device trace equals the same tracker run on real CPU tensors, and grows with pixel count."""
     cfg = tiny.config
-    real = memory._LiveBytes(None)
+    real = LiveBytes(None)
     x0, x1 = _pair(128, 192)
     with torch.inference_mode(), real:
         tiny(x0, x1)
     assert memory.trace_peak_bytes(cfg, 128, 192) == real.peak
     assert memory.trace_peak_bytes(cfg, 256, 384) == pytest.approx(4 * real.peak, rel=0.02)
-    bf16 = memory._LiveBytes(None)
+    bf16 = LiveBytes(None)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), bf16:
         tiny(x0, x1)
     emulated = memory.trace_peak_bytes(cfg, 128, 192, "bf16")

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 
 from ..model import FILM, FILMConfig
+from .live_bytes import live_bytes_tracker
 from .pair import PairRunner
 from .tiled_encode import subtree_halo
 from .tiling import TiledRunner, frame_grid
@@ -35,8 +36,6 @@ def trace_tiled_peak(config: FILMConfig, height: int, width: int, tile: tuple[in
                      precision: str = "fp32", levels: int | None = None) -> int:
     """Peak bytes of tensor storages alive while a tiled pair (encode both, flows, one time) runs on padded
     (1, 3, height, width) frames on the meta device; inputs and parameters not counted."""
-    from .memory import live_bytes_tracker  # memory imports this module lazily
-
     with torch.device("meta"):
         model = FILM(config).eval()
         x0, x1 = torch.empty(1, 3, height, width), torch.empty(1, 3, height, width)
