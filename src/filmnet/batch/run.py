@@ -83,6 +83,9 @@ def _one_batch_per_outdir(run):
 
     @functools.wraps(run)
     def locked(inputs, outdir, **keywords):
+        if keywords.get("model") is not None:  # bad model options stop the batch before OUTDIR is made
+            model = keywords["model"]
+            keywords["model"] = (model if isinstance(model, ModelOptions) else ModelOptions(**model)).checked()
         folder = Path(outdir)
         if folder.exists() and not folder.is_dir():
             return run(inputs, outdir, **keywords)  # which says so
