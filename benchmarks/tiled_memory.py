@@ -41,8 +41,6 @@ def real_pair(scale: int):
 
 
 def measure(spec: dict) -> dict:
-    import resource
-
     import numpy as np
     import torch
 
@@ -65,9 +63,15 @@ def measure(spec: dict) -> dict:
     out = interp.interpolate(a, b, 0.5)
     seconds = time.perf_counter() - start
     np.save(spec["out"], np.round(out * 255).astype(np.uint8))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _own_peak_rss()
     return dict(spec, tiles=memory.describe(tiling, h, w), seconds=seconds, peak_rss=peak, estimate=estimate,
                 untiled_estimate=untiled_estimate)
+
+
+def _own_peak_rss() -> int:
+    """This process's own peak RSS (VmHWM); ru_maxrss would also count the parent's, inherited through exec."""
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) * 1024
 
 
 def run(spec: dict, timeout: float) -> dict:
