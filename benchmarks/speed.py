@@ -78,8 +78,7 @@ def measure(spec: dict) -> dict:
     x0, x1 = torch.rand(1, 3, height, width, generator=gen), torch.rand(1, 3, height, width, generator=gen)
     rss_before = memory.process_rss()
     # Every mode gets the fp32 tiling, so the ratios compare the same work.
-    tiling = memory.choose_tiling(height, width, model.config, "fp32", memory.parse_memory(spec["max_memory"]),
-                                  overlap=spec["overlap"])
+    tiling = memory.choose_tiling(height, width, model.config, "fp32", memory.parse_memory(spec["max_memory"]))
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else None
     tile = tiling.tile if tiling else (1 << 30, 1 << 30)  # one tile: exactly the untiled path
     flow = spec.get("flow", "model")

@@ -50,6 +50,18 @@ def test_sprite_mask_follows_the_motion(which, request):
         assert interp.last_tiling is not None and interp.last_tiling.tile == (64, 128)  # really two tiles
 
 
+def test_rgba_tiled_equals_untiled(lite, lite_tiled):
+    """RGBA through whole-frame tiles: the same RGB and the same moving alpha as untiled (8-bit frames)."""
+    inputs = [sprite(X0), sprite(X0 + MOVE)]
+    tiled = list(iter_pixel_sequence(lite_tiled, inputs, multi=4))
+    assert lite_tiled.last_tiling is not None
+    untiled = list(iter_pixel_sequence(lite, inputs, multi=4))
+    for a, b in zip(tiled, untiled):
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+        assert a.shape == (H, W, 4) and diff.max() <= 1 and diff.mean() < 0.01
+        assert np.array_equal(a[..., 3], b[..., 3])
+
+
 def test_alpha_moves_smoothly_through_half(lite):
     """No jump at t = 1/2: the mask's centre moves by about the same step between consecutive frames."""
     frames = list(iter_pixel_sequence(lite, [sprite(X0), sprite(X0 + MOVE)], multi=8))

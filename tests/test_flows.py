@@ -130,7 +130,7 @@ def test_dis_tiles_use_whole_frame_flows():
     tiled_interp = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(128, 192), overlap=64)
     tiled = tiled_interp.interpolate(f0, f1)
     assert tiled_interp.last_tiling is not None
-    assert float(np.abs(tiled - whole).mean()) < 2e-3  # only the features differ near tile borders
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)  # tiles see the whole frame: equal to untiled
     single = filmnet.Interpolator(model, precision="fp32", flow="dis", tile=(192, 320), overlap=64).interpolate(f0, f1)
     np.testing.assert_allclose(single, whole, atol=1e-5)
 

@@ -53,7 +53,7 @@ class ModelOptions:
     max_memory: str = _flag("auto", "Memory budget, e.g. 8GB; larger frames are tiled. auto: what is free; none: "
                             "never tile.")
     tile: str | None = _flag(None, "Force tiles of HxW pixels (multiples of 64), e.g. 512x512.")
-    tile_overlap: int | None = _flag(None, "Tile overlap in pixels (multiple of 64).", int, bound="tile_overlap")
+    tile_overlap: int | None = _flag(None, "Unused: tiles see the whole frame and are exact (kept for compatibility; multiple of 64).", int, bound="tile_overlap")
     pyramid_levels: str = _flag("auto", PYRAMID_LEVELS_HELP)
     padding: str = _flag("reflect", PADDING_HELP, choices=PADDINGS)
 

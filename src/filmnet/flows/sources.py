@@ -4,8 +4,8 @@
 - `DisFlows` ("dis"): OpenCV DIS flows of the whole frame into FILM's fusion, with an optional warp mix.
 - `HybridFlows` ("hybrid"): DIS, or per pair with large motion the model's own flows where they align better.
 
-A source works in two steps, so tiles can share one whole-frame computation: `frame_flows` once per pair on the
-whole padded frame (None for the model's own flows), then `pair_flows` per (tile of a) pair on its encodings.
+`pair_flows` gives a pair's flows from its (whole-frame) encodings: the model's own (`own()`, untiled or tiled by
+the caller), or DIS on the whole padded frame (`frame_flows`).
 `finish` turns the model's output into the image (the warp mix for DIS sources).
 """
 from __future__ import annotations
@@ -27,14 +27,11 @@ NO_PADDING: Padding = (0, 0, 0, 0)
 @dataclass(frozen=True)
 class FrameFlows:
     """Full-resolution flows of a whole (padded) frame pair, (B, 2, H, W) each, and the (B,) mean motion (px)
-    inside the frame; a tile takes a window of the flows and keeps the whole frame's motion."""
+    inside the frame."""
 
     forward: torch.Tensor
     backward: torch.Tensor
     motion: torch.Tensor
-
-    def crop(self, window: tuple) -> FrameFlows:
-        return FrameFlows(self.forward[window], self.backward[window], self.motion)
 
 
 class FlowSource:
@@ -45,13 +42,13 @@ class FlowSource:
     warp_mix: float = 0.0  # the share applied by `finish` (0: none)
 
     def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor, padding: Padding = NO_PADDING) -> FrameFlows | None:
-        """Whole-frame work for a pair of padded (B, 3, H, W) frames, done once before any tiling."""
+        """Whole-frame work for a pair of padded (B, 3, H, W) frames (None: nothing to do)."""
         return None
 
-    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], frame: FrameFlows | None,
-                   levels: int, padding: Padding = NO_PADDING) -> PairFlows:
-        """The flows to fuse for two encoded frames (or tiles): `own()` gives the model's, `frame` is
-        `frame_flows` (cropped to the tile), `levels` the fusion's flow levels, `padding` the zero border."""
+    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], levels: int,
+                   padding: Padding = NO_PADDING) -> PairFlows:
+        """The flows to fuse for two whole-frame encodings: `own()` gives the model's, `levels` the fusion's flow
+        levels, `padding` the border."""
         return own()
 
     def finish(self, out: FILMOutput, flows: PairFlows, time: torch.Tensor) -> torch.Tensor:
@@ -97,10 +94,9 @@ class DisFlows(FlowSource):
         forward, backward = dis_flow_fields(x0, x1, padding)
         return FrameFlows(forward, backward, mean_motion(forward, padding))
 
-    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], frame: FrameFlows | None,
-                   levels: int, padding: Padding = NO_PADDING) -> PairFlows:
-        if frame is None:
-            frame = self.frame_flows(e0.images[0], e1.images[0], padding)
+    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], levels: int,
+                   padding: Padding = NO_PADDING) -> PairFlows:
+        frame = self.frame_flows(e0.images[0], e1.images[0], padding)
         return fusion_flows(frame.forward, frame.backward, levels, motion=frame.motion)
 
     def finish(self, out: FILMOutput, flows: PairFlows, time: torch.Tensor) -> torch.Tensor:
@@ -116,7 +112,7 @@ class HybridFlows(DisFlows):
 
     name = "hybrid"
 
-    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], frame: FrameFlows | None,
-                   levels: int, padding: Padding = NO_PADDING) -> PairFlows:
-        dis = super().pair_flows(e0, e1, own, frame, levels, padding)
+    def pair_flows(self, e0: Encoded, e1: Encoded, own: Callable[[], PairFlows], levels: int,
+                   padding: Padding = NO_PADDING) -> PairFlows:
+        dis = super().pair_flows(e0, e1, own, levels, padding)
         return select_flows(e0.images[0], e1.images[0], dis, own, padding)

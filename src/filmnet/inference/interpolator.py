@@ -6,9 +6,8 @@ cropped back. `--exp` follows the official recursive midpoints (film_spec.md §4
 directly, as the released graph allows (§1.2), computing each pair's features and flows once.
 
 Each pair runs through the pair runner (`pair.PairRunner`: pad -> encode -> flows -> synthesize -> crop) with the
-interpolator's flow source (`filmnet.flows`). Frames too large for the memory budget (`TilingOptions.max_memory`,
-see `memory.choose_tiling`) or a forced tile size run as overlapping feathered tiles (`tiling.interpolate_tiled`);
-frames that fit run untiled.
+interpolator's flow source (`filmnet.flows`). Frames over the memory budget (`memory.choose_tiling`) or with a
+forced tile size run tile by tile on whole-frame pyramids (`tiling.TiledRunner`), equal to the untiled result.
 """
 from __future__ import annotations
 
@@ -31,12 +30,12 @@ from .memory import Tiling, TilingOptions
 from .depth import check_pyramid_levels
 from .padding import DEFAULT_PADDING, check_padding_mode
 from .pair import PairRunner
-from .tiling import count_tiles, interpolate_tiled_times
+from .tiling import TiledRunner, count_tiles, tiled_runner
 
 log = logging.getLogger(__name__)
 
 AUTO_MEMORY_FRACTION = 0.8  # max_memory="auto": use at most this share of the memory free now
-OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB accumulator per extra time in a tiled pass
+OUTPUT_BYTES_PER_PIXEL = 12  # one full-frame float32 RGB output kept per extra time of a pair
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -149,7 +148,7 @@ class Interpolator:
     def _choose_tiling(self, height: int, width: int, outputs: int) -> Tiling | None:
         if self.tile is not None:
             tiling = Tiling(self.tile, self.overlap)
-            return tiling if count_tiles(height, width, self.tile, self.overlap, self.align) > 1 else None
+            return tiling if count_tiles(height, width, self.tile, self.align) > 1 else None
         if self.max_memory is None:
             return None
         base = (self._memory_in_use() + OUTPUT_BYTES_PER_PIXEL * height * width * max(0, outputs - 1)
@@ -157,8 +156,10 @@ class Interpolator:
         budget = self.max_memory
         if budget == "auto":
             budget = base + int(AUTO_MEMORY_FRACTION * self._memory_free())
-        return memory.choose_tiling(height, width, self.model.config, self.precision, budget,
-                                    overlap=self.overlap, base_bytes=base)
+        levels = self.runner.sized(height, width, self.align).padded_depth()
+        tiling = memory.choose_tiling(height, width, self.model.config, self.precision, budget, base_bytes=base,
+                                      levels=levels)
+        return None if tiling is None else tiling._replace(overlap=self.overlap)  # overlap: kept, unused
 
     def _memory_in_use(self) -> int:
         if self.device.type == "cuda":
@@ -291,28 +292,19 @@ class Interpolator:
 
     def pair_stage(self, height: int, width: int, *, outputs: int = 1) -> tuple[Callable, Callable]:
         """The one pair loop's two steps for height x width (1, 3, H, W) frames, as sequences and video retiming
-        run them: `prepare(x)` is a frame's state, computed once and reused for both pairs it belongs to (its
-        encoding; the frame itself when tiled), and `frames_at(s0, s1, times)` yields a pair's cropped, unclipped
-        frames at `times` (flows once per pair; tiled: tile by tile, `outputs` times per pass at most)."""
+        run them: `prepare(x)` is a frame's encoding, computed once and reused for both pairs it belongs to, and
+        `frames_at(s0, s1, times)` yields a pair's cropped, unclipped frames at `times` (flows once per pair),
+        untiled or tile by tile on whole-frame pyramids (`pair_runner`)."""
         tiling = self.last_tiling = self.tiling_for(height, width, outputs=outputs)
-        if tiling is not None:
-            chunk = max(1, int(outputs))
-
-            def tiled(x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float]) -> Iterator[torch.Tensor]:
-                for start in range(0, len(times), chunk):
-                    yield from self.tiled(x0, x1, times[start:start + chunk], tiling)
-            return (lambda frame: frame), tiled
-        runner = self.pair_runner(height, width)
+        runner = self.pair_runner(height, width, tiling)
         return runner.encode, runner.frames
 
-    def pair_runner(self, height: int, width: int) -> PairRunner:
-        """The untiled pair runner for height x width frames (padded to this interpolator's alignment)."""
-        return self.runner.sized(height, width, self.align)
-
-    def tiled(self, x0: torch.Tensor, x1: torch.Tensor, times: Sequence[float], tiling: Tiling) -> list[torch.Tensor]:
-        """The frames at `times` between two unpadded frames, tile by tile (cropped, unclipped float32)."""
-        return interpolate_tiled_times(self.runner, x0, x1, times, tile=tiling.tile, overlap=tiling.overlap,
-                                       align=self.align)
+    def pair_runner(self, height: int, width: int, tiling: Tiling | None = None) -> PairRunner | TiledRunner:
+        """The pair runner for height x width frames (padded to this interpolator's alignment): untiled, or in
+        `tiling`'s tiles (`tiling.TiledRunner`: the same encode/flows/synthesize/frames, equal results)."""
+        if tiling is None:
+            return self.runner.sized(height, width, self.align)
+        return tiled_runner(self.runner, height, width, tiling.tile, self.align)
 
 
 def _tiling_options(tiling: TilingOptions | None, options: dict) -> TilingOptions:

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from ..errors import InputError
 from ..model import FILM, FILMConfig
-from .tiling import ALIGN, count_tiles
+from .live_bytes import live_bytes_tracker
+from .tiled_memory import TiledRates, tiled_rates
+from .tiling import ALIGN, count_tiles, frame_grid
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OVERLAP = 128  # provisional; benchmarks/tiling_seams.py measures seam error vs overlap
+DEFAULT_OVERLAP = 0  # tiles are exact (whole-frame pyramids), so they need no overlap
 RSS_FACTOR = 1.4  # measured peak RSS growth per pixel / traced live-tensor peak was 1.12-1.37 (docs/PERFORMANCE.md)
 RUNTIME_BYTES = 160 * 2**20  # first-forward growth not proportional to pixels (oneDNN kernels, pools): 60-130 MB
 FRAME_BYTES_PER_PIXEL = 128  # full-frame buffers around tiles: inputs, padded copies, accumulators, HWC arrays
@@ -96,63 +96,13 @@ def trace_peak_bytes(config: FILMConfig, height: int, width: int, precision: str
     Inputs and parameters are not counted. "bf16"/"fp16" emulate autocast: conv inputs and weights are cast
     (weights once, as autocast caches them) and convs return the low precision.
     """
-    low = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in low:
-        raise InputError(f"unknown precision {precision!r} for memory estimates; use fp32, bf16 or fp16")
     with torch.device("meta"):
         model = FILM(config).eval()
         x0, x1 = torch.empty(1, 3, height, width), torch.empty(1, 3, height, width)
-    tracker = _LiveBytes(low[precision])
+    tracker = live_bytes_tracker(precision)
     with torch.inference_mode(), tracker:
         model(x0, x1)
     return tracker.peak
-
-
-_CONVS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)
-
-
-class _LiveBytes(TorchDispatchMode):
-    """Records the peak total size of distinct storages created by ops and still referenced."""
-
-    def __init__(self, conv_dtype: torch.dtype | None):
-        super().__init__()
-        from torch.multiprocessing.reductions import StorageWeakRef
-
-        self._weak = StorageWeakRef
-        self.conv_dtype = conv_dtype
-        self.live: dict[int, tuple] = {}
-        self.casts: dict[int, torch.Tensor] = {}
-        self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if self.conv_dtype is not None and func in _CONVS:
-            args = (self._cast(args[0]), self._cast_cached(args[1]), self._cast_cached(args[2]), *args[3:])
-        out = func(*args, **kwargs)
-        for t in tree_flatten(out)[0]:
-            self._add(t)
-        self.live = {k: v for k, v in self.live.items() if not v[0].expired()}
-        self.peak = max(self.peak, sum(v[1] for v in self.live.values()))
-        return out
-
-    def _add(self, t) -> None:
-        if isinstance(t, torch.Tensor):
-            storage = t.untyped_storage()
-            self.live.setdefault(storage._cdata, (self._weak(storage), storage.nbytes()))
-
-    def _cast(self, t):
-        if t is None or t.dtype == self.conv_dtype:
-            return t
-        t = t.to(self.conv_dtype)
-        self._add(t)
-        return t
-
-    def _cast_cached(self, t):
-        if t is None:
-            return t
-        if id(t) not in self.casts:
-            self.casts[id(t)] = self._cast(t)
-        return self.casts[id(t)]
 
 
 def estimate_peak_bytes(config: FILMConfig, height: int, width: int, precision: str = "fp32", batch: int = 1) -> int:
@@ -168,22 +118,26 @@ def choose_tiling(
     precision: str,
     max_memory_bytes: int,
     *,
-    overlap: int = DEFAULT_OVERLAP,
     base_bytes: int | None = None,
     batch: int = 1,
+    levels: int | None = None,
 ) -> Tiling | None:
     """None if the untiled pass fits `max_memory_bytes`, else the cheapest tiling that fits.
+
+    Tiled, the whole-frame pyramids and flows stay in memory and only the fine levels' convs run per tile
+    (`tiling.TiledRunner`); their costs come from `tiled_memory.tiled_rates`.
 
     Args:
       height, width: unpadded frame size.
       max_memory_bytes: budget for the whole process's peak (runtime, weights, frames and activations).
-      overlap: overlap between tiles, a multiple of 64.
       base_bytes: memory already in use (default: this process's RSS now, which includes the loaded model);
         `RUNTIME_BYTES` is added for the first forward pass's fixed growth.
+      levels: the pyramid depth resolved for the padded frame (`PairRunner.padded_depth`; None: the config's).
     Returns:
-      None, or `Tiling(tile=(th, tw), overlap)` minimising the pixels computed over all tiles.
+      None, or `Tiling(tile=(th, tw), DEFAULT_OVERLAP)` with the fewest computed pixels (halos included; tiles
+      are exact and do not overlap).
     Raises:
-      InputError: when even the smallest useful tile does not fit.
+      InputError: when even the smallest tile does not fit.
     """
     base = (process_rss() if base_bytes is None else base_bytes) + RUNTIME_BYTES
     budget = max_memory_bytes - base - FRAME_BYTES_PER_PIXEL * height * width * batch
@@ -191,36 +145,42 @@ def choose_tiling(
     hp, wp = _padded(height), _padded(width)
     if hp * wp * per_pixel <= budget:
         return None
-    best = _cheapest_tile(hp, wp, overlap, budget / per_pixel)
+    rates = tiled_rates(config, precision, levels)
+    best = _cheapest_tile(hp, wp, rates, budget / RSS_FACTOR / batch)
     if best is None:
-        smallest = overlap + ALIGN
-        need = base + FRAME_BYTES_PER_PIXEL * height * width * batch + per_pixel * smallest**2
+        need = base + FRAME_BYTES_PER_PIXEL * height * width * batch + RSS_FACTOR * rates.bytes(hp, wp, (ALIGN, ALIGN),
+                                                                                                 batch)
         raise InputError(
-            f"a {width}x{height} frame needs about {need / 2**30:.2f} GiB with {smallest}x{smallest} tiles "
-            f"(overlap {overlap}), more than the {max_memory_bytes / 2**30:.2f} GiB allowed; raise --max-memory, "
-            "use --precision bf16/fp16, or a smaller model"
+            f"a {width}x{height} frame needs about {need / 2**30:.2f} GiB even in {ALIGN}x{ALIGN} tiles, more than "
+            f"the {max_memory_bytes / 2**30:.2f} GiB allowed; raise --max-memory, use --precision bf16/fp16, "
+            "or a smaller model"
         )
-    log.info("tiling %dx%d into %dx%d tiles with overlap %d", width, height, best[1], best[0], overlap)
-    return Tiling(best, overlap)
+    log.info("tiling %dx%d into tiles of up to %dx%d", width, height, best[1], best[0])
+    return Tiling(best, DEFAULT_OVERLAP)
 
 
-def _cheapest_tile(hp: int, wp: int, overlap: int, max_area: float) -> tuple[int, int] | None:
-    """The (th, tw) with th * tw <= max_area minimising total computed pixels (ties: fewer tiles)."""
+def estimate_tiled_bytes(config: FILMConfig, height: int, width: int, tile: tuple[int, int],
+                         precision: str = "fp32", batch: int = 1, levels: int | None = None) -> int:
+    """Estimated peak RSS growth (bytes) of one tiled pair on (unpadded) height x width frames at pyramid
+    depth `levels` (None: the config's)."""
+    rates = tiled_rates(config, precision, levels)
+    return int(RUNTIME_BYTES + RSS_FACTOR * rates.bytes(_padded(height), _padded(width), tile, batch))
+
+
+def _cheapest_tile(hp: int, wp: int, rates: TiledRates, max_bytes: float) -> tuple[int, int] | None:
+    """The (th, tw) whose tiled pass fits `max_bytes` live bytes with the fewest computed (haloed) pixels."""
     best, best_key = None, None
-    for th in _tile_sizes(hp, overlap):
-        for tw in _tile_sizes(wp, overlap):
-            if th * tw > max_area:
+    for th in range(ALIGN, hp + 1, ALIGN):
+        for tw in range(ALIGN, wp + 1, ALIGN):
+            if rates.bytes(hp, wp, (th, tw)) > max_bytes:
                 continue
-            n = count_tiles(hp, wp, (th, tw), overlap)
-            key = (n * th * tw, n)
+            grid = frame_grid(hp, wp, (th, tw))
+            computed = sum((min(b - a + 2 * rates.halo, hp)) for a, b in zip(grid.rows, grid.rows[1:])) * sum(
+                (min(b - a + 2 * rates.halo, wp)) for a, b in zip(grid.cols, grid.cols[1:]))
+            key = (computed, grid.count)
             if best_key is None or key < best_key:
                 best, best_key = (th, tw), key
     return best
-
-
-def _tile_sizes(length: int, overlap: int) -> range:
-    """Candidate tile sizes along an axis: the whole axis, or multiples of 64 longer than the overlap."""
-    return range(min(length, overlap + ALIGN), length + 1, ALIGN)
 
 
 def _padded(n: int) -> int:
@@ -228,16 +188,17 @@ def _padded(n: int) -> int:
 
 
 def describe(tiling: Tiling | None, height: int, width: int) -> str:
-    """One line for logs: "untiled" or "12 tiles of 576x640 (overlap 128)"."""
+    """One line for logs: "untiled" or "12 tiles of up to 576x640 (WxH), whole-frame pyramids"."""
     if tiling is None:
         return "untiled"
-    n = count_tiles(height, width, tiling.tile, tiling.overlap)
-    return f"{n} tiles of {tiling.tile[1]}x{tiling.tile[0]} (WxH, overlap {tiling.overlap})"
+    n = count_tiles(height, width, tiling.tile)
+    return f"{n} tiles of up to {tiling.tile[1]}x{tiling.tile[0]} (WxH), whole-frame pyramids"
 
 
 __all__ = [
     "DEFAULT_OVERLAP", "Tiling", "activation_bytes_per_pixel", "available_memory", "choose_tiling", "describe",
-    "estimate_peak_bytes", "parse_memory", "process_rss", "trace_peak_bytes",
+    "estimate_peak_bytes", "estimate_tiled_bytes", "live_bytes_tracker", "parse_memory", "process_rss",
+    "trace_peak_bytes",
 ]
 
 
@@ -271,7 +232,7 @@ class TilingOptions:
         in use now plus 80% of what is free), bytes as an int or a string like "8GB" / "512MiB", or None (never
         tile unless `tile` is given). Frames whose untiled pass does not fit are tiled.
       tile: (height, width) forced tile size, multiples of 64 in the padded frame; overrides `max_memory`.
-      overlap: overlap and cross-fade width between tiles, a multiple of 64.
+      overlap: unused (tiles see the whole frame and are exact); kept for compatibility, a multiple of 64.
     """
 
     max_memory: int | str | None = "auto"

@@ -1,5 +1,5 @@
 """The pair runner: pad -> encode -> flows -> synthesize(times) -> crop, the one recipe behind `Interpolator`,
-tiling (per tile), video retiming and eval's native-size path.
+tiling (`tiling.TiledRunner` wraps a sized runner), video retiming and eval's native-size path.
 
 A frame is encoded once (`encode`) and its `Encoded` reused for both pairs it belongs to. The flows of a pair come
 from its `FlowSource` (`filmnet.flows`) and are computed once for all its times.
@@ -13,7 +13,7 @@ from typing import ContextManager
 
 import torch
 
-from ..flows import FlowSource, FrameFlows, OwnFlows
+from ..flows import FlowSource, OwnFlows
 from ..model import FILM, Encoded, PairFlows
 from . import alpha as alpha_carry
 from .depth import AUTO, resolve_levels
@@ -29,8 +29,7 @@ class PairRunner:
     Args:
       model: the FILM module (in `channels_last` format when that is set).
       source: where the flows come from (default: the model's own).
-      padder: pads inputs and crops outputs; None uses frames as given (already padded tiles, or eval's native
-        size).
+      padder: pads inputs and crops outputs; None uses frames as given (eval's native size).
       autocast: a factory for the precision context (e.g. `Interpolator.autocast`); None: none.
       channels_last: feed the model channels_last tensors.
       levels: pyramid depth: an int, None (the config's), or "auto": encode as deep as the padded frame size
@@ -52,13 +51,19 @@ class PairRunner:
         padded size)."""
         padder = Padder(height, width, align, self.padding_mode)
         runner = replace(self, padder=padder)
-        if self.levels is not None:  # fail early on a depth out of range for the padded size
-            runner.depth_for(height + sum(padder.padding[2:]), width + sum(padder.padding[:2]))
+        runner.padded_depth()  # fail early on a depth out of range for the padded size
         return runner
 
     def depth_for(self, height: int, width: int) -> int:
         """The pyramid depth `encode` uses on padded height x width frames (InputError if out of range)."""
         return resolve_levels(self.levels, self.model.config, height, width)
+
+    def padded_depth(self) -> int | None:
+        """The depth `encode` resolves for this sized runner's padded frames (None: no depth set, the config's)."""
+        if self.levels is None:
+            return None
+        p = self.padder
+        return self.depth_for(p.height + sum(p.padding[2:]), p.width + sum(p.padding[:2]))
 
     @property
     def shallow_levels(self) -> int | None:
@@ -75,7 +80,8 @@ class PairRunner:
     def crop(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.padder is None else self.padder.unpad(y)
 
-    def _context(self) -> ContextManager:
+    def context(self) -> ContextManager:
+        """The precision context the model runs under (autocast, or none)."""
         return contextlib.nullcontext() if self.autocast is None else self.autocast()
 
     @torch.inference_mode()
@@ -85,29 +91,24 @@ class PairRunner:
         x, alpha = alpha_carry.split(self.pad(x))  # hook (alpha): RGB to the model, alpha kept aside
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._context():
+        with self.context():
             if self.levels is None:  # the config's depth
                 return alpha_carry.with_alpha(self.model.encode(x), alpha)
             return alpha_carry.with_alpha(self.model.encode(x, self.depth_for(*x.shape[-2:])), alpha)
 
-    def frame_flows(self, x0: torch.Tensor, x1: torch.Tensor) -> FrameFlows | None:
-        """The source's whole-frame work on two padded frames (shared by the tiles of a pair)."""
-        return self.source.frame_flows(x0, x1, self.padding)
-
     @torch.inference_mode()
-    def flows(self, e0: Encoded, e1: Encoded, frame: FrameFlows | None = None,
-              padding: tuple[int, int, int, int] | None = None) -> PairFlows:
-        """The pair's flows (independent of t). `frame`: `frame_flows` cropped to a tile; None computes them
-        from the encoded frames. `padding`: their zero border (default: this runner's)."""
+    def flows(self, e0: Encoded, e1: Encoded, padding: tuple[int, int, int, int] | None = None) -> PairFlows:
+        """The pair's flows (independent of t) from the runner's source. `padding`: their border (default: this
+        runner's)."""
         def own() -> PairFlows:
-            with self._context():
+            with self.context():
                 shallow = self.shallow_levels
                 return self.model.estimate_flows(e0, e1) if shallow is None else \
                     self.model.estimate_flows(e0, e1, shallow)
 
         padding = self.padding if padding is None else padding
         levels = self.model.config.fusion_pyramid_levels if self.source.uses_dis else 0
-        return self.source.pair_flows(e0, e1, own, frame, levels, padding)
+        return self.source.pair_flows(e0, e1, own, levels, padding)
 
     @torch.inference_mode()
     def synthesize(self, e0: Encoded, e1: Encoded, flows: PairFlows, t: float | torch.Tensor) -> torch.Tensor:
@@ -116,17 +117,16 @@ class PairRunner:
         x = e0.images[0]
         time = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         time = time.expand(x.shape[0]) if time.numel() == 1 else time
-        with self._context():
+        with self.context():
             out = self.model.synthesize(e0, e1, flows, time)
             image = self.source.finish(out, flows, time).float()
         return alpha_carry.attach(image, out, e0, e1, time)  # hook (alpha)
 
-    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor],
-               frame: FrameFlows | None = None) -> Iterator[torch.Tensor]:
+    def frames(self, e0: Encoded, e1: Encoded, times: Sequence[float | torch.Tensor]) -> Iterator[torch.Tensor]:
         """The cropped, unclipped frames at `times` between two encoded frames; flows computed once."""
         if not times:
             return
-        flows = self.flows(e0, e1, frame)
+        flows = self.flows(e0, e1)
         for t in times:
             yield self.crop(self.synthesize(e0, e1, flows, t))
 

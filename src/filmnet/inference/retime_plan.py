@@ -169,7 +169,7 @@ def job_key(job: RetimeJob, interpolator, tiling) -> str:
                plan=[str(plan.sample_rate), str(plan.output_rate), str(plan.stretch)], scene=opts.scene_threshold,
                dedupe=opts.dedupe, seg=opts.segment_frames, weights=digest.hexdigest(),
                precision=interpolator.precision, flow=getattr(interpolator, "flow", "model"),
-               device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, tiling.overlap])
+               device=str(interpolator.device), tiling=None if tiling is None else [*tiling.tile, "whole-frame"])
     mix = getattr(interpolator, "warp_mix", 0.0)
     if mix:  # only DIS sources apply a mix; keys of jobs without one stay as they were
         key["warp_mix"] = mix

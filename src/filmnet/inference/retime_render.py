@@ -2,8 +2,8 @@
 
 Each output frame sits at its true source time (`timing.py`); FILM synthesises it at that t directly, reusing each
 input frame's feature pyramid for both pairs it belongs to. Frames too large for the interpolator's memory budget
-(or a forced tile) run tiled (`Interpolator.tiled`), pair by pair. Pairs across a scene cut are held (the earlier
-frame repeats). Work is cut into segments of `segment_frames` input pairs, stored losslessly (FFV1-in-Matroska) in
+(or a forced tile) run tile by tile on whole-frame pyramids (`Interpolator.pair_runner`), with the same reuse.
+Pairs across a scene cut are held (the earlier frame repeats). Work is cut into segments of `segment_frames` input pairs, stored losslessly (FFV1-in-Matroska) in
 the work folder with a manifest (`resume.py`), so a rerun reuses finished segments that still verify.
 """
 from __future__ import annotations

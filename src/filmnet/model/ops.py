@@ -86,18 +86,21 @@ def cat_as(parts: list[torch.Tensor], dtype: torch.dtype, layout: torch.memory_f
     return out
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, dtype: torch.dtype | None = None,
+         origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], coordinates clamped to the edges.
 
-    flow is (B, 2, H, W) with channels (dx, dy). The clamp is explicit, so no backend needs
-    padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype`
+    flow is (B, 2, h, w) with channels (dx, dy); it covers the window of `image` whose top-left pixel is `origin`
+    (top, left), the whole image by default (tiles warp whole-frame features). The clamp is explicit, so no backend
+    needs padding_mode='border'. Sampling runs in float32 whatever the input dtype; the result has `dtype`
     (default: image's) and image's memory format. channels_last images are sampled by a row gather that
     keeps the layout (grid_sample returns NCHW, and the transpose back costs more than the sampling).
     """
     b, _, h, w = image.shape
     flow = flow.float()
-    ys = torch.arange(h, device=flow.device, dtype=torch.float32).view(1, h, 1)
-    xs = torch.arange(w, device=flow.device, dtype=torch.float32).view(1, 1, w)
+    (top, left), (fh, fw) = origin, flow.shape[-2:]
+    ys = torch.arange(top, top + fh, device=flow.device, dtype=torch.float32).view(1, fh, 1)
+    xs = torch.arange(left, left + fw, device=flow.device, dtype=torch.float32).view(1, 1, fw)
     x = (xs + flow[:, 0]).clamp(0, w - 1)
     y = (ys + flow[:, 1]).clamp(0, h - 1)
     if memory_format(image) == torch.channels_last and not torch.jit.is_tracing():
@@ -127,4 +130,4 @@ def _gather_bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> t
     weights = torch.stack((by * bx, by * ax, ay * bx, ay * ax), dim=-1).view(-1, 4)
     rows = image.permute(0, 2, 3, 1).reshape(b * h * w, c)  # a view for channels_last
     out = F.embedding_bag(index, rows, per_sample_weights=weights, mode="sum")
-    return out.view(b, h, w, c).permute(0, 3, 1, 2)
+    return out.view(b, *x.shape[-2:], c).permute(0, 3, 1, 2)
