@@ -91,6 +91,17 @@ def texture_folder(folder: Path, n: int = 6) -> Path:
     return folder
 
 
+def nested_safetensors(path: Path, depth: int = 100_000, size: int | None = None) -> Path:
+    """A safetensors file whose JSON header opens `depth` lists: `{"a":[[[[...`."""
+    header = b'{"a":' + b"[" * depth
+    if size is not None:
+        header += b" " * (size - 8 - len(header))
+    import struct
+
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    return path
+
+
 # --- flows -------------------------------------------------------------------------------------------------------
 
 
@@ -118,6 +129,44 @@ def constant_flows(dx: list[float], h: int, w: int, levels: int = 3):
     fw = torch.zeros(len(dx), 2, h, w)
     fw[:, 0] = torch.tensor(dx).view(-1, 1, 1)
     return fusion_flows(fw, -fw, levels)
+
+
+# --- training triplets -------------------------------------------------------------------------------------------
+
+
+def textured_triplet(size: int = 64, shift: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Smooth multi-scale texture; x0, y, x1 are crops translated by `shift` px per half step."""
+    g = torch.Generator().manual_seed(seed)
+    big = size + 2 * shift
+    tex = sum(w * torch.nn.functional.interpolate(torch.rand(1, 3, big // k + 2, big // k + 2, generator=g), size=(big, big),
+                                mode="bicubic", align_corners=False)
+              for k, w in ((16, 0.5), (4, 0.3), (1, 0.2)))[0].clamp(0, 1)
+    crop = lambda dx: tex[:, :size, dx:dx + size].contiguous()  # noqa: E731
+    return {"x0": crop(0), "y": crop(shift), "x1": crop(2 * shift), "time": torch.tensor(0.5)}
+
+
+class Triplets(torch.utils.data.Dataset):
+    """`n` items cycling over `distinct` textured triplets (the data.py item format)."""
+
+    def __init__(self, n: int = 8, distinct: int = 4, size: int = 64):
+        self.items = [textured_triplet(size, seed=i) for i in range(distinct)]
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return self.items[i % len(self.items)]
+
+
+def tiny_cfg(out: Path, **kw):
+    """A few-step CPU training config on film_tiny (fp32, no workers), `kw` overriding."""
+    from filmnet.train.config import TrainConfig
+
+    base = dict(model="film_tiny", steps=6, batch_size=2, crop=64, precision="fp32", num_workers=0, lr=1e-3,
+                log_every=2, image_every=3, ckpt_every=2, val_every=3, keep_last=2, out=str(out), seed=0,
+                channels_last=False, device="cpu")
+    return TrainConfig(**{**base, **kw})
 
 
 # --- clips (the batch tests' moving box over a ramp) -------------------------------------------------------------

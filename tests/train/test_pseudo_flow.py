@@ -9,7 +9,7 @@ from filmnet.model.flow_estimator import flow_pyramid_synthesis
 from filmnet.train.config import TrainConfig
 from filmnet.train.pseudo_flow import pseudo_flow_loss, pseudo_flows
 
-from test_trainer import Triplets, textured_triplet, tiny_cfg
+from helpers import Triplets, textured_triplet, tiny_cfg
 
 pytest.importorskip("cv2", reason="pseudo-flow labels need OpenCV (opencv-python-headless, in the test extra)")
 

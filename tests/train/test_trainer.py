@@ -19,33 +19,9 @@ from filmnet.errors import InputError, WeightsError
 from filmnet.train.checkpoint import list_checkpoints, load_checkpoint
 from filmnet.train.config import TrainConfig, load_train_config
 from filmnet.train.trainer import train
+from helpers import Triplets, textured_triplet, tiny_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def textured_triplet(size: int = 64, shift: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Smooth multi-scale texture; x0, y, x1 are crops translated by `shift` px per half step."""
-    g = torch.Generator().manual_seed(seed)
-    big = size + 2 * shift
-    tex = sum(w * F.interpolate(torch.rand(1, 3, big // k + 2, big // k + 2, generator=g), size=(big, big),
-                                mode="bicubic", align_corners=False)
-              for k, w in ((16, 0.5), (4, 0.3), (1, 0.2)))[0].clamp(0, 1)
-    crop = lambda dx: tex[:, :size, dx:dx + size].contiguous()  # noqa: E731
-    return {"x0": crop(0), "y": crop(shift), "x1": crop(2 * shift), "time": torch.tensor(0.5)}
-
-
-class Triplets(torch.utils.data.Dataset):
-    """`n` items cycling over `distinct` textured triplets (the data.py item format)."""
-
-    def __init__(self, n: int = 8, distinct: int = 4, size: int = 64):
-        self.items = [textured_triplet(size, seed=i) for i in range(distinct)]
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return self.items[i % len(self.items)]
 
 
 class NaNEvery(Triplets):
@@ -68,13 +44,6 @@ class InterruptAt(Triplets):
         if self.fetches == self.at:
             os.kill(os.getpid(), signal.SIGINT)
         return super().__getitem__(i)
-
-
-def tiny_cfg(out: Path, **kw) -> TrainConfig:
-    base = dict(model="film_tiny", steps=6, batch_size=2, crop=64, precision="fp32", num_workers=0, lr=1e-3,
-                log_every=2, image_every=3, ckpt_every=2, val_every=3, keep_last=2, out=str(out), seed=0,
-                channels_last=False, device="cpu")
-    return TrainConfig(**{**base, **kw})
 
 
 def read_native(path: Path) -> tuple[FILMConfig, dict[str, torch.Tensor]]:
@@ -221,7 +190,7 @@ def test_ddp_two_cpu_ranks_gloo(tmp_path):
         import torch
         torch.set_num_threads(1)
         sys.path.insert(0, sys.argv[2])
-        from test_trainer import Triplets, tiny_cfg
+        from helpers import Triplets, tiny_cfg
         from filmnet.train import trainer
         captured = {}
         original_save = trainer.Trainer.save
@@ -238,7 +207,7 @@ def test_ddp_two_cpu_ranks_gloo(tmp_path):
     '''))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), str(tmp_path), str(Path(__file__).parent)]
+           str(script), str(tmp_path), str(Path(__file__).resolve().parents[1])]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
     w0 = torch.load(tmp_path / "weights_rank0.pt", weights_only=True)
@@ -339,7 +308,7 @@ def test_ddp_ranks_agree_on_the_time_limit(tmp_path):
         import torch
         torch.set_num_threads(1)
         sys.path.insert(0, sys.argv[2])
-        from test_trainer import Triplets, tiny_cfg
+        from helpers import Triplets, tiny_cfg
         from filmnet.train import trainer
         rank = int(os.environ["RANK"])
         limit = 1e-6 if rank == 1 else None
@@ -349,7 +318,7 @@ def test_ddp_ranks_agree_on_the_time_limit(tmp_path):
     '''))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), str(tmp_path), str(Path(__file__).parent)]
+           str(script), str(tmp_path), str(Path(__file__).resolve().parents[1])]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert [load_checkpoint(p)["step"] for p in list_checkpoints(tmp_path / "run")] == [1]

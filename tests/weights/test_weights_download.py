@@ -15,9 +15,8 @@ import torch
 import filmnet
 from filmnet.cli import main
 from filmnet.weights import hub
-from helpers import tiny_model
+from helpers import nested_safetensors, tiny_model
 from http_mirror import start_server, stop_server, within
-from test_weights_untrusted import nested_safetensors
 
 FP16 = "film_net_fp16.safetensors"
 SRC = str(Path(__file__).resolve().parents[2] / "src")

@@ -22,21 +22,13 @@ from filmnet.cli import main
 from filmnet.errors import WeightsError
 from filmnet.weights.loader import read_weights
 from filmnet.weights.torchscript import read_torchscript
+from helpers import nested_safetensors
 from zip_builders import MiB, torch_bomb, torch_zip, write_zip, zeros_deflate
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 # ------------------------------------------------------------------ deep nesting
-
-
-def nested_safetensors(path: Path, depth: int = 100_000, size: int | None = None) -> Path:
-    """A safetensors file whose JSON header opens `depth` lists: `{"a":[[[[...`."""
-    header = b'{"a":' + b"[" * depth
-    if size is not None:
-        header += b" " * (size - 8 - len(header))
-    path.write_bytes(struct.pack("<Q", len(header)) + header)
-    return path
 
 
 def test_a_deeply_nested_safetensors_header_is_a_one_line_refusal(tmp_path, capsys):
