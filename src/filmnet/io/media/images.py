@@ -25,7 +25,7 @@ _TEXT_CHUNK_LIMIT = 64 << 20
 _TEXT_MEMORY_LIMIT = 256 << 20
 _png_limits_lock = threading.Lock()
 _EXIF_ORIENTATION = 0x0112
-# Pillow's plugins raise all of these on corrupt headers (found by tests/test_fuzz_readers.py).
+# Pillow's plugins raise all of these on corrupt headers (found by tests/reliability/test_fuzz_readers.py).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, TypeError, KeyError,
                   IndexError, struct.error, ZeroDivisionError)
 
