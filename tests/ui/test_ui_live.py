@@ -130,7 +130,7 @@ def gated(tmp_path, monkeypatch):
     demo, server, url = ui_app.launch(config, block=False)
     gate, started = threading.Event(), threading.Event()
     inner = filmnet.Interpolator(tiny_model(), precision="fp32", max_memory=None)
-    server.models = H.InterpolatorCache(factory=lambda choice: GatedInterpolator(inner, gate, started))
+    server.models = H.InterpolatorCache(factory=lambda choice, levels: GatedInterpolator(inner, gate, started))
     try:
         yield url, server, gate, started, tmp_path
     finally:
