@@ -373,3 +373,41 @@ def test_serve_refuses_model_and_weights_together(tmp_path, capsys):
 
     assert main(["serve", "--model", "film_lite", "--weights", str(tmp_path / "w.safetensors")]) == 1
     assert capsys.readouterr().err == "error: give --model NAME or --weights PATH, not both\n"
+
+
+def test_the_pages_events_get_their_inputs_as_one_dict(tmp_path):
+    """In process: the Photos and Video tabs' Run events (dict-style inputs) reach the handlers with the chosen
+    pyramid depth, and a depth too deep for the frames is the page's one-line refusal."""
+    import asyncio
+
+    gr = pytest.importorskip("gradio")
+    from filmnet.ui import app as ui_app
+
+    weights = tmp_path / "mine.safetensors"
+    filmnet.save_model(tiny_model(), weights)
+    server = ui_app.Server(ui_app.ServeConfig(weights=str(weights), precision="fp32", temp_root=str(tmp_path / "r")))
+    demo = ui_app.build_app(server)
+    fns = {f.fn.__name__: f for f in demo.fns.values() if f.fn is not None}
+    a, b = write_pair(tmp_path)
+    photos = {"Photos, in time order (two or more)": [str(a), str(b)], "How many new frames": ui_app.EXP_MODE,
+              "Times to interpolate": 1, "Frames per pair (N)": 4, "Frames per second": 30, "Play": "once",
+              "Resize to the first image": False, "Model": "weights"}
+    video = {"Video": str(write_video(tmp_path / "clip.mp4", frames=4, fps=10)), "Retime by": ui_app.VIDEO_MULTI,
+             "N (x N frames at N x the fps)": 2, "Target fps (e.g. 60 or 60000/1001)": "60", "Slow motion x N": 4,
+             "Scene-cut threshold": 0.72, "Keep audio (stretched in slow motion)": True, "Model": "weights"}
+
+    def run(name, values, depth):
+        block_fn = fns[name]
+        assert block_fn.inputs_as_dict
+        values = {**values, "Pyramid depth": depth}
+        return asyncio.run(demo.call_function(block_fn, [values[c.label] for c in block_fn.inputs]))["prediction"]
+
+    try:
+        assert run("run_photos", photos, "6")[-1] == "3 frames, 96x64, at 30 fps (fp32 on cpu)"
+        assert server.models.get(server.choices[0], 6).runner.levels == 6  # the loaded model, not a reload
+        assert run("run_video", video, "auto")[-1] == "4 frames in, 8 out at 20 fps"
+        with pytest.raises(gr.Error) as err:
+            run("run_photos", photos, "11")
+        assert err.value.message == "11 pyramid levels is out of range for 128x64 (WxH) input: use 5..7"
+    finally:
+        server.folders.close_all()
