@@ -58,6 +58,19 @@ def test_retime_video_endpoint(server, client):
     assert count_video_frames(mp4) == 12 and message == "12 frames at 20 fps"
 
 
+def test_pyramid_depth_on_the_endpoints(server, client):
+    """The optional `pyramid_levels` (default "auto"): passed to the model; too deep or not a number is refused."""
+    a, b = write_pair(server[1])
+    images = (handle_file(str(a)), handle_file(str(b)))
+    assert count_video_frames(client.predict(*images, 1, "", "6", api_name="/interpolate_photos")[0]) == 3
+    with pytest.raises(AppError, match=r"^11 pyramid levels is out of range for 128x64 \(WxH\) input: use \d+\.\.7$"):
+        client.predict(*images, 1, "", pyramid_levels="11", api_name="/interpolate_photos")
+    src = write_video(server[1] / "depth.mp4", frames=4, fps=10)
+    assert count_video_frames(client.predict(handle_file(str(src)), 2, "", "auto", api_name="/retime_video")[0]) == 8
+    with pytest.raises(AppError, match="pyramid depth must be auto or a whole number of levels, got 'deep'"):
+        client.predict(handle_file(str(src)), 2, "", "deep", api_name="/retime_video")
+
+
 def test_mismatched_sizes_are_refused_with_the_cli_message(server, client):
     a, _ = write_pair(server[1])
     small = server[1] / "small.png"
@@ -130,7 +143,7 @@ def gated(tmp_path, monkeypatch):
     demo, server, url = ui_app.launch(config, block=False)
     gate, started = threading.Event(), threading.Event()
     inner = filmnet.Interpolator(tiny_model(), precision="fp32", max_memory=None)
-    server.models = H.InterpolatorCache(factory=lambda choice: GatedInterpolator(inner, gate, started))
+    server.models = H.InterpolatorCache(factory=lambda choice, levels: GatedInterpolator(inner, gate, started))
     try:
         yield url, server, gate, started, tmp_path
     finally:

@@ -2,8 +2,8 @@
 
 Tabs: Photos (two or more images to a slow-motion mp4 + GIF preview + zip of PNGs, with a compare view) and Video
 (retiming with a frame-counter progress bar and Cancel). Script endpoints with stable names:
-`interpolate_photos(image0, image1, exp, model)` -> (mp4 path, gif path, zip path, message) and
-`retime_video(video, multi, model)` -> (mp4 path, message).
+`interpolate_photos(image0, image1, exp, model, pyramid_levels="auto")` -> (mp4 path, gif path, zip path, message)
+and `retime_video(video, multi, model, pyramid_levels="auto")` -> (mp4 path, message).
 
 Serving rules: one job at a time (a shared concurrency group with limit 1) behind a bounded queue; uploads over
 `max_file_size` are refused by the server; files live in per-session folders under one temporary root (the only
@@ -90,8 +90,8 @@ class Server:
             self._cancel.pop(session or "", None)
         self.folders.close(session)
 
-    def interpolator(self, model: str | None):
-        return self.models.get(H.pick_model(self.choices, model))
+    def interpolator(self, model: str | None, pyramid_levels: int | str = "auto"):
+        return self.models.get(H.pick_model(self.choices, model), pyramid_levels)
 
 
 def _session(request) -> str | None:
@@ -134,62 +134,74 @@ def build_app(server: Server):
                 progress(None, desc=f"{what}: frame {done}")
         return report
 
-    def run_photos(files, mode, exp, multi, fps, resize, model, sequence, request: gr.Request,
-                   progress=gr.Progress()):
-        paths = [getattr(f, "name", f) for f in (files or [])]
+    def run_photos(values: dict, request: gr.Request, progress=gr.Progress()):
+        v = values  # keyed by component (dict-style inputs)
         session = _session(request)
         try:
-            interp = server.interpolator(model)
+            options = H.PhotoRequest(
+                exp=int(v[exp]) if v[mode] == EXP_MODE else None,
+                multi=int(v[multi]) if v[mode] == MULTI_MODE else None, fps=v[fps], resize=bool(v[resize]), sequence=SEQUENCES.get(v[sequence], "plain"),
+                pyramid_levels=v[depth])
+            interp = server.interpolator(v[model], options.pyramid_levels)
             result = H.interpolate_photos(
-                paths, server.job(session), interpolator=interp,
-                exp=int(exp) if mode == EXP_MODE else None, multi=int(multi) if mode == MULTI_MODE else None,
-                fps=fps, resize=bool(resize), limits=limits, on_progress=progress_fn(progress, "interpolating"),
-                cancel=server.cancel_flag(session), sequence=SEQUENCES.get(sequence, "plain"))
+                [getattr(f, "name", f) for f in (v[files] or [])], server.job(session), options, interpolator=interp,
+                limits=limits, on_progress=progress_fn(progress, "interpolating"), cancel=server.cancel_flag(session))
         except (FilmError, OSError) as err:
             raise refusal(err) from None
         h, w = result.size
-        note = f"{result.frames} frames, {w}x{h}, at {float(fps):g} fps ({interp.precision} on {interp.device})"
+        note = f"{result.frames} frames, {w}x{h}, at {float(v[fps]):g} fps ({interp.precision} on {interp.device})"
         gallery = [(str(p), caption) for p, caption in result.compare]
         slider = _slider_pair(result)
         downloads = [str(result.mp4), str(result.gif), str(result.zip)]
         return str(result.mp4), str(result.gif), downloads, gallery, slider, note
 
-    def api_photos(image0, image1, exp, model, request: gr.Request, progress=gr.Progress()):
+    def api_photos(image0, image1, exp, model, pyramid_levels, request: gr.Request, progress=gr.Progress()):
         session = _session(request)
         try:
+            options = H.PhotoRequest(exp=_int(exp, "exp"), pyramid_levels=pyramid_levels)
             result = H.interpolate_photos(
-                [image0, image1], server.job(session), interpolator=server.interpolator(model),
-                exp=_int(exp, "exp"), limits=limits, on_progress=progress_fn(progress, "interpolating"),
-                cancel=server.cancel_flag(session))
+                [image0, image1], server.job(session), options,
+                interpolator=server.interpolator(model, options.pyramid_levels), limits=limits,
+                on_progress=progress_fn(progress, "interpolating"), cancel=server.cancel_flag(session))
         except (FilmError, OSError) as err:
             raise refusal(err) from None
         return str(result.mp4), str(result.gif), str(result.zip), f"{result.frames} frames"
 
-    def run_video(video, mode, multi, fps, slowmo, scene_threshold, keep_audio, model, request: gr.Request,
-                  progress=gr.Progress()):
+    def run_video(values: dict, request: gr.Request, progress=gr.Progress()):
+        v = values  # keyed by component (dict-style inputs)
         session = _session(request)
         try:
+            options = H.VideoRequest(
+                multi=int(v[vmulti]) if v[vmode] == VIDEO_MULTI else None,
+                fps=str(v[vfps]) if v[vmode] == VIDEO_FPS else None,
+                slowmo=int(v[vslowmo]) if v[vmode] == VIDEO_SLOWMO else None, scene_threshold=float(v[scene]),
+                keep_audio=bool(v[keep_audio]), pyramid_levels=v[vdepth])
             result = H.retime_video(
-                video, server.job(session), interpolator=server.interpolator(model),
-                multi=int(multi) if mode == VIDEO_MULTI else None, fps=str(fps) if mode == VIDEO_FPS else None,
-                slowmo=int(slowmo) if mode == VIDEO_SLOWMO else None, scene_threshold=float(scene_threshold),
-                keep_audio=bool(keep_audio), limits=limits, on_progress=progress_fn(progress, "retiming"),
-                cancel=server.cancel_flag(session))
+                v[video_in], server.job(session), options,
+                interpolator=server.interpolator(v[vmodel], options.pyramid_levels), limits=limits,
+                on_progress=progress_fn(progress, "retiming"), cancel=server.cancel_flag(session))
         except (FilmError, OSError) as err:
             raise refusal(err) from None
         note = f"{result.input_frames} frames in, {result.output_frames} out at {result.fps} fps"
         note += "".join(f"\n\nnote: {n}" for n in result.notes)
         return str(result.mp4), str(result.mp4), note
 
-    def api_video(video, multi, model, request: gr.Request, progress=gr.Progress()):
+    def api_video(video, multi, model, pyramid_levels, request: gr.Request, progress=gr.Progress()):
         session = _session(request)
         try:
+            options = H.VideoRequest(multi=_int(multi, "multi"), pyramid_levels=pyramid_levels)
             result = H.retime_video(
-                video, server.job(session), interpolator=server.interpolator(model), multi=_int(multi, "multi"),
+                video, server.job(session), options, interpolator=server.interpolator(model, options.pyramid_levels),
                 limits=limits, on_progress=progress_fn(progress, "retiming"), cancel=server.cancel_flag(session))
         except (FilmError, OSError) as err:
             raise refusal(err) from None
         return str(result.mp4), f"{result.output_frames} frames at {result.fps} fps"
+
+    def depth_setting(elem_id: str):
+        with gr.Accordion("Advanced", open=False):
+            return gr.Dropdown(list(H.PYRAMID_DEPTHS), value="auto", label="Pyramid depth", elem_id=elem_id,
+                               info="Levels of FILM's pyramid: deeper follows larger motion. auto picks one from "
+                                    "the frame size; a depth too deep for the frames is refused.")
 
     def cancel(request: gr.Request):
         server.request_cancel(_session(request))
@@ -216,6 +228,7 @@ def build_app(server: Server):
                     resize = gr.Checkbox(False, label="Resize to the first image",
                                          info="Photos of different sizes are refused unless this is ticked.")
                     model = gr.Dropdown(menu, value=default_model, label="Model")
+                    depth = depth_setting("photos-depth")
                     with gr.Row():
                         run = gr.Button("Run", variant="primary", elem_id="photos-run")
                         stop = gr.Button("Cancel", variant="stop", elem_id="photos-cancel")
@@ -243,6 +256,7 @@ def build_app(server: Server):
                                       info="Pairs scoring above it are held, not blended (2 = never).")
                     keep_audio = gr.Checkbox(True, label="Keep audio (stretched in slow motion)")
                     vmodel = gr.Dropdown(menu, value=default_model, label="Model")
+                    vdepth = depth_setting("video-depth")
                     with gr.Row():
                         vrun = gr.Button("Run", variant="primary", elem_id="video-run")
                         vstop = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
@@ -255,6 +269,7 @@ def build_app(server: Server):
             a_image1 = checked_image(gr.Image(type="filepath", label="image1"))
             a_exp = gr.Number(3, label="exp", precision=0)
             a_model = gr.Textbox(default_model, label="model")
+            a_depth = gr.Textbox("auto", label="pyramid_levels")
             a_mp4, a_gif, a_zip = gr.File(label="mp4"), gr.File(label="gif"), gr.File(label="zip")
             a_note = gr.Textbox(label="message")
             a_video = gr.File(label="video")
@@ -262,14 +277,14 @@ def build_app(server: Server):
             a_vmp4, a_vnote = gr.File(label="mp4"), gr.Textbox(label="message")
             a_photos_btn, a_video_btn = gr.Button(), gr.Button()
 
-        photos_event = run.click(run_photos, [files, mode, exp, multi, fps, resize, model, sequence],
+        photos_event = run.click(run_photos, {files, mode, exp, multi, fps, resize, model, sequence, depth},
                                  [video_out, gif_out, downloads, gallery, slider, status],
                                  api_visibility="private", **heavy)
-        video_event = vrun.click(run_video, [video_in, vmode, vmulti, vfps, vslowmo, scene, keep_audio, vmodel],
+        video_event = vrun.click(run_video, {video_in, vmode, vmulti, vfps, vslowmo, scene, keep_audio, vmodel, vdepth},
                                  [vout, vfile, vstatus], api_visibility="private", **heavy)
-        api_photos_event = a_photos_btn.click(api_photos, [a_image0, a_image1, a_exp, a_model],
+        api_photos_event = a_photos_btn.click(api_photos, [a_image0, a_image1, a_exp, a_model, a_depth],
                                               [a_mp4, a_gif, a_zip, a_note], api_name="interpolate_photos", **heavy)
-        api_video_event = a_video_btn.click(api_video, [a_video, a_multi, a_model], [a_vmp4, a_vnote],
+        api_video_event = a_video_btn.click(api_video, [a_video, a_multi, a_model, a_depth], [a_vmp4, a_vnote],
                                             api_name="retime_video", **heavy)
         events = [photos_event, video_event, api_photos_event, api_video_event]
         for index, button in enumerate((stop, vstop)):  # a script may cancel its own session's jobs: /cancel

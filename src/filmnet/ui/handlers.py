@@ -122,33 +122,67 @@ def pick_model(choices: Sequence[ModelChoice], value: str | None) -> ModelChoice
     raise InputError(f"unknown model {value!r}; choose one of {', '.join(c.value for c in choices)}")
 
 
-class InterpolatorCache:
-    """Keeps the most recently used model loaded (one at a time: models are large)."""
+PYRAMID_DEPTHS = ("auto", *map(str, range(5, 12)))  # the page's menu; scripts may send any depth
 
-    def __init__(self, factory: Callable[[ModelChoice], object] | None = None, **options):
+
+def check_depth(value) -> int | str:
+    """A request's pyramid depth: "auto" (also for empty) or a whole number of levels (its range is checked
+    against the model and frame size when the job runs, `Interpolator(pyramid_levels=...)`)."""
+    text = "" if value is None else str(value).strip().lower()
+    if text in ("", "auto"):
+        return "auto"
+    try:
+        number = float(text)
+        whole = number == int(number) >= 1
+    except (ValueError, OverflowError):  # not a number, inf or nan
+        whole = False
+    if not whole:
+        raise InputError(f"pyramid depth must be auto or a whole number of levels, got {value!r}")
+    return int(number)
+
+
+class InterpolatorCache:
+    """Keeps the most recently used (model, pyramid depth) loaded: one model at a time, as models are large."""
+
+    def __init__(self, factory: Callable[[ModelChoice, int | str], object] | None = None, **options):
         self._factory = factory or self._load
         self._options = options
         self._lock = threading.Lock()
-        self._key: str | None = None
+        self._key: tuple[str, int | str] | None = None
         self._value = None
 
-    def _load(self, choice: ModelChoice):
+    def _load(self, choice: ModelChoice, pyramid_levels: int | str):
         from ..inference import Interpolator
 
-        return Interpolator(choice.spec, **self._options)
+        return Interpolator(choice.spec, **self._options, pyramid_levels=pyramid_levels)
 
-    def get(self, choice: ModelChoice):
+    def get(self, choice: ModelChoice, pyramid_levels: int | str = "auto"):
+        key = (choice.value, check_depth(pyramid_levels))
         with self._lock:
-            if self._key != choice.value:
-                self._value, self._key = None, None
-                self._value = self._factory(choice)
-                self._key = choice.value
+            if self._key != key:
+                self._value, self._key = None, None  # the old model goes before the new one loads
+                self._value = self._factory(choice, key[1])
+                self._key = key
             return self._value
 
 
-# ---------------------------------------------------------------- session folders: `folders.py`
-
 # ---------------------------------------------------------------- photos
+
+
+@dataclass(frozen=True)
+class PhotoRequest:
+    """What a Photos request asks for: exactly one of `exp`/`multi`; `sequence`: "plain", "loop" or "pingpong"
+    (`inference/loops.py`); `pyramid_levels`: the depth the app builds the interpolator with (`check_depth`)."""
+
+    exp: int | None = None
+    multi: int | None = None
+    fps: float | str = 30
+    resize: bool = False
+    sequence: str = "plain"
+    pyramid_levels: int | str = "auto"
+
+    def __post_init__(self):
+        object.__setattr__(self, "pyramid_levels", check_depth(self.pyramid_levels))
 
 
 @dataclass
@@ -198,29 +232,18 @@ def check_photo_options(n_images: int, exp: int | None, multi: int | None, limit
     return total
 
 
-def interpolate_photos(
-    paths: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    *,
-    interpolator,
-    exp: int | None = None,
-    multi: int | None = None,
-    fps: float | str = 30,
-    resize: bool = False,
-    limits: Limits = Limits(),
-    on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    sequence: str = "plain",
-) -> PhotoResult:
-    """Frames between each pair of `paths`, written as an mp4, a GIF preview, a zip of PNGs and compare images.
-    `sequence`: "plain", "loop" (seamless) or "pingpong" (`inference/loops.py`)."""
+def interpolate_photos(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                       request: PhotoRequest = PhotoRequest(), *, interpolator, limits: Limits = Limits(),
+                       on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> PhotoResult:
+    """Frames between each pair of `paths`, written as an mp4, a GIF preview, a zip of PNGs and compare images."""
     from ..inference import loops
     from ..io import open_writer, parse_fps, read_image, resize_image, to_uint8, write_image
 
+    exp, multi, sequence = request.exp, request.multi, request.sequence
     paths = [Path(p) for p in paths if p not in (None, "")]
-    size = check_photos(paths, resize=resize, limits=limits)
+    size = check_photos(paths, resize=request.resize, limits=limits)
     total = check_photo_options(len(paths), exp, multi, limits, loops.check_mode(sequence))
-    rate = parse_fps(fps)
+    rate = parse_fps(request.fps)
     out = Path(out_dir)
     stem = paths[0].stem[:40] or "frames"
     spec = FrameSpec(exp, multi)
@@ -290,6 +313,22 @@ def compare_images(frame0: np.ndarray, frame1: np.ndarray, middle: np.ndarray | 
 # ---------------------------------------------------------------- video
 
 
+@dataclass(frozen=True)
+class VideoRequest:
+    """What a Video request asks for: exactly one of `multi`, `fps` (a target rate) or `slowmo`; `keep_audio`
+    stretches the audio in slow motion; `pyramid_levels` as for `PhotoRequest`."""
+
+    multi: int | None = None
+    fps: str | float | None = None
+    slowmo: int | None = None
+    scene_threshold: float | None = None
+    keep_audio: bool = False
+    pyramid_levels: int | str = "auto"
+
+    def __post_init__(self):
+        object.__setattr__(self, "pyramid_levels", check_depth(self.pyramid_levels))
+
+
 @dataclass
 class VideoResult:
     mp4: Path
@@ -299,20 +338,9 @@ class VideoResult:
     notes: list[str]
 
 
-def retime_video(
-    src: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    interpolator,
-    multi: int | None = None,
-    fps: str | float | None = None,
-    slowmo: int | None = None,
-    scene_threshold: float | None = None,
-    keep_audio: bool = False,
-    limits: Limits = Limits(),
-    on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-) -> VideoResult:
+def retime_video(src: str | os.PathLike, out_dir: str | os.PathLike, request: VideoRequest = VideoRequest(), *,
+                 interpolator, limits: Limits = Limits(), on_progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> VideoResult:
     """Retime an uploaded video into `out_dir` as mp4 (audio copied, or stretched with `keep_audio` and slowmo).
 
     `on_progress(done, total)` counts output frames as `retime` writes them (total is an estimate from the
@@ -323,6 +351,7 @@ def retime_video(
     from ..inference.video import render_job
 
     src = check_upload(src, limits, "video")
+    multi, fps, slowmo, keep_audio = request.multi, request.fps, request.slowmo, request.keep_audio
     options = [v for v in (multi, fps, slowmo) if v not in (None, "", 0)]
     if len(options) != 1:
         raise InputError("give exactly one of multi (x N frames), a target fps, or slow motion (x N duration)")
@@ -333,7 +362,7 @@ def retime_video(
     if keep_audio and slowmo in (None, 0):
         keep_audio = False  # retime keeps the audio as it is unless the duration changes
     options = RetimeOptions(multi=int(multi) if multi else None, fps=fps if fps else None,
-                            slowmo=int(slowmo) if slowmo else None, scene_threshold=scene_threshold,
+                            slowmo=int(slowmo) if slowmo else None, scene_threshold=request.scene_threshold,
                             keep_audio=keep_audio)
     info, plan, notes = plan_source(src, options)  # planned once: the job below is rendered as it is
     if info.width * info.height > limits.max_pixels:
