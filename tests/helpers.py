@@ -219,3 +219,12 @@ def same_frames(a: Path, b: Path) -> bool:
 
 
 MODEL = dict(device="cpu", precision="fp32", flow="auto", max_memory="auto")
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """`filmnet ARGS` in this process: (exit code, stdout, stderr)."""
+    from filmnet.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err

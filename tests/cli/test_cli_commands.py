@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 
 import filmnet
-from filmnet.cli import main
-from helpers import save_tiny
+from helpers import save_tiny, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +16,7 @@ def weights(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("w") / "tiny.safetensors", plain=True)
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def textured(h: int, w: int, shift: int = 0) -> np.ndarray:

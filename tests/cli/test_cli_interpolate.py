@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 import filmnet
-from filmnet.cli import main
-from helpers import save_tiny, write_images
+from helpers import save_tiny, write_images, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +17,7 @@ def weights(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("w") / "tiny.safetensors", plain=True)
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_folder_output_with_exp(tmp_path, capsys, weights):

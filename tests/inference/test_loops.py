@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 
 import filmnet
-from filmnet.cli import main
 from filmnet.inference import loops
-from helpers import save_tiny
+from helpers import save_tiny, run_cli
 
 BUNDLED = Path(filmnet.__file__).parent / "assets" / "film_lite.safetensors"
 
@@ -20,10 +19,7 @@ def weights(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("w") / "tiny.safetensors", plain=True)
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def smooth_frames(folder: Path, n: int, shift: float = 3.0, size=(64, 64)) -> list[Path]:

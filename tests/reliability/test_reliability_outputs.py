@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filmnet.cli import main
 from filmnet.errors import FilmError
 from filmnet.io.guard import check_new_output, input_conflict
-from helpers import save_tiny
+from helpers import save_tiny, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +17,7 @@ def weights(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("w") / "tiny.safetensors", plain=True)
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def digest(path: Path) -> str:
